@@ -1,0 +1,837 @@
+//! Thresholds: pass / fail checks written as strings in a scenario, in the spirit of k6's thresholds, e.g.
+//! `gateway.p99_ms < 400`, `gateway.mean_ms < legacy.mean_ms * 0.8`, `legacy.availability >= 0.99`.
+//!
+//! Grammar (whitespace is ignored between tokens):
+//! ```text
+//! comparison = expr OP expr            OP: < <= > >= == !=
+//! expr       = term (('+' | '-') term)*
+//! term       = factor (('*' | '/') factor)*
+//! factor     = number | metric_ref | '(' expr ')' | '-' factor
+//! metric_ref = ident '.' ident         target name . metric name
+//! ident      = [A-Za-z_][A-Za-z0-9_-]*
+//! number     = digits ['.' digits] [('e' | 'E') ['+' | '-'] digits]
+//! ```
+//! As identifiers may contain `-`, write a subtraction after a metric with spaces: `a.x - 5`, not `a.x-5`.
+//! `==` and `!=` compare floats exactly.
+
+use std::fmt;
+
+/// A threshold that failed to parse (with the 1-based column, in characters) or to evaluate.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ThresholdError {
+    #[error("column {column}: expected {expected}, found {found}")]
+    Syntax {
+        column: usize,
+        expected: String,
+        found: String,
+    },
+    #[error("no value for metric `{target}.{metric}`")]
+    MissingMetric { target: String, metric: String },
+    #[error("the {side} side of `{threshold}` is not a number")]
+    NotANumber {
+        side: &'static str,
+        threshold: String,
+    },
+}
+
+/// Arithmetic operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl BinOp {
+    fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+        }
+    }
+
+    fn precedence(self) -> u8 {
+        match self {
+            BinOp::Add | BinOp::Sub => 1,
+            BinOp::Mul | BinOp::Div => 2,
+        }
+    }
+}
+
+/// Comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl CmpOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+        }
+    }
+
+    pub fn holds(self, l: f64, r: f64) -> bool {
+        match self {
+            CmpOp::Lt => l < r,
+            CmpOp::Le => l <= r,
+            CmpOp::Gt => l > r,
+            CmpOp::Ge => l >= r,
+            CmpOp::Eq => l == r,
+            CmpOp::Ne => l != r,
+        }
+    }
+}
+
+impl fmt::Display for CmpOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.symbol())
+    }
+}
+
+/// Arithmetic expression over numbers and `target.metric` references.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Number(f64),
+    Metric {
+        target: String,
+        metric: String,
+    },
+    Neg(Box<Expr>),
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+}
+
+impl Expr {
+    fn precedence(&self) -> u8 {
+        match self {
+            Expr::Binary { op, .. } => op.precedence(),
+            _ => 3,
+        }
+    }
+
+    fn eval(&self, lookup: &dyn Fn(&str, &str) -> Option<f64>) -> Result<f64, ThresholdError> {
+        Ok(match self {
+            Expr::Number(v) => *v,
+            Expr::Metric { target, metric } => {
+                lookup(target, metric).ok_or_else(|| ThresholdError::MissingMetric {
+                    target: target.clone(),
+                    metric: metric.clone(),
+                })?
+            }
+            Expr::Neg(e) => -e.eval(lookup)?,
+            Expr::Binary { op, lhs, rhs } => {
+                let (l, r) = (lhs.eval(lookup)?, rhs.eval(lookup)?);
+                match op {
+                    BinOp::Add => l + r,
+                    BinOp::Sub => l - r,
+                    BinOp::Mul => l * r,
+                    BinOp::Div => l / r,
+                }
+            }
+        })
+    }
+
+    fn collect_refs(&self, out: &mut Vec<(String, String)>) {
+        match self {
+            Expr::Number(_) => {}
+            Expr::Metric { target, metric } => {
+                let r = (target.clone(), metric.clone());
+                if !out.contains(&r) {
+                    out.push(r);
+                }
+            }
+            Expr::Neg(e) => e.collect_refs(out),
+            Expr::Binary { lhs, rhs, .. } => {
+                lhs.collect_refs(out);
+                rhs.collect_refs(out);
+            }
+        }
+    }
+}
+
+impl fmt::Display for Expr {
+    /// Prints with the fewest parentheses that keep the same tree (operators are left-associative).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Number(v) => write!(f, "{v}"),
+            Expr::Metric { target, metric } => write!(f, "{target}.{metric}"),
+            Expr::Neg(e) if e.precedence() < 3 => write!(f, "-({e})"),
+            Expr::Neg(e) => write!(f, "-{e}"),
+            Expr::Binary { op, lhs, rhs } => {
+                let p = op.precedence();
+                if lhs.precedence() < p {
+                    write!(f, "({lhs})")?;
+                } else {
+                    write!(f, "{lhs}")?;
+                }
+                write!(f, " {} ", op.symbol())?;
+                if rhs.precedence() <= p {
+                    write!(f, "({rhs})")
+                } else {
+                    write!(f, "{rhs}")
+                }
+            }
+        }
+    }
+}
+
+/// A parsed threshold: `lhs op rhs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    pub lhs: Expr,
+    pub op: CmpOp,
+    pub rhs: Expr,
+}
+
+/// Outcome of [`Threshold::evaluate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub passed: bool,
+    pub lhs: f64,
+    pub rhs: f64,
+    /// The comparison with the numbers filled in, e.g. `352.1 < 400`.
+    pub text: String,
+}
+
+impl Threshold {
+    /// Parse one threshold; errors give the column and what was expected there.
+    pub fn parse(s: &str) -> Result<Threshold, ThresholdError> {
+        let tokens = lex(s)?;
+        let mut p = Parser {
+            tokens,
+            pos: 0,
+            depth: 0,
+        };
+        let lhs = p.expr()?;
+        let op = match p.peek().kind {
+            Tok::Cmp(op) => {
+                p.pos += 1;
+                op
+            }
+            _ => {
+                return Err(p.error(
+                    "a comparison operator (<, <=, >, >=, ==, !=) or an arithmetic operator",
+                ))
+            }
+        };
+        let rhs = p.expr()?;
+        if p.peek().kind != Tok::End {
+            return Err(p.error("an arithmetic operator or the end of the threshold"));
+        }
+        Ok(Threshold { lhs, op, rhs })
+    }
+
+    /// Every `(target, metric)` referred to, in order of first appearance, without repeats.
+    pub fn references(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        self.lhs.collect_refs(&mut out);
+        self.rhs.collect_refs(&mut out);
+        out
+    }
+
+    /// Evaluate both sides with `lookup(target, metric)`; a metric it has no value for is an error naming it, and so is
+    /// a side that comes out NaN (e.g. 0 / 0).
+    pub fn evaluate(
+        &self,
+        lookup: &dyn Fn(&str, &str) -> Option<f64>,
+    ) -> Result<Evaluation, ThresholdError> {
+        let lhs = self.lhs.eval(lookup)?;
+        let rhs = self.rhs.eval(lookup)?;
+        for (side, v) in [("left", lhs), ("right", rhs)] {
+            if v.is_nan() {
+                return Err(ThresholdError::NotANumber {
+                    side,
+                    threshold: self.to_string(),
+                });
+            }
+        }
+        Ok(Evaluation {
+            passed: self.op.holds(lhs, rhs),
+            lhs,
+            rhs,
+            text: format!("{} {} {}", short(lhs), self.op, short(rhs)),
+        })
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.lhs, self.op, self.rhs)
+    }
+}
+
+impl std::str::FromStr for Threshold {
+    type Err = ThresholdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Threshold::parse(s)
+    }
+}
+
+/// A number with 6 significant digits, trailing zeros trimmed.
+fn short(v: f64) -> String {
+    if !v.is_finite() || v == 0.0 {
+        return format!("{v}");
+    }
+    let decimals = (5 - v.abs().log10().floor() as i32).clamp(0, 15) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Number(f64),
+    Ident(String),
+    Dot,
+    Plus,
+    Minus,
+    Star,
+    Slash,
+    LParen,
+    RParen,
+    Cmp(CmpOp),
+    End,
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    kind: Tok,
+    /// 1-based column of the first character.
+    column: usize,
+    /// The source text, for messages.
+    text: String,
+}
+
+fn syntax(column: usize, expected: &str, found: String) -> ThresholdError {
+    ThresholdError::Syntax {
+        column,
+        expected: expected.to_string(),
+        found,
+    }
+}
+
+fn lex(s: &str) -> Result<Vec<Token>, ThresholdError> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let kind = if c.is_ascii_digit() {
+            let digits = |i: &mut usize| {
+                let from = *i;
+                while *i < chars.len() && chars[*i].is_ascii_digit() {
+                    *i += 1;
+                }
+                *i > from
+            };
+            digits(&mut i);
+            if i < chars.len() && chars[i] == '.' {
+                i += 1;
+                if !digits(&mut i) {
+                    let found = chars
+                        .get(i)
+                        .map_or("the end".to_string(), |c| format!("`{c}`"));
+                    return Err(syntax(i + 1, "a digit after the decimal point", found));
+                }
+            }
+            if i < chars.len() && matches!(chars[i], 'e' | 'E') {
+                i += 1;
+                if i < chars.len() && matches!(chars[i], '+' | '-') {
+                    i += 1;
+                }
+                if !digits(&mut i) {
+                    let found = chars
+                        .get(i)
+                        .map_or("the end".to_string(), |c| format!("`{c}`"));
+                    return Err(syntax(i + 1, "the digits of an exponent", found));
+                }
+            }
+            let text: String = chars[start..i].iter().collect();
+            match text.parse::<f64>() {
+                Ok(v) if v.is_finite() => Tok::Number(v),
+                _ => return Err(syntax(start + 1, "a finite number", format!("`{text}`"))),
+            }
+        } else if c.is_ascii_alphabetic() || c == '_' {
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == '-')
+            {
+                i += 1;
+            }
+            Tok::Ident(chars[start..i].iter().collect())
+        } else {
+            let next = chars.get(i + 1).copied();
+            let (kind, len) = match (c, next) {
+                ('<', Some('=')) => (Tok::Cmp(CmpOp::Le), 2),
+                ('>', Some('=')) => (Tok::Cmp(CmpOp::Ge), 2),
+                ('=', Some('=')) => (Tok::Cmp(CmpOp::Eq), 2),
+                ('!', Some('=')) => (Tok::Cmp(CmpOp::Ne), 2),
+                ('<', _) => (Tok::Cmp(CmpOp::Lt), 1),
+                ('>', _) => (Tok::Cmp(CmpOp::Gt), 1),
+                ('=', _) => return Err(syntax(i + 1, "`==` (comparison)", "`=`".into())),
+                ('.', _) => (Tok::Dot, 1),
+                ('+', _) => (Tok::Plus, 1),
+                ('-', _) => (Tok::Minus, 1),
+                ('*', _) => (Tok::Star, 1),
+                ('/', _) => (Tok::Slash, 1),
+                ('(', _) => (Tok::LParen, 1),
+                (')', _) => (Tok::RParen, 1),
+                _ => {
+                    return Err(syntax(
+                        i + 1,
+                        "a number, a metric (target.metric), an operator or a parenthesis",
+                        format!("`{c}`"),
+                    ))
+                }
+            };
+            i += len;
+            kind
+        };
+        out.push(Token {
+            kind,
+            column: start + 1,
+            text: chars[start..i].iter().collect(),
+        });
+    }
+    out.push(Token {
+        kind: Tok::End,
+        column: chars.len() + 1,
+        text: String::new(),
+    });
+    Ok(out)
+}
+
+/// Deepest nesting of parentheses and unary minus accepted (keeps the recursion bounded).
+const MAX_DEPTH: usize = 64;
+
+struct Parser {
+    tokens: Vec<Token>,
+    pos: usize,
+    depth: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> &Token {
+        &self.tokens[self.pos]
+    }
+
+    fn next(&mut self) -> Token {
+        let t = self.tokens[self.pos].clone();
+        if t.kind != Tok::End {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn error(&self, expected: &str) -> ThresholdError {
+        let t = self.peek();
+        let found = if t.kind == Tok::End {
+            "the end".to_string()
+        } else {
+            format!("`{}`", t.text)
+        };
+        syntax(t.column, expected, found)
+    }
+
+    fn expr(&mut self) -> Result<Expr, ThresholdError> {
+        let mut lhs = self.term()?;
+        loop {
+            let op = match self.peek().kind {
+                Tok::Plus => BinOp::Add,
+                Tok::Minus => BinOp::Sub,
+                _ => return Ok(lhs),
+            };
+            self.pos += 1;
+            let rhs = self.term()?;
+            lhs = Expr::Binary {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            };
+        }
+    }
+
+    fn term(&mut self) -> Result<Expr, ThresholdError> {
+        let mut lhs = self.factor()?;
+        loop {
+            let op = match self.peek().kind {
+                Tok::Star => BinOp::Mul,
+                Tok::Slash => BinOp::Div,
+                _ => return Ok(lhs),
+            };
+            self.pos += 1;
+            let rhs = self.factor()?;
+            lhs = Expr::Binary {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            };
+        }
+    }
+
+    fn factor(&mut self) -> Result<Expr, ThresholdError> {
+        const FACTOR: &str = "a number, a metric (target.metric), `(` or `-`";
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error(&format!(
+                "at most {MAX_DEPTH} nested parentheses or minus signs"
+            )));
+        }
+        self.depth += 1;
+        let e = self.factor_inner(FACTOR);
+        self.depth -= 1;
+        e
+    }
+
+    fn factor_inner(&mut self, expected: &str) -> Result<Expr, ThresholdError> {
+        match self.peek().kind.clone() {
+            Tok::Number(v) => {
+                self.pos += 1;
+                Ok(Expr::Number(v))
+            }
+            Tok::Minus => {
+                self.pos += 1;
+                Ok(Expr::Neg(Box::new(self.factor()?)))
+            }
+            Tok::LParen => {
+                self.pos += 1;
+                let e = self.expr()?;
+                if self.peek().kind != Tok::RParen {
+                    return Err(self.error("`)` or an arithmetic operator"));
+                }
+                self.pos += 1;
+                Ok(e)
+            }
+            Tok::Ident(target) => {
+                self.pos += 1;
+                if self.peek().kind != Tok::Dot {
+                    return Err(self.error(&format!(
+                        "`.` and a metric name after target `{target}` (e.g. `{target}.p99_ms`)"
+                    )));
+                }
+                self.pos += 1;
+                match self.peek().kind.clone() {
+                    Tok::Ident(metric) => {
+                        self.next();
+                        Ok(Expr::Metric { target, metric })
+                    }
+                    _ => Err(self.error(&format!("a metric name after `{target}.`"))),
+                }
+            }
+            _ => Err(self.error(expected)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metric(t: &str, m: &str) -> Expr {
+        Expr::Metric {
+            target: t.into(),
+            metric: m.into(),
+        }
+    }
+
+    fn bin(op: BinOp, l: Expr, r: Expr) -> Expr {
+        Expr::Binary {
+            op,
+            lhs: Box::new(l),
+            rhs: Box::new(r),
+        }
+    }
+
+    fn syntax_err(s: &str) -> (usize, String, String) {
+        match Threshold::parse(s) {
+            Err(ThresholdError::Syntax {
+                column,
+                expected,
+                found,
+            }) => (column, expected, found),
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    fn lookup(target: &str, metric: &str) -> Option<f64> {
+        match (target, metric) {
+            ("gateway", "p99_ms") => Some(352.1),
+            ("gateway", "error_rate") => Some(0.004),
+            ("gateway", "mean_ms") => Some(120.0),
+            ("legacy", "mean_ms") => Some(160.0),
+            ("gateway", "monthly_cost_usd") => Some(900.0),
+            ("legacy", "monthly_cost_usd") => Some(900.0),
+            ("gateway", "ttft_p95_ms") => Some(800.0),
+            ("legacy", "availability") => Some(0.985),
+            ("gw-2", "zero") => Some(0.0),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn parses_the_examples() {
+        let t = Threshold::parse("gateway.p99_ms < 400").unwrap();
+        assert_eq!(
+            t,
+            Threshold {
+                lhs: metric("gateway", "p99_ms"),
+                op: CmpOp::Lt,
+                rhs: Expr::Number(400.0)
+            }
+        );
+        let t = Threshold::parse("gateway.mean_ms < legacy.mean_ms * 0.8").unwrap();
+        assert_eq!(
+            t.rhs,
+            bin(BinOp::Mul, metric("legacy", "mean_ms"), Expr::Number(0.8))
+        );
+        assert_eq!(
+            t.references(),
+            vec![
+                ("gateway".to_string(), "mean_ms".to_string()),
+                ("legacy".to_string(), "mean_ms".to_string())
+            ]
+        );
+        for (s, op) in [
+            ("gateway.ttft_p95_ms <= 800", CmpOp::Le),
+            ("legacy.availability >= 0.99", CmpOp::Ge),
+            ("a.b > 1", CmpOp::Gt),
+            ("a.b == 1", CmpOp::Eq),
+            ("a.b != 1", CmpOp::Ne),
+            ("gateway.error_rate<0.005", CmpOp::Lt),
+        ] {
+            assert_eq!(Threshold::parse(s).unwrap().op, op, "{s}");
+        }
+        let t = Threshold::parse("  gw-2.p99_ms  <  1.5e3 ").unwrap();
+        assert_eq!(t.lhs, metric("gw-2", "p99_ms"));
+        assert_eq!(t.rhs, Expr::Number(1500.0));
+        assert_eq!(
+            "a.x < a.x + 1 - a.x"
+                .parse::<Threshold>()
+                .unwrap()
+                .references(),
+            vec![("a".to_string(), "x".to_string())]
+        );
+    }
+
+    #[test]
+    fn precedence_and_associativity() {
+        let rhs = |s: &str| Threshold::parse(&format!("x.y < {s}")).unwrap().rhs;
+        let n = Expr::Number;
+        // 1 + 2 * 3 = 1 + (2 * 3)
+        assert_eq!(
+            rhs("1 + 2 * 3"),
+            bin(BinOp::Add, n(1.0), bin(BinOp::Mul, n(2.0), n(3.0)))
+        );
+        // 8 - 4 - 2 = (8 - 4) - 2; 8 / 4 / 2 = (8 / 4) / 2
+        assert_eq!(
+            rhs("8 - 4 - 2"),
+            bin(BinOp::Sub, bin(BinOp::Sub, n(8.0), n(4.0)), n(2.0))
+        );
+        assert_eq!(
+            rhs("8 / 4 / 2"),
+            bin(BinOp::Div, bin(BinOp::Div, n(8.0), n(4.0)), n(2.0))
+        );
+        assert_eq!(
+            rhs("(1 + 2) * 3"),
+            bin(BinOp::Mul, bin(BinOp::Add, n(1.0), n(2.0)), n(3.0))
+        );
+        assert_eq!(
+            rhs("-2 * 3"),
+            bin(BinOp::Mul, Expr::Neg(Box::new(n(2.0))), n(3.0))
+        );
+        let ev = |s: &str| {
+            Threshold::parse(&format!("{s} == 0"))
+                .unwrap()
+                .evaluate(&lookup)
+                .unwrap()
+                .lhs
+        };
+        assert_eq!(ev("1 + 2 * 3"), 7.0);
+        assert_eq!(ev("8 - 4 - 2"), 2.0);
+        assert_eq!(ev("8 / 4 / 2"), 1.0);
+        assert_eq!(ev("(1 + 2) * 3"), 9.0);
+        assert_eq!(ev("2 * (3 - 5) / 4"), -1.0);
+        assert_eq!(ev("--3"), 3.0);
+        assert_eq!(ev("legacy.mean_ms - gateway.mean_ms * 2"), -80.0);
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for (s, want) in [
+            ("gateway.p99_ms<400", "gateway.p99_ms < 400"),
+            (
+                "gateway.mean_ms < legacy.mean_ms * 0.8",
+                "gateway.mean_ms < legacy.mean_ms * 0.8",
+            ),
+            ("a.b < ((1 + 2)) * 3", "a.b < (1 + 2) * 3"),
+            ("a.b < 8 - (4 - 2)", "a.b < 8 - (4 - 2)"),
+            ("a.b < (8 - 4) - 2", "a.b < 8 - 4 - 2"),
+            ("a.b < 1 + (2 * 3)", "a.b < 1 + 2 * 3"),
+            ("a.b < 8 / (4 * 2)", "a.b < 8 / (4 * 2)"),
+            ("a.b < -(1 + a.c) + -2", "a.b < -(1 + a.c) + -2"),
+            ("a.b >= 0.005", "a.b >= 0.005"),
+            ("a.b != 1e-7", "a.b != 0.0000001"),
+        ] {
+            let t = Threshold::parse(s).unwrap();
+            assert_eq!(t.to_string(), want);
+            assert_eq!(Threshold::parse(&t.to_string()).unwrap(), t, "{s}");
+        }
+    }
+
+    #[test]
+    fn errors_give_column_and_expectation() {
+        let (c, e, f) = syntax_err("gateway.p99_ms 400");
+        assert_eq!((c, f.as_str()), (16, "`400`"));
+        assert!(e.starts_with("a comparison operator"), "{e}");
+        let (c, e, f) = syntax_err("gateway.p99_ms <");
+        assert_eq!((c, f.as_str()), (17, "the end"));
+        assert!(e.contains("a number"), "{e}");
+        let (c, e, _) = syntax_err("gateway < 400");
+        assert_eq!(c, 9);
+        assert!(e.contains("after target `gateway`"), "{e}");
+        let (c, e, _) = syntax_err("gateway. < 400");
+        assert_eq!(c, 10);
+        assert!(e.contains("metric name"), "{e}");
+        let (c, e, _) = syntax_err("(a.b + 1 < 4");
+        assert_eq!((c, e.as_str()), (10, "`)` or an arithmetic operator"));
+        let (c, _, f) = syntax_err("a.b < 4)");
+        assert_eq!((c, f.as_str()), (8, "`)`"));
+        let (c, e, _) = syntax_err("a.b = 4");
+        assert_eq!((c, e.as_str()), (5, "`==` (comparison)"));
+        let (c, _, f) = syntax_err("a.b < 4 @");
+        assert_eq!((c, f.as_str()), (9, "`@`"));
+        let (c, _, f) = syntax_err("a.b < 4 < 5");
+        assert_eq!((c, f.as_str()), (9, "`<`"));
+        let (c, e, _) = syntax_err("a.b < 4.");
+        assert_eq!((c, e.as_str()), (9, "a digit after the decimal point"));
+        let (c, e, _) = syntax_err("a.b < 1e999");
+        assert_eq!((c, e.as_str()), (7, "a finite number"));
+        let (c, _, _) = syntax_err("");
+        assert_eq!(c, 1);
+        // Columns count characters, not bytes.
+        let (c, _, f) = syntax_err("a.b < 4 ≤ 5");
+        assert_eq!((c, f.as_str()), (9, "`≤`"));
+        let msg = Threshold::parse("gateway.p99_ms 400")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("column 16: expected a comparison operator"),
+            "{msg}"
+        );
+        assert!(msg.ends_with("found `400`"), "{msg}");
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let ok = format!("a.b < {}1{}", "(".repeat(60), ")".repeat(60));
+        assert!(Threshold::parse(&ok).is_ok());
+        let deep = format!("a.b < {}1{}", "(".repeat(10_000), ")".repeat(10_000));
+        let (c, e, _) = syntax_err(&deep);
+        assert_eq!(c, 7 + 64);
+        assert!(e.starts_with("at most 64 nested"), "{e}");
+        let (_, e, _) = syntax_err(&format!("a.b < {}1", "-".repeat(10_000)));
+        assert!(e.starts_with("at most 64 nested"), "{e}");
+    }
+
+    /// Random input never panics, and whatever parses prints back to the same tree.
+    #[test]
+    fn random_input() {
+        use rand::{Rng, SeedableRng};
+        let alphabet: Vec<char> = "ab_.-+*/()<>=! 0123456789e.\u{e9}x".chars().collect();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut parsed = 0;
+        for _ in 0..5000 {
+            let len = rng.gen_range(0..24);
+            let s: String = (0..len)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
+            for s in [s.clone(), format!("a.b < {s}"), format!("{s} <= x.y")] {
+                if let Ok(t) = Threshold::parse(&s) {
+                    parsed += 1;
+                    let back = Threshold::parse(&t.to_string()).unwrap();
+                    assert_eq!(back, t, "{s}");
+                    let _ = t.evaluate(&|_, _| Some(1.0));
+                }
+            }
+        }
+        assert!(parsed > 100, "{parsed}");
+    }
+
+    #[test]
+    fn evaluates() {
+        let check = |s: &str| Threshold::parse(s).unwrap().evaluate(&lookup).unwrap();
+        let e = check("gateway.p99_ms < 400");
+        assert!(e.passed);
+        assert_eq!((e.lhs, e.rhs), (352.1, 400.0));
+        assert_eq!(e.text, "352.1 < 400");
+        assert!(check("gateway.error_rate < 0.005").passed);
+        let e = check("gateway.mean_ms < legacy.mean_ms * 0.7");
+        assert!(!e.passed);
+        assert_eq!(e.text, "120 < 112");
+        let e = check("gateway.mean_ms < legacy.mean_ms * 0.8");
+        assert!(e.passed);
+        assert_eq!(e.text, "120 < 128");
+        assert!(!check("gateway.monthly_cost_usd < legacy.monthly_cost_usd").passed);
+        assert!(check("gateway.monthly_cost_usd <= legacy.monthly_cost_usd").passed);
+        assert!(check("gateway.ttft_p95_ms <= 800").passed);
+        assert!(!check("legacy.availability >= 0.99").passed);
+        assert!(check("legacy.availability != 0.99").passed);
+        assert!(
+            check("1 / gw-2.zero > 1000").passed,
+            "division by zero is +inf"
+        );
+    }
+
+    #[test]
+    fn evaluation_errors() {
+        let t = Threshold::parse("gateway.p99_ms < legacy.p99_ms * 1.1").unwrap();
+        let e = t.evaluate(&lookup).unwrap_err();
+        assert_eq!(
+            e,
+            ThresholdError::MissingMetric {
+                target: "legacy".into(),
+                metric: "p99_ms".into()
+            }
+        );
+        assert_eq!(e.to_string(), "no value for metric `legacy.p99_ms`");
+        let nan = Threshold::parse("gw-2.zero / gw-2.zero < 1").unwrap();
+        assert!(matches!(
+            nan.evaluate(&lookup),
+            Err(ThresholdError::NotANumber { side: "left", .. })
+        ));
+    }
+
+    #[test]
+    fn short_numbers() {
+        assert_eq!(short(352.1), "352.1");
+        assert_eq!(short(0.004_567_89), "0.00456789");
+        assert_eq!(short(1234567.8), "1234568");
+        assert_eq!(short(1.0 / 3.0), "0.333333");
+        assert_eq!(short(-2.5), "-2.5");
+        assert_eq!(short(0.0), "0");
+    }
+}

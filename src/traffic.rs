@@ -1,0 +1,307 @@
+//! The traffic a scenario describes, generated lazily and deterministically from its seed, so every target replays
+//! exactly the same conversations (same arrival instants, users, prompts, models, stream flags, turn counts).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::cost::PriceTable;
+use crate::scenario::{Arrival, Canary, Scenario};
+
+#[derive(Debug, Clone)]
+pub struct ConvPlan {
+    /// 0-based order of arrival.
+    pub index: u64,
+    pub user: u64,
+    /// Wall-clock offset of the arrival from the run start.
+    pub offset: Duration,
+    pub turns: Vec<TurnPlan>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TurnPlan {
+    pub prompt: Arc<str>,
+    /// Canonical catalogue name (aliases resolved).
+    pub model: Arc<str>,
+    pub stream: bool,
+    /// Wall-clock pause after the previous answer before this turn is sent (0 for the first turn).
+    pub think: Duration,
+}
+
+pub struct TrafficGen {
+    rng: ChaCha8Rng,
+    next_index: u64,
+    clock: f64,
+    rate: f64,
+    window: f64,
+    arrival: Arrival,
+    turn_weights: Vec<(u32, f64)>,
+    model_weights: Vec<(Arc<str>, f64)>,
+    routing: Vec<(Vec<String>, Arc<str>)>,
+    prompts: Vec<Arc<str>>,
+    prompts_lower: Vec<String>,
+    stream_share: f64,
+    users: u64,
+    think: f64,
+}
+
+impl TrafficGen {
+    /// `rate` is conversations per wall-clock second; arrivals stop at `window` seconds.
+    pub fn new(s: &Scenario, prices: &PriceTable, rate: f64, window: f64) -> TrafficGen {
+        let t = &s.traffic;
+        let canon = |m: &str| -> Arc<str> { Arc::from(prices.resolve(m).unwrap_or(m)) };
+        let time_scale = t.time_scale.unwrap_or(1.0);
+        TrafficGen {
+            rng: ChaCha8Rng::seed_from_u64(s.seed),
+            next_index: 0,
+            clock: 0.0,
+            rate,
+            window,
+            arrival: t.arrival,
+            turn_weights: t.turns.iter().map(|w| (w.turns, w.weight)).collect(),
+            model_weights: t
+                .models
+                .iter()
+                .map(|w| (canon(&w.model), w.weight))
+                .collect(),
+            routing: t
+                .routing
+                .iter()
+                .map(|r| {
+                    (
+                        r.keywords.iter().map(|k| k.to_lowercase()).collect(),
+                        canon(&r.model),
+                    )
+                })
+                .collect(),
+            prompts: t.prompts.iter().map(|p| Arc::from(p.as_str())).collect(),
+            prompts_lower: t.prompts.iter().map(|p| p.to_lowercase()).collect(),
+            stream_share: t.stream_share,
+            users: t.users,
+            think: t.think_time_s / time_scale,
+        }
+    }
+
+    fn pick<T: Clone>(rng: &mut ChaCha8Rng, items: &[(T, f64)]) -> T {
+        let x: f64 = rng.gen();
+        let mut acc = 0.0;
+        for (v, w) in items {
+            acc += w;
+            if x < acc {
+                return v.clone();
+            }
+        }
+        items.last().expect("validated non-empty").0.clone()
+    }
+
+    /// The model for a message: the first routing rule with a keyword in the prompt, else the weighted mix.
+    fn model_for(&mut self, prompt_idx: usize) -> Arc<str> {
+        // Draw from the mix even when a rule matches, so adding a rule changes only the matched messages' models
+        // and leaves the rest of the generated traffic identical.
+        let mixed = Self::pick(&mut self.rng, &self.model_weights);
+        let text = &self.prompts_lower[prompt_idx];
+        for (keywords, model) in &self.routing {
+            if keywords.iter().any(|k| text.contains(k.as_str())) {
+                return model.clone();
+            }
+        }
+        mixed
+    }
+}
+
+impl Iterator for TrafficGen {
+    type Item = ConvPlan;
+
+    fn next(&mut self) -> Option<ConvPlan> {
+        let gap = match self.arrival {
+            Arrival::Uniform => 1.0 / self.rate,
+            Arrival::Poisson => {
+                let u: f64 = self.rng.gen_range(f64::EPSILON..1.0);
+                -u.ln() / self.rate
+            }
+        };
+        // The first arrival is at 0 for uniform, after one gap for Poisson.
+        let at = if self.next_index == 0 && self.arrival == Arrival::Uniform {
+            0.0
+        } else {
+            self.clock + gap
+        };
+        if at >= self.window {
+            return None;
+        }
+        self.clock = at;
+        let index = self.next_index;
+        self.next_index += 1;
+        let user = self.rng.gen_range(0..self.users);
+        let n = Self::pick(&mut self.rng, &self.turn_weights);
+        let mut turns = Vec::with_capacity(n as usize);
+        for k in 0..n {
+            let p = self.rng.gen_range(0..self.prompts.len());
+            let model = self.model_for(p);
+            let stream = self.rng.gen::<f64>() < self.stream_share;
+            let think = if k == 0 || self.think == 0.0 {
+                Duration::ZERO
+            } else {
+                // exponential think time around the mean
+                let u: f64 = self.rng.gen_range(f64::EPSILON..1.0);
+                Duration::from_secs_f64(-u.ln() * self.think)
+            };
+            turns.push(TurnPlan {
+                prompt: self.prompts[p].clone(),
+                model,
+                stream,
+                think,
+            });
+        }
+        Some(ConvPlan {
+            index,
+            user,
+            offset: Duration::from_secs_f64(at),
+            turns,
+        })
+    }
+}
+
+/// Stable position of a user in [0, 1): FNV-1a of the salt and user id. A user below a phase's share goes to the
+/// gateway; since shares only grow, a user once moved stays moved.
+pub fn user_bucket(salt: &str, user: u64) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in salt
+        .as_bytes()
+        .iter()
+        .chain(b":")
+        .chain(user.to_string().as_bytes())
+    {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // finaliser (splitmix64) so consecutive ids spread evenly
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Which canary phase an arrival offset falls in, and whether its user goes to the gateway.
+pub fn canary_route(c: &Canary, offset: Duration, user: u64) -> Option<(usize, bool)> {
+    let t = offset.as_secs_f64();
+    let mut start = 0.0;
+    for (i, p) in c.phases.iter().enumerate() {
+        if t < start + p.duration_s {
+            return Some((i, user_bucket(&c.salt, user) < p.share));
+        }
+        start += p.duration_s;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::CanaryPhase;
+
+    fn scenario() -> (Scenario, PriceTable) {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/coze-migration.yaml"
+        ))
+        .unwrap();
+        Scenario::load_str(
+            &text,
+            "s.yaml",
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios")),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn same_seed_same_traffic_and_mix_matches_weights() {
+        let (s, p) = scenario();
+        let a: Vec<ConvPlan> = TrafficGen::new(&s, &p, 100.0, 50.0).collect();
+        let b: Vec<ConvPlan> = TrafficGen::new(&s, &p, 100.0, 50.0).collect();
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.offset, y.offset);
+            assert_eq!(x.user, y.user);
+            assert_eq!(x.turns.len(), y.turns.len());
+            for (t, u) in x.turns.iter().zip(&y.turns) {
+                assert_eq!(
+                    (&t.prompt, &t.model, t.stream),
+                    (&u.prompt, &u.model, u.stream)
+                );
+            }
+        }
+        // ~5,000 Poisson arrivals: within 5 sigma (~ +-350)
+        assert!((a.len() as i64 - 5000).abs() < 350, "{}", a.len());
+        let turns: Vec<&TurnPlan> = a.iter().flat_map(|c| &c.turns).collect();
+        let streamed = turns.iter().filter(|t| t.stream).count() as f64 / turns.len() as f64;
+        assert!(
+            (streamed - s.traffic.stream_share).abs() < 0.02,
+            "{streamed}"
+        );
+        for w in &s.traffic.models {
+            let share =
+                turns.iter().filter(|t| *t.model == *w.model).count() as f64 / turns.len() as f64;
+            assert!((share - w.weight).abs() < 0.02, "{} {share}", w.model);
+        }
+        assert!(a.last().unwrap().offset < Duration::from_secs(50));
+    }
+
+    #[test]
+    fn routing_rules_pick_the_model_by_keyword() {
+        let (mut s, p) = scenario();
+        s.traffic.routing = vec![crate::scenario::RouteRule {
+            keywords: vec!["REFUND".into()],
+            model: "deepseek-v3.2".into(),
+        }];
+        let plans: Vec<ConvPlan> = TrafficGen::new(&s, &p, 50.0, 20.0).collect();
+        let mut matched = 0;
+        for t in plans.iter().flat_map(|c| &c.turns) {
+            if t.prompt.to_lowercase().contains("refund") {
+                matched += 1;
+                assert_eq!(&*t.model, "deepseek-v3.2");
+            }
+        }
+        assert!(matched > 0, "the bundled prompts mention refunds");
+    }
+
+    #[test]
+    fn canary_users_stay_on_their_path_and_shares_hold() {
+        let c = Canary {
+            salt: "s".into(),
+            phases: [0.05, 0.15, 0.5, 1.0]
+                .iter()
+                .enumerate()
+                .map(|(i, &share)| CanaryPhase {
+                    name: format!("p{i}"),
+                    share,
+                    duration_s: 10.0,
+                    thresholds: vec![],
+                })
+                .collect(),
+        };
+        let n = 20_000u64;
+        for (i, share) in [0.05, 0.15, 0.5, 1.0].iter().enumerate() {
+            let at = Duration::from_secs(10 * i as u64 + 5);
+            let on = (0..n)
+                .filter(|&u| canary_route(&c, at, u).unwrap().1)
+                .count() as f64
+                / n as f64;
+            assert!((on - share).abs() < 0.01, "phase {i}: {on}");
+            // monotone: a user on the gateway in phase i stays there in phase i+1
+            if i < 3 {
+                let next = Duration::from_secs(10 * (i as u64 + 1) + 5);
+                for u in 0..n {
+                    if canary_route(&c, at, u).unwrap().1 {
+                        assert!(canary_route(&c, next, u).unwrap().1);
+                    }
+                }
+            }
+        }
+        assert_eq!(canary_route(&c, Duration::from_secs(41), 1), None);
+    }
+}
