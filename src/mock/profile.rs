@@ -1,0 +1,655 @@
+//! The YAML profile of a mock endpoint: serde types, protocol-dependent defaults and semantic validation.
+//!
+//! Every struct denies unknown fields, so a typo (`p99: 340` for `p99_ms: 340`) is an error that names the file, line
+//! and column, never a silently ignored setting.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::dist::LogNormalMs;
+use super::faults::FaultKind;
+use super::MockError;
+use crate::scenario::ProtocolKind;
+
+/// One mock endpoint: which API it speaks, what it serves and how it misbehaves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockProfile {
+    /// Free text, shown in logs and reports.
+    pub name: String,
+    /// `openai` (chat completions) or `coze` (bot API v3).
+    pub protocol: ProtocolKind,
+    /// Seed of the per-request random generators; unset = a random seed per server start.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Required bearer key; unset = no auth check.
+    #[serde(default)]
+    pub auth: Option<AuthSpec>,
+    /// `openai` only: the model catalogue (unknown model -> 404 `model_not_found`).
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// `coze` only: bot id -> the model that bot is configured with (unknown bot -> envelope code 4200).
+    #[serde(default)]
+    pub bots: BTreeMap<String, String>,
+    /// Server time of a non-streamed answer (lognormal fitted to mean and p99).
+    #[serde(default)]
+    pub latency: Option<DistSpec>,
+    /// Timing of streamed answers.
+    #[serde(default)]
+    pub stream: Option<StreamSpec>,
+    /// Length of an answer in whitespace-separated words (= tokens), uniform in `[min, max]`.
+    #[serde(default)]
+    pub output_tokens: Option<TokenRange>,
+    /// `false` = responses carry no usage object (the client must estimate tokens).
+    #[serde(default = "yes")]
+    pub usage: bool,
+    /// Random server errors.
+    #[serde(default)]
+    pub errors: Option<ErrorSpec>,
+    /// Random 429s.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitSpec>,
+    /// Injected faults, checked in order before `rate_limit` and `errors`.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    /// `coze` only: conversation state knobs.
+    #[serde(default)]
+    pub coze: Option<CozeSpec>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSpec {
+    /// The key clients must send as `Authorization: Bearer <key>`.
+    pub bearer: String,
+}
+
+/// A latency distribution given by its mean and 99th percentile, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistSpec {
+    pub mean_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSpec {
+    /// Request -> first content chunk.
+    #[serde(default)]
+    pub ttft: Option<DistSpec>,
+    /// Gap between two content chunks.
+    #[serde(default)]
+    pub inter_token_ms: Option<DistSpec>,
+    /// Words per content chunk.
+    #[serde(default = "one")]
+    pub tokens_per_chunk: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRange {
+    pub min: u32,
+    pub max: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorSpec {
+    /// Probability per generation request.
+    pub rate: f64,
+    /// HTTP statuses to pick from, uniformly.
+    #[serde(default = "default_statuses")]
+    pub status: Vec<u16>,
+    /// `coze` only: share of the drawn errors delivered as a failed chat (HTTP 200; `status: failed` when polled,
+    /// `conversation.chat.failed` when streamed) instead of an HTTP error status.
+    #[serde(default)]
+    pub chat_failed_share: f64,
+}
+
+fn default_statuses() -> Vec<u16> {
+    vec![500, 502, 503]
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSpec {
+    /// Probability per generation request of a 429.
+    pub rate: f64,
+    /// What the 429 says about when to come back.
+    #[serde(default)]
+    pub retry_after: RetryAfter,
+}
+
+/// `retry_after: {seconds: 1}` | `retry_after: {http_date_in_s: 1}` | `retry_after: none`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RetryAfterRepr", into = "RetryAfterRepr")]
+pub enum RetryAfter {
+    /// No `retry-after` header: the client must pick its own backoff.
+    None,
+    /// `retry-after: <seconds>` (fractional allowed) and, for openai, `retry-after-ms`.
+    Seconds(f64),
+    /// `retry-after: <HTTP date>` that many whole seconds ahead (rounded up to the next second).
+    HttpDateInS(u64),
+}
+
+/// The YAML shape of [`RetryAfter`] (serde_yaml 0.9 reads enums only from `!tags`, so the map form is by hand).
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum RetryAfterRepr {
+    Word(String),
+    Map {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seconds: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        http_date_in_s: Option<u64>,
+        #[serde(flatten)]
+        other: BTreeMap<String, serde_yaml::Value>,
+    },
+}
+
+const RETRY_AFTER_FORMS: &str = "expected `none`, `{seconds: N}` or `{http_date_in_s: N}`";
+
+impl TryFrom<RetryAfterRepr> for RetryAfter {
+    type Error = String;
+    fn try_from(r: RetryAfterRepr) -> Result<Self, String> {
+        match r {
+            RetryAfterRepr::Word(w) if w == "none" => Ok(RetryAfter::None),
+            RetryAfterRepr::Word(w) => Err(format!("retry_after: `{w}`: {RETRY_AFTER_FORMS}")),
+            RetryAfterRepr::Map {
+                seconds,
+                http_date_in_s,
+                other,
+            } => {
+                if let Some(k) = other.keys().next() {
+                    return Err(format!(
+                        "retry_after: unknown key `{k}`: {RETRY_AFTER_FORMS}"
+                    ));
+                }
+                match (seconds, http_date_in_s) {
+                    (Some(s), None) => Ok(RetryAfter::Seconds(s)),
+                    (None, Some(n)) => Ok(RetryAfter::HttpDateInS(n)),
+                    _ => Err(format!(
+                        "retry_after: give exactly one key: {RETRY_AFTER_FORMS}"
+                    )),
+                }
+            }
+        }
+    }
+}
+
+impl From<RetryAfter> for RetryAfterRepr {
+    fn from(r: RetryAfter) -> Self {
+        let map = |seconds, http_date_in_s| RetryAfterRepr::Map {
+            seconds,
+            http_date_in_s,
+            other: BTreeMap::new(),
+        };
+        match r {
+            RetryAfter::None => RetryAfterRepr::Word("none".into()),
+            RetryAfter::Seconds(s) => map(Some(s), None),
+            RetryAfter::HttpDateInS(n) => map(None, Some(n)),
+        }
+    }
+}
+
+impl Default for RetryAfter {
+    fn default() -> Self {
+        RetryAfter::Seconds(1.0)
+    }
+}
+
+/// One injected fault: `{kind, rate}` or `{kind, burst: {every_s, length_s}}` (+ kind-specific parameters).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    pub kind: FaultKind,
+    /// Probability per request; with `burst`, the probability inside a window (default 1.0 there).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Time windows (seconds since server start) during which the fault applies.
+    #[serde(default)]
+    pub burst: Option<BurstSpec>,
+    /// `slow_drip`: one byte every `interval_ms` (default 1000).
+    #[serde(default)]
+    pub interval_ms: Option<u64>,
+    /// `oversize_body`: body size (default 8 MiB).
+    #[serde(default)]
+    pub size_bytes: Option<u64>,
+    /// `hang`: give up (reset the connection) after this long (default 300 s).
+    #[serde(default)]
+    pub max_s: Option<u64>,
+    /// `rate_limit_seconds` / `rate_limit_http_date`: the wait announced (default 1 s).
+    #[serde(default)]
+    pub retry_after_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BurstSpec {
+    /// A window opens every `every_s` seconds ...
+    pub every_s: f64,
+    /// ... and stays open `length_s` seconds ...
+    pub length_s: f64,
+    /// ... the first one opening `start_s` seconds after the server started (default 0).
+    #[serde(default)]
+    pub start_s: f64,
+}
+
+impl BurstSpec {
+    pub fn active(&self, elapsed_s: f64) -> bool {
+        elapsed_s >= self.start_s && (elapsed_s - self.start_s) % self.every_s < self.length_s
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CozeSpec {
+    /// Conversations idle, and chats finished, for longer than this are forgotten (memory stays bounded).
+    #[serde(default = "default_expire")]
+    pub expire_s: u64,
+    /// Messages kept per conversation (older ones are dropped).
+    #[serde(default = "default_history")]
+    pub history_limit: usize,
+    /// `follow_up` messages after each answer.
+    #[serde(default = "default_follow_ups")]
+    pub follow_ups: usize,
+}
+
+fn default_expire() -> u64 {
+    600
+}
+fn default_history() -> usize {
+    50
+}
+fn default_follow_ups() -> usize {
+    2
+}
+
+impl Default for CozeSpec {
+    fn default() -> Self {
+        CozeSpec {
+            expire_s: default_expire(),
+            history_limit: default_history(),
+            follow_ups: default_follow_ups(),
+        }
+    }
+}
+
+/// Defaults that reproduce the figures the project started from (legacy = coze, gateway = openai).
+impl MockProfile {
+    pub fn latency(&self) -> DistSpec {
+        self.latency.unwrap_or(match self.protocol {
+            ProtocolKind::Coze => DistSpec {
+                mean_ms: 420.0,
+                p99_ms: 890.0,
+            },
+            ProtocolKind::Openai => DistSpec {
+                mean_ms: 180.0,
+                p99_ms: 340.0,
+            },
+        })
+    }
+
+    pub fn ttft(&self) -> DistSpec {
+        self.stream
+            .as_ref()
+            .and_then(|s| s.ttft)
+            .unwrap_or(match self.protocol {
+                ProtocolKind::Coze => DistSpec {
+                    mean_ms: 900.0,
+                    p99_ms: 1800.0,
+                },
+                ProtocolKind::Openai => DistSpec {
+                    mean_ms: 250.0,
+                    p99_ms: 520.0,
+                },
+            })
+    }
+
+    pub fn inter_token(&self) -> DistSpec {
+        self.stream
+            .as_ref()
+            .and_then(|s| s.inter_token_ms)
+            .unwrap_or(match self.protocol {
+                ProtocolKind::Coze => DistSpec {
+                    mean_ms: 35.0,
+                    p99_ms: 90.0,
+                },
+                ProtocolKind::Openai => DistSpec {
+                    mean_ms: 15.0,
+                    p99_ms: 40.0,
+                },
+            })
+    }
+
+    pub fn tokens_per_chunk(&self) -> u32 {
+        self.stream.as_ref().map_or(1, |s| s.tokens_per_chunk)
+    }
+
+    pub fn output_tokens(&self) -> TokenRange {
+        self.output_tokens
+            .unwrap_or(TokenRange { min: 40, max: 160 })
+    }
+
+    pub fn errors(&self) -> ErrorSpec {
+        self.errors.clone().unwrap_or_else(|| ErrorSpec {
+            rate: match self.protocol {
+                ProtocolKind::Coze => 0.012,
+                ProtocolKind::Openai => 0.002,
+            },
+            status: default_statuses(),
+            chat_failed_share: 0.0,
+        })
+    }
+
+    /// No 429s unless the profile asks for them.
+    pub fn rate_limit(&self) -> RateLimitSpec {
+        self.rate_limit.clone().unwrap_or(RateLimitSpec {
+            rate: 0.0,
+            retry_after: RetryAfter::default(),
+        })
+    }
+
+    pub fn coze_settings(&self) -> CozeSpec {
+        self.coze.clone().unwrap_or_default()
+    }
+
+    /// The API this profile speaks.
+    pub fn protocol_kind(&self) -> ProtocolKind {
+        self.protocol
+    }
+
+    /// The key the mock requires, if any (a scenario run against a mock uses it when no key is configured).
+    pub fn bearer(&self) -> Option<String> {
+        self.auth.as_ref().map(|a| a.bearer.clone())
+    }
+
+    /// Read and validate a profile file.
+    pub fn from_yaml_file(path: impl AsRef<std::path::Path>) -> Result<MockProfile, MockError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| MockError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml_str(&text, &path.display().to_string())
+    }
+
+    /// Parse and validate a profile; `origin` names the text in errors (usually the file path).
+    pub fn from_yaml_str(text: &str, origin: &str) -> Result<MockProfile, MockError> {
+        let profile: MockProfile = serde_yaml::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            let mut message = e.to_string();
+            // serde_yaml appends " at line L column C"; the location leads our message instead.
+            if let Some(i) = message.rfind(" at line ") {
+                message.truncate(i);
+            }
+            MockError::Parse {
+                origin: origin.to_string(),
+                line,
+                column,
+                message,
+            }
+        })?;
+        profile
+            .validate()
+            .map_err(|(field, message)| MockError::Invalid {
+                origin: origin.to_string(),
+                location: crate::yamlpos::locate(text, &field),
+                field,
+                message,
+            })?;
+        Ok(profile)
+    }
+
+    /// Semantic checks; the error names the field (`latency.p99_ms`) and says what is wrong.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let err = |f: &str, m: String| Err((f.to_string(), m));
+        if self.name.trim().is_empty() {
+            return err("name", "must not be empty".into());
+        }
+        if let Some(a) = &self.auth {
+            if a.bearer.is_empty()
+                || a.bearer
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
+                return err(
+                    "auth.bearer",
+                    "must be a non-empty key without spaces".into(),
+                );
+            }
+        }
+        match self.protocol {
+            ProtocolKind::Openai => {
+                if self.models.is_empty() {
+                    return err(
+                        "models",
+                        "an openai profile needs at least one model".into(),
+                    );
+                }
+                if !self.bots.is_empty() {
+                    return err("bots", "`bots` is for coze profiles; use `models`".into());
+                }
+                if self.coze.is_some() {
+                    return err("coze", "`coze` settings are for coze profiles".into());
+                }
+                if self
+                    .errors
+                    .as_ref()
+                    .is_some_and(|e| e.chat_failed_share != 0.0)
+                {
+                    return err(
+                        "errors.chat_failed_share",
+                        "only coze chats can fail after being accepted".into(),
+                    );
+                }
+            }
+            ProtocolKind::Coze => {
+                if self.bots.is_empty() {
+                    return err(
+                        "bots",
+                        "a coze profile needs at least one bot (`\"<bot_id>\": <model>`)".into(),
+                    );
+                }
+                if !self.models.is_empty() {
+                    return err(
+                        "models",
+                        "`models` is for openai profiles; coze profiles map `bots` to models"
+                            .into(),
+                    );
+                }
+            }
+        }
+        for (i, m) in self.models.iter().enumerate() {
+            if m.trim().is_empty() {
+                return err(&format!("models[{i}]"), "empty model name".into());
+            }
+        }
+        for (b, m) in &self.bots {
+            if b.trim().is_empty() || m.trim().is_empty() {
+                return err(
+                    &format!("bots.{b}"),
+                    "bot id and model must not be empty".into(),
+                );
+            }
+        }
+        check_dist("latency", self.latency())?;
+        check_dist("stream.ttft", self.ttft())?;
+        check_dist("stream.inter_token_ms", self.inter_token())?;
+        if self.tokens_per_chunk() == 0 {
+            return err("stream.tokens_per_chunk", "must be at least 1".into());
+        }
+        let t = self.output_tokens();
+        if t.min == 0 || t.min > t.max || t.max > 100_000 {
+            return err(
+                "output_tokens",
+                format!(
+                    "need 1 <= min <= max <= 100000, got min {} max {}",
+                    t.min, t.max
+                ),
+            );
+        }
+        let e = self.errors();
+        check_rate("errors.rate", e.rate)?;
+        check_rate("errors.chat_failed_share", e.chat_failed_share)?;
+        if e.rate > 0.0 && e.status.is_empty() {
+            return err(
+                "errors.status",
+                "needs at least one status when errors.rate > 0".into(),
+            );
+        }
+        for (i, s) in e.status.iter().enumerate() {
+            if !(400..=599).contains(s) || *s == 429 {
+                return err(
+                    &format!("errors.status[{i}]"),
+                    format!("{s} is not an error status (400..599, and 429 belongs to rate_limit)"),
+                );
+            }
+        }
+        let r = self.rate_limit();
+        check_rate("rate_limit.rate", r.rate)?;
+        match r.retry_after {
+            RetryAfter::Seconds(s) if !(s.is_finite() && s > 0.0 && s <= 3600.0) => {
+                return err(
+                    "rate_limit.retry_after",
+                    format!("seconds must be in (0, 3600], got {s}"),
+                )
+            }
+            RetryAfter::HttpDateInS(s) if !(1..=3600).contains(&s) => {
+                return err(
+                    "rate_limit.retry_after",
+                    format!("http_date_in_s must be in [1, 3600], got {s}"),
+                )
+            }
+            _ => {}
+        }
+        for (i, f) in self.faults.iter().enumerate() {
+            let p = |k: &str| format!("faults[{i}].{k}");
+            match (f.rate, &f.burst) {
+                (None, None) => {
+                    return err(&p("kind"), "a fault needs `rate` or `burst`".into());
+                }
+                (Some(r), _) => check_rate(&p("rate"), r)?,
+                _ => {}
+            }
+            if let Some(b) = &f.burst {
+                if !(b.every_s.is_finite() && b.every_s > 0.0) {
+                    return err(
+                        &p("burst.every_s"),
+                        format!("must be > 0, got {}", b.every_s),
+                    );
+                }
+                if !(b.length_s.is_finite() && b.length_s > 0.0 && b.length_s <= b.every_s) {
+                    return err(
+                        &p("burst.length_s"),
+                        format!(
+                            "must be in (0, every_s = {}], got {}",
+                            b.every_s, b.length_s
+                        ),
+                    );
+                }
+                if !(b.start_s.is_finite() && b.start_s >= 0.0) {
+                    return err(
+                        &p("burst.start_s"),
+                        format!("must be >= 0, got {}", b.start_s),
+                    );
+                }
+            }
+            let only =
+                |field: &str, set: bool, kinds: &[FaultKind]| -> Result<(), (String, String)> {
+                    if set && !kinds.contains(&f.kind) {
+                        let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+                        return Err((p(field), format!("only applies to {}", names.join(" / "))));
+                    }
+                    Ok(())
+                };
+            only(
+                "interval_ms",
+                f.interval_ms.is_some(),
+                &[FaultKind::SlowDrip],
+            )?;
+            only(
+                "size_bytes",
+                f.size_bytes.is_some(),
+                &[FaultKind::OversizeBody],
+            )?;
+            only("max_s", f.max_s.is_some(), &[FaultKind::Hang])?;
+            only(
+                "retry_after_s",
+                f.retry_after_s.is_some(),
+                &[FaultKind::RateLimitSeconds, FaultKind::RateLimitHttpDate],
+            )?;
+            if f.interval_ms == Some(0) || f.interval_ms.is_some_and(|v| v > 60_000) {
+                return err(&p("interval_ms"), "must be in [1, 60000]".into());
+            }
+            if f.size_bytes
+                .is_some_and(|v| !(1024..=256 << 20).contains(&v))
+            {
+                return err(&p("size_bytes"), "must be in [1024, 268435456]".into());
+            }
+            if f.max_s.is_some_and(|v| v == 0 || v > 3600) {
+                return err(&p("max_s"), "must be in [1, 3600]".into());
+            }
+            if let Some(s) = f.retry_after_s {
+                if !(s.is_finite() && s > 0.0 && s <= 3600.0) {
+                    return err(
+                        &p("retry_after_s"),
+                        format!("must be in (0, 3600], got {s}"),
+                    );
+                }
+            }
+        }
+        if let Some(c) = &self.coze {
+            if c.expire_s == 0 {
+                return err("coze.expire_s", "must be at least 1".into());
+            }
+            if c.history_limit == 0 {
+                return err("coze.history_limit", "must be at least 1".into());
+            }
+            if c.follow_ups > 10 {
+                return err("coze.follow_ups", "at most 10".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_rate(field: &str, r: f64) -> Result<(), (String, String)> {
+    if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
+        return Err((
+            field.to_string(),
+            format!("must be a probability in [0, 1], got {r}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_dist(field: &str, d: DistSpec) -> Result<(), (String, String)> {
+    if !(d.mean_ms.is_finite() && d.mean_ms > 0.0) {
+        return Err((
+            format!("{field}.mean_ms"),
+            format!("must be > 0, got {}", d.mean_ms),
+        ));
+    }
+    if !(d.p99_ms.is_finite() && d.p99_ms > d.mean_ms) {
+        return Err((
+            format!("{field}.p99_ms"),
+            format!(
+                "must be greater than mean_ms ({}), got {}",
+                d.mean_ms, d.p99_ms
+            ),
+        ));
+    }
+    LogNormalMs::fit(d.mean_ms, d.p99_ms).map_err(|m| (format!("{field}.p99_ms"), m))?;
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! Accept loop and per-connection task: hyper http1 serves each connection, and a handler can ask its connection to
+//! end with a TCP RST (SO_LINGER 0, then close) through [`ConnCtl`].
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{coze, openai, MockError, Outcome, Route, Shared};
+use crate::scenario::ProtocolKind;
+
+/// Largest request body read (larger -> 400).
+pub(crate) const MAX_REQUEST_BODY: usize = 4 << 20;
+
+/// Per-connection control shared with the handlers of that connection.
+#[derive(Default)]
+pub(crate) struct ConnCtl {
+    reset: AtomicBool,
+    notify: Notify,
+}
+
+impl ConnCtl {
+    /// End this connection with a TCP RST as soon as the connection task sees it.
+    pub fn reset(&self) {
+        self.reset.store(true, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+}
+
+/// The TCP stream, which turns its close into a reset when asked to.
+struct ConnIo {
+    inner: TcpStream,
+    ctl: Arc<ConnCtl>,
+}
+
+impl Drop for ConnIo {
+    fn drop(&mut self) {
+        if self.ctl.reset.load(Ordering::SeqCst) {
+            let _ = self.inner.set_zero_linger();
+        }
+    }
+}
+
+impl AsyncRead for ConnIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ConnIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Counts the accept loop and the connection tasks, so a shutdown can wait until they are all gone.
+#[derive(Clone, Default)]
+pub(crate) struct Tracker(Arc<TrackerInner>);
+
+#[derive(Default)]
+pub(crate) struct TrackerInner {
+    active: AtomicUsize,
+    idle: Notify,
+}
+
+/// Held by a tracked task; dropping it signals when the last one ends.
+pub(crate) struct TrackGuard(Arc<TrackerInner>);
+
+impl Tracker {
+    pub fn enter(&self) -> TrackGuard {
+        self.0.active.fetch_add(1, Ordering::SeqCst);
+        TrackGuard(self.0.clone())
+    }
+
+    /// Resolves once no tracked task is left.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.0.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.0.active.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for TrackGuard {
+    fn drop(&mut self) {
+        if self.0.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+pub(crate) fn bind(addr: SocketAddr) -> Result<TcpListener, MockError> {
+    let e = |source| MockError::Bind { addr, source };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(e)?;
+    // Lets a restarted mock reuse a port in TIME_WAIT; a port with a live listener still fails (EADDRINUSE).
+    socket.set_reuseaddr(true).map_err(e)?;
+    socket.bind(addr).map_err(e)?;
+    socket.listen(4096).map_err(e)
+}
+
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    graceful: CancellationToken,
+    hard: CancellationToken,
+    tracker: Tracker,
+    _guard: TrackGuard,
+) {
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = graceful.cancelled() => break,
+        };
+        match accepted {
+            Ok((stream, _peer)) => {
+                shared.counters.connection();
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_connection(
+                    stream,
+                    shared.clone(),
+                    graceful.clone(),
+                    hard.clone(),
+                    tracker.enter(),
+                ));
+            }
+            // Out of file descriptors and the like: back off a little instead of spinning.
+            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    graceful: CancellationToken,
+    hard: CancellationToken,
+    _guard: TrackGuard,
+) {
+    let ctl = Arc::new(ConnCtl::default());
+    let io = TokioIo::new(ConnIo {
+        inner: stream,
+        ctl: ctl.clone(),
+    });
+    let svc_ctl = ctl.clone();
+    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let shared = shared.clone();
+        let ctl = svc_ctl.clone();
+        async move { Ok::<_, Infallible>(dispatch(shared, ctl, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, svc);
+    tokio::pin!(conn);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            biased;
+            _ = ctl.notify.notified() => {
+                if ctl.reset.load(Ordering::SeqCst) {
+                    break;
+                }
+            }
+            _ = hard.cancelled() => break,
+            _ = graceful.cancelled(), if !draining => {
+                conn.as_mut().graceful_shutdown();
+                draining = true;
+            }
+            _ = conn.as_mut() => break,
+        }
+    }
+    // Dropping `conn` drops the ConnIo: a plain close, or an RST when a handler asked for one.
+}
+
+async fn dispatch(
+    shared: Arc<Shared>,
+    ctl: Arc<ConnCtl>,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let route = route_of(shared.protocol, req.method(), req.uri().path());
+    shared.counters.route(route);
+    let mut resp = match route {
+        Route::ChatCompletions => openai::chat_completions(&shared, &ctl, req).await,
+        Route::Models => openai::models(&shared, &req),
+        Route::ConversationCreate
+        | Route::Chat
+        | Route::ChatRetrieve
+        | Route::ChatMessages
+        | Route::ConversationMessages => coze::handle(&shared, &ctl, route, req).await,
+        Route::Unknown => {
+            shared.counters.outcome(Outcome::NotFound);
+            match shared.protocol {
+                ProtocolKind::Openai => openai::error(
+                    StatusCode::NOT_FOUND,
+                    &format!("Invalid URL ({} {})", req.method(), req.uri().path()),
+                    "invalid_request_error",
+                    None,
+                    None,
+                ),
+                ProtocolKind::Coze => coze::envelope_error(
+                    StatusCode::NOT_FOUND,
+                    4004,
+                    &format!("no route for {} {}", req.method(), req.uri().path()),
+                ),
+            }
+        }
+    };
+    if shared.protocol == ProtocolKind::Coze {
+        let n = shared.logid_no.fetch_add(1, Ordering::Relaxed);
+        let secs = super::text::unix_now();
+        if let Ok(v) = HeaderValue::from_str(&format!("{secs}{n:016X}")) {
+            resp.headers_mut().insert("x-tt-logid", v);
+        }
+    }
+    resp
+}
+
+fn route_of(protocol: ProtocolKind, method: &Method, path: &str) -> Route {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    match (protocol, method, path) {
+        (ProtocolKind::Openai, &Method::POST, "/v1/chat/completions") => Route::ChatCompletions,
+        (ProtocolKind::Openai, &Method::GET, "/v1/models") => Route::Models,
+        (ProtocolKind::Coze, &Method::POST, "/v1/conversation/create") => Route::ConversationCreate,
+        (ProtocolKind::Coze, &Method::POST, "/v3/chat") => Route::Chat,
+        (ProtocolKind::Coze, &Method::GET, "/v3/chat/retrieve") => Route::ChatRetrieve,
+        (ProtocolKind::Coze, &Method::GET, "/v3/chat/message/list") => Route::ChatMessages,
+        (ProtocolKind::Coze, &Method::POST, "/v1/conversation/message/list") => {
+            Route::ConversationMessages
+        }
+        _ => Route::Unknown,
+    }
+}
+
+/// A complete response with a fixed body.
+pub(crate) fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Body>,
+) -> Response<Body> {
+    let mut r = Response::new(body.into());
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+    let len = body.len();
+    let mut r = respond(status, "application/json", body);
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    r
+}
+
+/// Read the whole request body, bounded.
+pub(crate) async fn read_body(body: Incoming) -> Result<bytes::Bytes, String> {
+    axum::body::to_bytes(Body::new(body), MAX_REQUEST_BODY)
+        .await
+        .map_err(|e| {
+            format!("could not read the request body (at most {MAX_REQUEST_BODY} bytes): {e}")
+        })
+}
+
+/// `key`'s value in a query string (no percent-decoding: the ids are digits).
+pub(crate) fn query_param<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
