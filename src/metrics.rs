@@ -1,0 +1,551 @@
+//! One [`Record`] per scheduled request (a CSV row), and [`Metrics`]: HDR histograms and counters built from records.
+//!
+//! Latency figures come in three kinds, as wrk2 and HdrHistogram describe for coordinated omission:
+//! - `latency_ms`: send -> done of the attempt that decided the outcome (retry waits excluded);
+//! - `e2e_ms`: first send -> done, retries and their waits included;
+//! - `from_scheduled_ms`: the instant the request *should* have been sent (its open-model arrival, or the previous
+//!   answer plus think time) -> done; a runner that falls behind shows here even when `latency_ms` looks fine.
+//!
+//! Failed requests never enter latency histograms. The headline latency of a target (`mean_ms`, `p99_ms`, ...) is its
+//! non-streamed chat requests; streams are described by TTFT and inter-token latency.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+pub const OP_CREATE: &str = "create_conversation";
+pub const OP_CHAT: &str = "chat";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Error,
+    /// In flight when an interruption's grace period ran out.
+    Cancelled,
+    /// Scheduled but never sent; `not_sent_reason` says why.
+    NotSent,
+}
+
+/// One scheduled request. Times are milliseconds with three decimals, offsets from the run start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub target: String,
+    pub role: String,
+    pub conversation: u64,
+    pub user: u64,
+    /// 0 for the conversation-create call, 1.. for chat turns.
+    pub turn: u32,
+    pub op: String,
+    pub model: String,
+    pub stream: bool,
+    pub outcome: Option<Outcome>,
+    pub error_kind: String,
+    pub not_sent_reason: String,
+    pub status: Option<u16>,
+    pub attempts: u32,
+    pub retries: u32,
+    pub scheduled_ms: f64,
+    pub sent_ms: Option<f64>,
+    pub ttfb_ms: Option<f64>,
+    pub ttft_ms: Option<f64>,
+    pub latency_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+    pub from_scheduled_ms: Option<f64>,
+    pub retry_wait_ms: f64,
+    /// (last content chunk - first content chunk) / (output tokens - 1), streams only.
+    pub itl_ms: Option<f64>,
+    /// Largest gap between two content chunks, streams only.
+    pub max_gap_ms: Option<f64>,
+    pub chunks: u32,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub tokens_estimated: bool,
+    pub cost_nano_usd: u64,
+    pub canary_phase: Option<u32>,
+    pub detail: String,
+}
+
+impl Record {
+    pub fn is_chat(&self) -> bool {
+        self.op == OP_CHAT
+    }
+}
+
+pub fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Names usable in thresholds: `<target>.<metric>`.
+pub const METRIC_NAMES: &[&str] = &[
+    "requests",
+    "ok",
+    "errors",
+    "not_sent",
+    "error_rate",
+    "availability",
+    "retries",
+    "rps",
+    "mean_ms",
+    "p50_ms",
+    "p90_ms",
+    "p95_ms",
+    "p99_ms",
+    "p999_ms",
+    "max_ms",
+    "e2e_p99_ms",
+    "sched_p99_ms",
+    "ttft_mean_ms",
+    "ttft_p50_ms",
+    "ttft_p95_ms",
+    "ttft_p99_ms",
+    "itl_mean_ms",
+    "itl_p50_ms",
+    "itl_p95_ms",
+    "itl_p99_ms",
+    "output_tokens_per_s",
+    "run_cost_usd",
+    "cost_per_1k_conversations_usd",
+    "monthly_cost_usd",
+];
+
+fn hist() -> Histogram<u64> {
+    // 1 microsecond .. 1 hour, 3 significant digits
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")
+}
+
+fn rec(h: &mut Histogram<u64>, ms: f64) {
+    let us = (ms * 1000.0).round().max(1.0) as u64;
+    h.saturating_record(us);
+}
+
+/// Histograms and counters for one group of requests.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub latency: Histogram<u64>,
+    pub e2e: Histogram<u64>,
+    pub from_scheduled: Histogram<u64>,
+    pub ttft: Histogram<u64>,
+    pub itl: Histogram<u64>,
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub cancelled: u64,
+    pub not_sent: u64,
+    pub unavailable: u64,
+    pub retries: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub estimated_rows: u64,
+    pub cost_nano: u64,
+    /// Sum over ok streams of output tokens and of their generation time (first token -> done), for tokens/s.
+    pub stream_tokens: u64,
+    pub stream_gen_ms: f64,
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Group {
+            latency: hist(),
+            e2e: hist(),
+            from_scheduled: hist(),
+            ttft: hist(),
+            itl: hist(),
+            requests: 0,
+            ok: 0,
+            errors: 0,
+            cancelled: 0,
+            not_sent: 0,
+            unavailable: 0,
+            retries: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            estimated_rows: 0,
+            cost_nano: 0,
+            stream_tokens: 0,
+            stream_gen_ms: 0.0,
+        }
+    }
+}
+
+impl Group {
+    fn add(&mut self, r: &Record) {
+        self.requests += 1;
+        self.retries += u64::from(r.retries);
+        self.input_tokens += r.input_tokens;
+        self.output_tokens += r.output_tokens;
+        self.cost_nano += r.cost_nano_usd;
+        if r.tokens_estimated {
+            self.estimated_rows += 1;
+        }
+        match r.outcome {
+            Some(Outcome::Ok) => {
+                self.ok += 1;
+                if let Some(v) = r.latency_ms {
+                    rec(&mut self.latency, v);
+                }
+                if let Some(v) = r.e2e_ms {
+                    rec(&mut self.e2e, v);
+                }
+                if let Some(v) = r.from_scheduled_ms {
+                    rec(&mut self.from_scheduled, v);
+                }
+                if let Some(v) = r.ttft_ms {
+                    rec(&mut self.ttft, v);
+                }
+                if let Some(v) = r.itl_ms {
+                    rec(&mut self.itl, v);
+                }
+                if r.stream {
+                    if let (Some(l), Some(t)) = (r.latency_ms, r.ttft_ms) {
+                        if l > t && r.output_tokens > 1 {
+                            self.stream_tokens += r.output_tokens;
+                            self.stream_gen_ms += l - t;
+                        }
+                    }
+                }
+            }
+            Some(Outcome::Error) => {
+                self.errors += 1;
+                if is_unavailability_kind(&r.error_kind) {
+                    self.unavailable += 1;
+                }
+            }
+            Some(Outcome::Cancelled) => self.cancelled += 1,
+            Some(Outcome::NotSent) | None => self.not_sent += 1,
+        }
+    }
+
+    fn merge(&mut self, o: &Group) {
+        self.latency.add(&o.latency).ok();
+        self.e2e.add(&o.e2e).ok();
+        self.from_scheduled.add(&o.from_scheduled).ok();
+        self.ttft.add(&o.ttft).ok();
+        self.itl.add(&o.itl).ok();
+        self.requests += o.requests;
+        self.ok += o.ok;
+        self.errors += o.errors;
+        self.cancelled += o.cancelled;
+        self.not_sent += o.not_sent;
+        self.unavailable += o.unavailable;
+        self.retries += o.retries;
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.estimated_rows += o.estimated_rows;
+        self.cost_nano += o.cost_nano;
+        self.stream_tokens += o.stream_tokens;
+        self.stream_gen_ms += o.stream_gen_ms;
+    }
+
+    /// Requests that finished by themselves (ok or error); the error-rate denominator.
+    pub fn finished(&self) -> u64 {
+        self.ok + self.errors
+    }
+
+    pub fn error_rate(&self) -> Option<f64> {
+        (self.finished() > 0).then(|| self.errors as f64 / self.finished() as f64)
+    }
+
+    pub fn availability(&self) -> Option<f64> {
+        (self.finished() > 0).then(|| 1.0 - self.unavailable as f64 / self.finished() as f64)
+    }
+}
+
+/// Kinds that count against availability (server-side or transport failures), by their CSV name.
+pub fn is_unavailability_kind(kind: &str) -> bool {
+    if let Some(code) = kind.strip_prefix("http_") {
+        return code.parse::<u16>().is_ok_and(|c| c >= 500 || c == 408);
+    }
+    !(kind.starts_with("envelope_") || kind == "cancelled" || kind.is_empty())
+}
+
+/// Percentile of a histogram in milliseconds, None when empty.
+pub fn pct(h: &Histogram<u64>, q: f64) -> Option<f64> {
+    (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1000.0)
+}
+
+pub fn mean(h: &Histogram<u64>) -> Option<f64> {
+    (!h.is_empty()).then(|| h.mean() / 1000.0)
+}
+
+/// Per-target aggregate.
+#[derive(Debug, Clone, Default)]
+pub struct TargetMetrics {
+    pub role: String,
+    /// All chat requests.
+    pub chat: Group,
+    /// Non-streamed chat requests (the headline latency).
+    pub chat_plain: Group,
+    /// Streamed chat requests (TTFT, ITL).
+    pub chat_stream: Group,
+    /// Conversation-create calls.
+    pub create: Group,
+    /// Chat requests by (model, stream).
+    pub by_model: BTreeMap<(String, bool), Group>,
+    pub errors_by_kind: BTreeMap<String, u64>,
+    pub not_sent_by_reason: BTreeMap<String, u64>,
+    /// Per second of the run (by completion time): (ok, errors).
+    pub per_second: Vec<(u64, u64)>,
+    /// Raw samples for statistical tests (ms): ok non-stream chat latency, ok stream TTFT.
+    pub latency_samples: Vec<f64>,
+    pub ttft_samples: Vec<f64>,
+    pub conversations: std::collections::BTreeSet<u64>,
+    pub users: std::collections::BTreeSet<u64>,
+    pub first_sent_ms: Option<f64>,
+    pub last_done_ms: f64,
+}
+
+const MAX_SAMPLES: usize = 2_000_000;
+
+impl TargetMetrics {
+    pub fn add(&mut self, r: &Record) {
+        if self.role.is_empty() {
+            self.role = r.role.clone();
+        }
+        self.conversations.insert(r.conversation);
+        self.users.insert(r.user);
+        if r.outcome == Some(Outcome::Error) {
+            *self.errors_by_kind.entry(r.error_kind.clone()).or_default() += 1;
+        }
+        if r.outcome == Some(Outcome::NotSent) {
+            *self
+                .not_sent_by_reason
+                .entry(r.not_sent_reason.clone())
+                .or_default() += 1;
+        }
+        if let Some(s) = r.sent_ms {
+            self.first_sent_ms = Some(self.first_sent_ms.map_or(s, |f: f64| f.min(s)));
+            let done = s + r.e2e_ms.unwrap_or(0.0);
+            self.last_done_ms = self.last_done_ms.max(done);
+            if matches!(r.outcome, Some(Outcome::Ok | Outcome::Error)) {
+                let sec = (done / 1000.0).floor().max(0.0) as usize;
+                if self.per_second.len() <= sec {
+                    self.per_second.resize(sec + 1, (0, 0));
+                }
+                if r.outcome == Some(Outcome::Ok) {
+                    self.per_second[sec].0 += 1;
+                } else {
+                    self.per_second[sec].1 += 1;
+                }
+            }
+        }
+        if !r.is_chat() {
+            self.create.add(r);
+            return;
+        }
+        self.chat.add(r);
+        if r.stream {
+            self.chat_stream.add(r);
+            if r.outcome == Some(Outcome::Ok) && self.ttft_samples.len() < MAX_SAMPLES {
+                if let Some(t) = r.ttft_ms {
+                    self.ttft_samples.push(t);
+                }
+            }
+        } else {
+            self.chat_plain.add(r);
+            if r.outcome == Some(Outcome::Ok) && self.latency_samples.len() < MAX_SAMPLES {
+                if let Some(l) = r.latency_ms {
+                    self.latency_samples.push(l);
+                }
+            }
+        }
+        self.by_model
+            .entry((r.model.clone(), r.stream))
+            .or_default()
+            .add(r);
+    }
+
+    /// Every request of the target, creates included (accounting, error rate, availability, cost).
+    pub fn all(&self) -> Group {
+        let mut g = self.chat.clone();
+        g.merge(&self.create);
+        g
+    }
+
+    /// Cost per model (chat requests, both stream modes) in nano-dollars, with tokens.
+    pub fn cost_by_model(&self) -> BTreeMap<String, (u64, u64, u64, u64)> {
+        let mut out: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
+        for ((model, _), g) in &self.by_model {
+            let e = out.entry(model.clone()).or_default();
+            e.0 += g.requests;
+            e.1 += g.input_tokens;
+            e.2 += g.output_tokens;
+            e.3 += g.cost_nano;
+        }
+        out
+    }
+}
+
+/// All targets of a run (or of one canary phase).
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    pub targets: BTreeMap<String, TargetMetrics>,
+    /// Daily conversation volume for projections.
+    pub conversations_per_day: f64,
+    /// Wall-clock seconds the arrivals spanned (for rates).
+    pub window_s: f64,
+}
+
+impl Metrics {
+    pub fn new(conversations_per_day: f64, window_s: f64) -> Metrics {
+        Metrics {
+            conversations_per_day,
+            window_s,
+            ..Default::default()
+        }
+    }
+
+    pub fn add(&mut self, r: &Record) {
+        self.targets.entry(r.target.clone()).or_default().add(r);
+    }
+
+    /// Conversations that sent at least one request: the denominator of cost per conversation.
+    pub fn conversations_sent(&self, target: &str) -> u64 {
+        self.targets
+            .get(target)
+            .map_or(0, |t| t.conversations.len() as u64)
+    }
+
+    pub fn monthly_cost_usd(&self, target: &str) -> Option<f64> {
+        let t = self.targets.get(target)?;
+        let conv = t.conversations.len() as u64;
+        (conv > 0).then(|| {
+            crate::cost::monthly_projection_usd(t.all().cost_nano, conv, self.conversations_per_day)
+        })
+    }
+
+    /// Value of `<target>.<metric>` for thresholds and comparisons.
+    pub fn metric(&self, target: &str, name: &str) -> Option<f64> {
+        let t = self.targets.get(target)?;
+        let all = t.all();
+        let plain = &t.chat_plain;
+        let st = &t.chat_stream;
+        match name {
+            "requests" => Some(all.requests as f64),
+            "ok" => Some(all.ok as f64),
+            "errors" => Some(all.errors as f64),
+            "not_sent" => Some(all.not_sent as f64),
+            "error_rate" => all.error_rate(),
+            "availability" => all.availability(),
+            "retries" => Some(all.retries as f64),
+            "rps" => (self.window_s > 0.0).then(|| all.finished() as f64 / self.window_s),
+            "mean_ms" => mean(&plain.latency),
+            "p50_ms" => pct(&plain.latency, 0.50),
+            "p90_ms" => pct(&plain.latency, 0.90),
+            "p95_ms" => pct(&plain.latency, 0.95),
+            "p99_ms" => pct(&plain.latency, 0.99),
+            "p999_ms" => pct(&plain.latency, 0.999),
+            "max_ms" => (!plain.latency.is_empty()).then(|| plain.latency.max() as f64 / 1000.0),
+            "e2e_p99_ms" => pct(&t.chat.e2e, 0.99),
+            "sched_p99_ms" => pct(&t.chat.from_scheduled, 0.99),
+            "ttft_mean_ms" => mean(&st.ttft),
+            "ttft_p50_ms" => pct(&st.ttft, 0.50),
+            "ttft_p95_ms" => pct(&st.ttft, 0.95),
+            "ttft_p99_ms" => pct(&st.ttft, 0.99),
+            "itl_mean_ms" => mean(&st.itl),
+            "itl_p50_ms" => pct(&st.itl, 0.50),
+            "itl_p95_ms" => pct(&st.itl, 0.95),
+            "itl_p99_ms" => pct(&st.itl, 0.99),
+            "output_tokens_per_s" => (st.stream_gen_ms > 0.0)
+                .then(|| st.stream_tokens as f64 / (st.stream_gen_ms / 1000.0)),
+            "run_cost_usd" => Some(crate::cost::nano_to_usd(all.cost_nano)),
+            "cost_per_1k_conversations_usd" => {
+                let c = t.conversations.len();
+                (c > 0).then(|| crate::cost::nano_to_usd(all.cost_nano) / c as f64 * 1000.0)
+            }
+            "monthly_cost_usd" => self.monthly_cost_usd(target),
+            _ => None,
+        }
+    }
+
+    /// Read a run's `requests.csv` back.
+    pub fn from_csv(
+        path: &std::path::Path,
+        conversations_per_day: f64,
+        window_s: f64,
+    ) -> Result<Metrics, csv::Error> {
+        let mut m = Metrics::new(conversations_per_day, window_s);
+        for r in read_records(path)? {
+            m.add(&r?);
+        }
+        Ok(m)
+    }
+}
+
+/// Iterate the records of a `requests.csv`.
+pub fn read_records(
+    path: &std::path::Path,
+) -> Result<impl Iterator<Item = Result<Record, csv::Error>>, csv::Error> {
+    let rdr = csv::Reader::from_path(path)?;
+    Ok(rdr.into_deserialize::<Record>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(target: &str, outcome: Outcome, stream: bool, lat: f64) -> Record {
+        Record {
+            target: target.into(),
+            role: "gateway".into(),
+            op: OP_CHAT.into(),
+            model: "m".into(),
+            stream,
+            outcome: Some(outcome),
+            latency_ms: Some(lat),
+            e2e_ms: Some(lat),
+            sent_ms: Some(10.0),
+            ttft_ms: stream.then_some(lat / 4.0),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn headline_latency_is_non_stream_and_errors_do_not_enter_histograms() {
+        let mut m = Metrics::new(1000.0, 10.0);
+        for v in [100.0, 200.0, 300.0] {
+            m.add(&row("g", Outcome::Ok, false, v));
+        }
+        m.add(&row("g", Outcome::Ok, true, 4000.0));
+        let mut e = row("g", Outcome::Error, false, 9000.0);
+        e.error_kind = "http_503".into();
+        m.add(&e);
+        let mut e = row("g", Outcome::Error, false, 9000.0);
+        e.error_kind = "http_401".into();
+        m.add(&e);
+        let mean = m.metric("g", "mean_ms").unwrap();
+        assert!((mean - 200.0).abs() < 0.2, "{mean}");
+        assert!((m.metric("g", "max_ms").unwrap() - 300.0).abs() < 0.3);
+        assert!((m.metric("g", "ttft_p50_ms").unwrap() - 1000.0).abs() < 1.0);
+        assert_eq!(m.metric("g", "error_rate"), Some(2.0 / 6.0));
+        // 401 is an error but not unavailability
+        assert_eq!(m.metric("g", "availability"), Some(1.0 - 1.0 / 6.0));
+        assert_eq!(m.targets["g"].errors_by_kind["http_503"], 1);
+    }
+
+    #[test]
+    fn unavailability_kinds() {
+        assert!(is_unavailability_kind("http_502"));
+        assert!(is_unavailability_kind("timeout"));
+        assert!(is_unavailability_kind("stream_cut"));
+        assert!(!is_unavailability_kind("http_404"));
+        assert!(!is_unavailability_kind("envelope_4016"));
+    }
+
+    #[test]
+    fn records_round_trip_through_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.csv");
+        let mut w = csv::Writer::from_path(&p).unwrap();
+        let mut a = row("g", Outcome::Ok, true, 123.456);
+        a.canary_phase = Some(2);
+        a.detail = "x, \"quoted\"\nline".into();
+        let b = row("l", Outcome::NotSent, false, 1.0);
+        w.serialize(&a).unwrap();
+        w.serialize(&b).unwrap();
+        w.flush().unwrap();
+        let back: Vec<Record> = read_records(&p).unwrap().map(Result::unwrap).collect();
+        assert_eq!(back, vec![a, b]);
+    }
+}
