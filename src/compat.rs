@@ -1,0 +1,422 @@
+//! Compatibility check: send the same probe requests to a legacy endpoint and to a gateway that claims to serve the
+//! same API, and list every difference in what comes back: status codes, content types, JSON shapes (field paths and
+//! value types) and, for streams, the SSE event structure (event names in order, each event's data shape).
+//!
+//! Values are not compared (ids, timestamps and answers legitimately differ); shapes are.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+
+use crate::protocol::Endpoint;
+use crate::scenario::ProtocolKind;
+use crate::sse::SseParser;
+
+/// The shape of one response.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Shape {
+    pub status: u16,
+    pub content_type: String,
+    /// JSON path -> type name (`string`, `number`, `bool`, `null`, `object`, `array`); arrays collapsed to `[]`.
+    pub fields: BTreeMap<String, String>,
+    /// For SSE: event names in order with repeats collapsed (`delta*`), and per event name its data's fields.
+    pub events: Vec<String>,
+    pub event_fields: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// JSON value -> flattened `path: type` map.
+pub fn json_shape(v: &Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    walk(v, String::new(), &mut out);
+    out
+}
+
+fn walk(v: &Value, path: String, out: &mut BTreeMap<String, String>) {
+    let ty = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    if !path.is_empty() {
+        out.insert(path.clone(), ty.to_string());
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                walk(x, p, out);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                walk(x, format!("{path}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Parse an SSE body into its event structure.
+pub fn sse_shape(body: &[u8]) -> (Vec<String>, BTreeMap<String, BTreeMap<String, String>>) {
+    let mut p = SseParser::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut fields: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    if p.push(body).is_err() {
+        return (vec!["<oversize>".into()], fields);
+    }
+    p.finish();
+    while let Some(ev) = p.next_event() {
+        let mut name = ev.event.clone().unwrap_or_else(|| "message".into());
+        let data: Option<Value> = serde_json::from_str(&ev.data).ok();
+        if ev.data.trim() == "[DONE]" || ev.data.trim() == "\"[DONE]\"" {
+            name = format!("{name}([DONE])");
+        } else if let Some(d) = &data {
+            fields
+                .entry(name.clone())
+                .or_default()
+                .extend(json_shape(d));
+        }
+        let starred = format!("{name}*");
+        match names.last_mut() {
+            Some(last) if *last == name => *last = starred,
+            Some(last) if *last == starred => {}
+            _ => names.push(name),
+        }
+    }
+    (names, fields)
+}
+
+/// One probe: a request sent to both sides.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub name: &'static str,
+    pub method: reqwest::Method,
+    /// Path and query; `{conversation_id}` is replaced by the id each side returned for the create probe.
+    pub path: String,
+    pub body: Option<Value>,
+    /// Send without the Authorization header (the 401 shape).
+    pub no_auth: bool,
+}
+
+pub fn probes(kind: ProtocolKind, model: &str, bot_id: &str) -> Vec<Probe> {
+    let post = reqwest::Method::POST;
+    match kind {
+        ProtocolKind::Openai => {
+            let msg = json!([{"role": "user", "content": "Where is my order?"}]);
+            vec![
+                Probe {
+                    name: "chat completion",
+                    method: post.clone(),
+                    path: "/v1/chat/completions".into(),
+                    body: Some(json!({"model": model, "messages": msg, "stream": false})),
+                    no_auth: false,
+                },
+                Probe {
+                    name: "chat completion, stream",
+                    method: post.clone(),
+                    path: "/v1/chat/completions".into(),
+                    body: Some(
+                        json!({"model": model, "messages": msg, "stream": true, "stream_options": {"include_usage": true}}),
+                    ),
+                    no_auth: false,
+                },
+                Probe {
+                    name: "unknown model",
+                    method: post.clone(),
+                    path: "/v1/chat/completions".into(),
+                    body: Some(json!({"model": "no-such-model-cutover", "messages": msg})),
+                    no_auth: false,
+                },
+                Probe {
+                    name: "missing key",
+                    method: post,
+                    path: "/v1/chat/completions".into(),
+                    body: Some(json!({"model": model, "messages": msg})),
+                    no_auth: true,
+                },
+                Probe {
+                    name: "list models",
+                    method: reqwest::Method::GET,
+                    path: "/v1/models".into(),
+                    body: None,
+                    no_auth: false,
+                },
+            ]
+        }
+        ProtocolKind::Coze => {
+            let q = |stream: bool| {
+                json!({"bot_id": bot_id, "user_id": "compat-probe", "stream": stream, "auto_save_history": true,
+                       "additional_messages": [{"role": "user", "type": "question", "content": "Where is my order?", "content_type": "text"}]})
+            };
+            vec![
+                Probe {
+                    name: "create conversation",
+                    method: post.clone(),
+                    path: "/v1/conversation/create".into(),
+                    body: Some(json!({"bot_id": bot_id})),
+                    no_auth: false,
+                },
+                Probe {
+                    name: "chat, stream",
+                    method: post.clone(),
+                    path: "/v3/chat?conversation_id={conversation_id}".into(),
+                    body: Some(q(true)),
+                    no_auth: false,
+                },
+                Probe {
+                    name: "list conversation messages",
+                    method: post.clone(),
+                    path: "/v1/conversation/message/list?conversation_id={conversation_id}".into(),
+                    body: Some(json!({})),
+                    no_auth: false,
+                },
+                Probe {
+                    name: "unknown bot",
+                    method: post.clone(),
+                    path: "/v1/conversation/create".into(),
+                    body: Some(json!({"bot_id": "0000000000000000000"})),
+                    no_auth: false,
+                },
+                Probe {
+                    name: "missing key",
+                    method: post,
+                    path: "/v1/conversation/create".into(),
+                    body: Some(json!({"bot_id": bot_id})),
+                    no_auth: true,
+                },
+            ]
+        }
+    }
+}
+
+/// Send one probe and take the shape of the answer.
+pub async fn probe(
+    client: &reqwest::Client,
+    ep: &Endpoint,
+    p: &Probe,
+    conversation_id: &str,
+) -> Result<(Shape, Value), String> {
+    let url = format!(
+        "{}{}",
+        ep.base_url,
+        p.path.replace("{conversation_id}", conversation_id)
+    );
+    let mut headers = ep.headers.clone();
+    if p.no_auth {
+        headers.remove(reqwest::header::AUTHORIZATION);
+    }
+    let mut rb = client
+        .request(p.method.clone(), &url)
+        .headers(headers)
+        .timeout(std::time::Duration::from_secs(30));
+    if let Some(b) = &p.body {
+        rb = rb.json(b);
+    }
+    let resp = rb.send().await.map_err(|e| ep.redact(&e.to_string()))?;
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let body = resp.bytes().await.map_err(|e| ep.redact(&e.to_string()))?;
+    let mut shape = Shape {
+        status,
+        content_type: content_type.clone(),
+        ..Default::default()
+    };
+    let mut value = Value::Null;
+    if content_type == "text/event-stream" {
+        let (events, fields) = sse_shape(&body);
+        shape.events = events;
+        shape.event_fields = fields;
+    } else if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+        shape.fields = json_shape(&v);
+        value = v;
+    } else {
+        shape.fields.insert("<body>".into(), "not JSON".into());
+    }
+    Ok((shape, value))
+}
+
+/// Every difference between two shapes, one line each.
+pub fn diff(a: &Shape, b: &Shape) -> Vec<String> {
+    let mut out = Vec::new();
+    if a.status != b.status {
+        out.push(format!(
+            "status: legacy {} vs gateway {}",
+            a.status, b.status
+        ));
+    }
+    if a.content_type != b.content_type {
+        out.push(format!(
+            "content-type: legacy `{}` vs gateway `{}`",
+            a.content_type, b.content_type
+        ));
+    }
+    diff_fields("", &a.fields, &b.fields, &mut out);
+    if a.events != b.events {
+        out.push(format!(
+            "SSE events: legacy [{}] vs gateway [{}]",
+            a.events.join(", "),
+            b.events.join(", ")
+        ));
+    }
+    let names: std::collections::BTreeSet<&String> =
+        a.event_fields.keys().chain(b.event_fields.keys()).collect();
+    let empty = BTreeMap::new();
+    for n in names {
+        diff_fields(
+            &format!("event `{n}` data "),
+            a.event_fields.get(n).unwrap_or(&empty),
+            b.event_fields.get(n).unwrap_or(&empty),
+            &mut out,
+        );
+    }
+    out
+}
+
+fn diff_fields(
+    prefix: &str,
+    a: &BTreeMap<String, String>,
+    b: &BTreeMap<String, String>,
+    out: &mut Vec<String>,
+) {
+    for (k, ta) in a {
+        match b.get(k) {
+            None => out.push(format!("{prefix}field `{k}` ({ta}): only in legacy")),
+            Some(tb) if tb != ta => {
+                out.push(format!("{prefix}field `{k}`: legacy {ta} vs gateway {tb}"))
+            }
+            _ => {}
+        }
+    }
+    for (k, tb) in b {
+        if !a.contains_key(k) {
+            out.push(format!("{prefix}field `{k}` ({tb}): only in gateway"));
+        }
+    }
+}
+
+/// Run every probe of the protocol against both endpoints; returns (probe name, differences) and a Markdown report.
+pub async fn check(
+    client: &reqwest::Client,
+    legacy: &Endpoint,
+    gateway: &Endpoint,
+    model: &str,
+    bot_id: &str,
+) -> Result<(Vec<(String, Vec<String>)>, String), String> {
+    if legacy.kind != gateway.kind {
+        return Err(format!(
+            "legacy speaks {:?} and gateway speaks {:?}: a gateway that claims to serve like legacy must expose the same API",
+            legacy.kind, gateway.kind
+        ));
+    }
+    let mut results = Vec::new();
+    let (mut conv_a, mut conv_b) = (String::new(), String::new());
+    for p in probes(legacy.kind, model, bot_id) {
+        let (sa, va) = probe(client, legacy, &p, &conv_a)
+            .await
+            .map_err(|e| format!("legacy, {}: {e}", p.name))?;
+        let (sb, vb) = probe(client, gateway, &p, &conv_b)
+            .await
+            .map_err(|e| format!("gateway, {}: {e}", p.name))?;
+        if p.name == "create conversation" {
+            conv_a = va
+                .pointer("/data/id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            conv_b = vb
+                .pointer("/data/id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+        }
+        results.push((p.name.to_string(), diff(&sa, &sb)));
+    }
+    let mut md = String::from("# cutover compat\n\n");
+    let total: usize = results.iter().map(|(_, d)| d.len()).sum();
+    let _ = writeln!(md, "{total} differences over {} probes.\n", results.len());
+    for (name, d) in &results {
+        let _ = writeln!(
+            md,
+            "## {name}: {}\n",
+            if d.is_empty() {
+                "same shape"
+            } else {
+                "DIFFERENT"
+            }
+        );
+        for line in d {
+            let _ = writeln!(md, "- {line}");
+        }
+        if !d.is_empty() {
+            md.push('\n');
+        }
+    }
+    Ok((results, md))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_and_diffs() {
+        let a = Shape {
+            status: 200,
+            content_type: "application/json".into(),
+            fields: json_shape(&json!({"code": 0, "data": {"id": "1", "tags": [{"k": 1}]}})),
+            ..Default::default()
+        };
+        let b = Shape {
+            status: 201,
+            content_type: "application/json".into(),
+            fields: json_shape(
+                &json!({"code": "0", "data": {"id": "2", "extra": null, "tags": []}}),
+            ),
+            ..Default::default()
+        };
+        assert_eq!(
+            diff(&a, &b),
+            vec![
+                "status: legacy 200 vs gateway 201",
+                "field `code`: legacy number vs gateway string",
+                // the gateway's array is empty, so its element shape is missing too
+                "field `data.tags[]` (object): only in legacy",
+                "field `data.tags[].k` (number): only in legacy",
+                "field `data.extra` (null): only in gateway",
+            ]
+        );
+        assert!(diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn sse_structure_collapses_repeats() {
+        let body = b"event:conversation.chat.created\ndata:{\"id\":\"1\"}\n\nevent:conversation.message.delta\ndata:{\"content\":\"a\"}\n\nevent:conversation.message.delta\ndata:{\"content\":\"b\"}\n\nevent:done\ndata:\"[DONE]\"\n\n";
+        let (names, fields) = sse_shape(body);
+        assert_eq!(
+            names,
+            vec![
+                "conversation.chat.created",
+                "conversation.message.delta*",
+                "done([DONE])"
+            ]
+        );
+        assert_eq!(fields["conversation.message.delta"]["content"], "string");
+    }
+}
