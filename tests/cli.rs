@@ -1,0 +1,160 @@
+//! The binary's exit codes and error messages (documented in README.md).
+
+use std::path::Path;
+use std::process::Command;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const BIN: &str = env!("CARGO_BIN_EXE_cutover");
+
+fn bundled() -> String {
+    std::fs::read_to_string(format!("{ROOT}/scenarios/coze-migration.yaml"))
+        .unwrap()
+        .replace("mock: mocks/", &format!("mock: {ROOT}/mocks/"))
+        .replace("prices: ../prices/", &format!("prices: {ROOT}/prices/"))
+}
+
+fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn reports_written(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("reports"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn bad_scenario_is_exit_2_naming_file_line_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = bundled().replace("stream_share: 0.3", "stream_share: -0.3");
+    std::fs::write(tmp.path().join("bad.yaml"), &text).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.contains("stream_share: -0.3"))
+        .unwrap()
+        + 1;
+    for cmd in ["validate", "run"] {
+        let (code, _, err) = run(tmp.path(), &[cmd, "bad.yaml"]);
+        assert_eq!(code, 2, "{cmd}: {err}");
+        assert!(
+            err.contains(&format!("bad.yaml:{line}:3: traffic.stream_share:")),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "one-line error: {err}");
+    }
+    assert_eq!(reports_written(tmp.path()), 0);
+}
+
+#[test]
+fn malformed_yaml_is_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("bad.yaml"), "name: x\ntargets: [\n").unwrap();
+    let (code, _, err) = run(tmp.path(), &["run", "bad.yaml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("bad.yaml:"), "{err}");
+}
+
+#[test]
+fn non_loopback_target_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = bundled().replacen(
+        &format!("mock: {ROOT}/mocks/gateway.yaml"),
+        "base_url: https://gateway.example.com",
+        1,
+    );
+    std::fs::write(tmp.path().join("s.yaml"), text).unwrap();
+    let (code, _, err) = run(tmp.path(), &["run", "s.yaml"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a loopback address"), "{err}");
+    assert_eq!(reports_written(tmp.path()), 0);
+}
+
+#[test]
+fn missing_key_variable_and_unreachable_target_are_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = bundled().replacen(
+        &format!("mock: {ROOT}/mocks/gateway.yaml"),
+        "base_url: http://127.0.0.1:9",
+        1,
+    );
+    std::fs::write(tmp.path().join("s.yaml"), &text).unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "s.yaml"])
+        .current_dir(tmp.path())
+        .env_remove("GATEWAY_API_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`GATEWAY_API_KEY`") && err.contains("is not set"),
+        "{err}"
+    );
+
+    let out = Command::new(BIN)
+        .args(["run", "s.yaml"])
+        .current_dir(tmp.path())
+        .env("GATEWAY_API_KEY", "sk-unreachable-test-000")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("target `gateway` (http://127.0.0.1:9) is unreachable"),
+        "{err}"
+    );
+    assert!(!err.contains("sk-unreachable-test-000"));
+    assert_eq!(reports_written(tmp.path()), 0);
+}
+
+#[test]
+fn failed_threshold_is_exit_1_and_passing_is_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = bundled()
+        .replace("duration_s: 60", "duration_s: 2")
+        .replace("time_scale: 100", "time_scale: 50");
+    let (head, _) = base.split_once("thresholds:").unwrap();
+    std::fs::write(
+        tmp.path().join("fail.yaml"),
+        format!("{head}thresholds:\n  - \"gateway.p99_ms < 1\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("pass.yaml"),
+        format!("{head}thresholds:\n  - \"gateway.requests > 0\"\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(tmp.path(), &["run", "--quiet", "fail.yaml"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("FAIL run: gateway.p99_ms < 1"), "{out}");
+    let (code, out, err) = run(tmp.path(), &["run", "--quiet", "pass.yaml"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("PASS run: gateway.requests > 0"), "{out}");
+}
+
+#[test]
+fn mock_port_in_use_is_exit_2() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(
+        tmp.path(),
+        &[
+            "mock",
+            &format!("{ROOT}/mocks/gateway.yaml"),
+            "--port",
+            &port,
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&port), "{err}");
+}
