@@ -84,6 +84,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "errors",
     "not_sent",
     "error_rate",
+    "attempt_failure_rate",
     "availability",
     "retries",
     "rps",
@@ -135,6 +136,8 @@ pub struct Group {
     pub not_sent: u64,
     pub unavailable: u64,
     pub retries: u64,
+    /// Attempts sent (first tries and retries).
+    pub attempts: u64,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub estimated_rows: u64,
@@ -159,6 +162,7 @@ impl Default for Group {
             not_sent: 0,
             unavailable: 0,
             retries: 0,
+            attempts: 0,
             input_tokens: 0,
             output_tokens: 0,
             estimated_rows: 0,
@@ -173,6 +177,7 @@ impl Group {
     fn add(&mut self, r: &Record) {
         self.requests += 1;
         self.retries += u64::from(r.retries);
+        self.attempts += u64::from(r.attempts);
         self.input_tokens += r.input_tokens;
         self.output_tokens += r.output_tokens;
         self.cost_nano += r.cost_nano_usd;
@@ -230,6 +235,7 @@ impl Group {
         self.not_sent += o.not_sent;
         self.unavailable += o.unavailable;
         self.retries += o.retries;
+        self.attempts += o.attempts;
         self.input_tokens += o.input_tokens;
         self.output_tokens += o.output_tokens;
         self.estimated_rows += o.estimated_rows;
@@ -245,6 +251,11 @@ impl Group {
 
     pub fn error_rate(&self) -> Option<f64> {
         (self.finished() > 0).then(|| self.errors as f64 / self.finished() as f64)
+    }
+
+    /// Failed attempts (retried ones included, 429s too) / attempts: what the endpoint does before retries hide it.
+    pub fn attempt_failure_rate(&self) -> Option<f64> {
+        (self.attempts > 0).then(|| (self.retries + self.errors) as f64 / self.attempts as f64)
     }
 
     pub fn availability(&self) -> Option<f64> {
@@ -427,6 +438,7 @@ impl Metrics {
             "errors" => Some(all.errors as f64),
             "not_sent" => Some(all.not_sent as f64),
             "error_rate" => all.error_rate(),
+            "attempt_failure_rate" => all.attempt_failure_rate(),
             "availability" => all.availability(),
             "retries" => Some(all.retries as f64),
             "rps" => (self.window_s > 0.0).then(|| all.finished() as f64 / self.window_s),
