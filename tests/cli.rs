@@ -139,6 +139,32 @@ fn failed_threshold_is_exit_1_and_passing_is_0() {
     let (code, out, err) = run(tmp.path(), &["run", "--quiet", "pass.yaml"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("PASS run: gateway.requests > 0"), "{out}");
+
+    // A run compared with itself: no regression, exit 0, compare.md and JUnit XML written.
+    let dir = std::fs::read_dir(tmp.path().join("reports"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let d = dir.to_str().unwrap();
+    let (code, out, err) = run(tmp.path(), &["compare", d, d]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("**Regression verdict: no significant regression**"),
+        "{out}"
+    );
+    let junit = std::fs::read_to_string(dir.join("junit-compare.xml")).unwrap();
+    assert!(junit.contains("failures=\"0\""), "{junit}");
+    // `report` re-renders the same run from its CSV.
+    let before = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    std::fs::remove_file(dir.join("summary.csv")).unwrap();
+    let (code, _, err) = run(tmp.path(), &["report", d]);
+    assert!(code == 0 || code == 1, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("summary.csv")).unwrap(),
+        before
+    );
 }
 
 #[test]
@@ -157,4 +183,106 @@ fn mock_port_in_use_is_exit_2() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains(&port), "{err}");
+}
+
+fn wait_for_rows(dir: &Path, min_rows: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let rows = std::fs::read_dir(dir.join("reports"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read_to_string(e.ok()?.path().join("requests.csv")).ok())
+            .map_or(0, |t| t.lines().count());
+        if rows > min_rows {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no rows written");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn sigint_drains_and_writes_an_interrupted_report_and_a_second_exits_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("s.yaml"),
+        bundled().replace("duration_s: 60", "duration_s: 30"),
+    )
+    .unwrap();
+    // First SIGINT: arrivals stop, in-flight requests drain, the report is written and marked, exit 4.
+    let child = Command::new(BIN)
+        .args(["run", "--quiet", "s.yaml"])
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_rows(tmp.path(), 50);
+    signal(child.id(), "-INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = std::fs::read_dir(tmp.path().join("reports"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("**INTERRUPTED** — interrupted (SIGINT)"),
+        "{md}"
+    );
+    let rows: Vec<cutover::metrics::Record> =
+        cutover::metrics::read_records(&dir.join("requests.csv"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    assert!(rows.iter().any(|r| r.not_sent_reason == "interrupted"));
+
+    // Second SIGINT during the drain: exit 130 at once, every row in requests.csv whole.
+    std::fs::remove_dir_all(tmp.path().join("reports")).unwrap();
+    let child = Command::new(BIN)
+        .args(["run", "--quiet", "s.yaml"])
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_rows(tmp.path(), 50);
+    signal(child.id(), "-INT");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    signal(child.id(), "-INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = std::fs::read_dir(tmp.path().join("reports"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(dir.join("requests.csv")).unwrap();
+    assert!(text.ends_with('\n'), "last row is complete");
+    let n = cutover::metrics::read_records(&dir.join("requests.csv"))
+        .unwrap()
+        .map(Result::unwrap)
+        .count();
+    assert!(n > 50, "{n}");
 }

@@ -238,3 +238,62 @@ prices: {PRICES}
     }
     assert!(scanned >= 8, "{scanned} files");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_run_has_one_section_per_phase_and_sticky_users() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(format!("{ROOT}/scenarios/coze-canary.yaml"))
+        .unwrap()
+        .replace("duration_s: 15", "duration_s: 1.5")
+        .replace("duration_s: 60", "duration_s: 6")
+        .replace("mock: mocks/", &format!("mock: {ROOT}/mocks/"))
+        .replace("prices: ../prices/", &format!("prices: {ROOT}/prices/"));
+    let sc = write_scenario(tmp.path(), &text);
+    let r = run_in(tmp.path(), &sc, Control::default()).await.unwrap();
+    let rows = records(&r.dir);
+    // Each conversation went to exactly one path, and each user to one path within a phase.
+    let mut conv_path: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
+    let mut user_path: BTreeMap<(u32, u64), BTreeSet<String>> = BTreeMap::new();
+    for row in &rows {
+        conv_path
+            .entry(row.conversation)
+            .or_default()
+            .insert(row.target.clone());
+        user_path
+            .entry((
+                row.canary_phase.expect("canary rows carry their phase"),
+                row.user,
+            ))
+            .or_default()
+            .insert(row.target.clone());
+    }
+    assert!(conv_path.values().all(|p| p.len() == 1));
+    assert!(user_path.values().all(|p| p.len() == 1));
+    // The gateway's share of conversations grows phase by phase and is everything in the last one.
+    let share = |phase: u32| {
+        let convs: BTreeMap<u64, &str> = rows
+            .iter()
+            .filter(|r| r.canary_phase == Some(phase))
+            .map(|r| (r.conversation, r.target.as_str()))
+            .collect();
+        convs.values().filter(|t| **t == "gateway").count() as f64 / convs.len().max(1) as f64
+    };
+    assert!(
+        share(0) < 0.3 && share(2) > 0.25 && share(2) < 0.75,
+        "{} {}",
+        share(0),
+        share(2)
+    );
+    assert_eq!(share(3), 1.0);
+    let md = std::fs::read_to_string(r.dir.join("report.md")).unwrap();
+    for (i, name) in ["5%", "15%", "50%", "100%"].iter().enumerate() {
+        assert!(md.contains(&format!("### Phase {}: {name}", i + 1)), "{md}");
+        assert!(md.contains(&format!("**Phase {name}: ")), "{md}");
+    }
+    assert_eq!(
+        md.matches("Users seen on both paths in this phase: 0 ")
+            .count(),
+        4,
+        "{md}"
+    );
+}
