@@ -201,6 +201,20 @@ fn wait_for_rows(dir: &Path, min_rows: usize) {
     }
 }
 
+/// Start `run s.yaml` in `dir`, wait until it has written rows, then send it a SIGINT.
+fn start_and_interrupt(dir: &Path) -> std::process::Child {
+    let child = Command::new(BIN)
+        .args(["run", "--quiet", "s.yaml"])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_rows(dir, 50);
+    signal(child.id(), "-INT");
+    child
+}
+
 fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &pid.to_string()])
@@ -218,15 +232,7 @@ fn sigint_drains_and_writes_an_interrupted_report_and_a_second_exits_at_once() {
     )
     .unwrap();
     // First SIGINT: arrivals stop, in-flight requests drain, the report is written and marked, exit 4.
-    let child = Command::new(BIN)
-        .args(["run", "--quiet", "s.yaml"])
-        .current_dir(tmp.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_rows(tmp.path(), 50);
-    signal(child.id(), "-INT");
+    let child = start_and_interrupt(tmp.path());
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
@@ -254,15 +260,7 @@ fn sigint_drains_and_writes_an_interrupted_report_and_a_second_exits_at_once() {
 
     // Second SIGINT during the drain: exit 130 at once, every row in requests.csv whole.
     std::fs::remove_dir_all(tmp.path().join("reports")).unwrap();
-    let child = Command::new(BIN)
-        .args(["run", "--quiet", "s.yaml"])
-        .current_dir(tmp.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_rows(tmp.path(), 50);
-    signal(child.id(), "-INT");
+    let child = start_and_interrupt(tmp.path());
     std::thread::sleep(std::time::Duration::from_millis(50));
     signal(child.id(), "-INT");
     let out = child.wait_with_output().unwrap();
