@@ -216,3 +216,44 @@ async fn usage_missing_means_estimated_tokens() {
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("1 rows have estimated token counts"), "{md}");
 }
+
+async fn run_capped(limits: &str) -> Vec<cutover::metrics::Record> {
+    let server = MockServer::start().await;
+    chat_request()
+        .respond_with(ResponseTemplate::new(200).set_body_json(ok_body()))
+        .mount(&server)
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let text =
+        openai_scenario(&server.uri(), 5, "").replace("limits:\n", &format!("limits:\n{limits}"));
+    let sc = write_scenario(tmp.path(), &text);
+    set_test_key(KEY);
+    let r = run_in(tmp.path(), &sc, Control::default()).await.unwrap();
+    records(&r.dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hard_caps_stop_sending_and_say_why() {
+    // each request costs 11 * 2,000 + 5 * 8,000 = 62,000 nano-dollars; a 100,000 cap allows two
+    let rows = run_capped("  max_spend_usd: 0.0001\n").await;
+    let ok = rows
+        .iter()
+        .filter(|r| r.outcome == Some(Outcome::Ok))
+        .count();
+    let capped = rows
+        .iter()
+        .filter(|r| r.not_sent_reason == "max_spend")
+        .count();
+    assert_eq!((rows.len(), ok, capped), (5, 2, 3));
+
+    let rows = run_capped("  max_requests: 2\n").await;
+    let ok = rows
+        .iter()
+        .filter(|r| r.outcome == Some(Outcome::Ok))
+        .count();
+    let capped = rows
+        .iter()
+        .filter(|r| r.not_sent_reason == "max_requests")
+        .count();
+    assert_eq!((rows.len(), ok, capped), (5, 2, 3));
+}
