@@ -198,6 +198,16 @@ pub fn canary_markdown(run: &Run, checks: &[Check]) -> String {
             );
         }
         o.push('\n');
+        let needed = stats::needed_for_quantile(0.99);
+        for (name, t) in &m.targets {
+            let n = t.latency_samples.len();
+            if n < needed {
+                let _ = writeln!(
+                    o,
+                    "Note: `{name}` p99 in this phase rests on {n} non-stream samples; about {needed} are needed for a stable p99.\n"
+                );
+            }
+        }
         let paths: Vec<&TargetMetrics> = m.targets.values().collect();
         let split = if paths.len() == 2 {
             paths[0].users.intersection(&paths[1].users).count()
