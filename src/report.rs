@@ -752,14 +752,14 @@ fn markdown(run: &Run, checks: &[Check], charts_written: &[String]) -> String {
         .map(|(n, t)| {
             format!(
                 "`{n}` p99 from send {} ms vs from schedule {} ms",
-                opt(pct(&t.chat.latency, 0.99), 1),
-                opt(pct(&t.chat.from_scheduled, 0.99), 1)
+                opt(pct(&t.chat_plain.latency, 0.99), 1),
+                opt(pct(&t.chat_plain.from_scheduled, 0.99), 1)
             )
         })
         .collect();
     let _ = writeln!(
         o,
-        "Coordinated omission check (all chat requests): {}. A large gap means the runner or the target fell behind the planned arrivals.\n",
+        "Coordinated omission check (non-stream chat requests): {}. A large gap means the runner or the target fell behind the planned arrivals.\n",
         sched.join("; ")
     );
 
