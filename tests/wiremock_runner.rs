@@ -232,28 +232,21 @@ async fn run_capped(limits: &str) -> Vec<cutover::metrics::Record> {
     records(&r.dir)
 }
 
+/// (rows, ok rows, rows not sent for `reason`)
+fn tally(rows: &[cutover::metrics::Record], reason: &str) -> (usize, usize, usize) {
+    let ok = rows
+        .iter()
+        .filter(|r| r.outcome == Some(Outcome::Ok))
+        .count();
+    let capped = rows.iter().filter(|r| r.not_sent_reason == reason).count();
+    (rows.len(), ok, capped)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hard_caps_stop_sending_and_say_why() {
     // each request costs 11 * 2,000 + 5 * 8,000 = 62,000 nano-dollars; a 100,000 cap allows two
     let rows = run_capped("  max_spend_usd: 0.0001\n").await;
-    let ok = rows
-        .iter()
-        .filter(|r| r.outcome == Some(Outcome::Ok))
-        .count();
-    let capped = rows
-        .iter()
-        .filter(|r| r.not_sent_reason == "max_spend")
-        .count();
-    assert_eq!((rows.len(), ok, capped), (5, 2, 3));
-
+    assert_eq!(tally(&rows, "max_spend"), (5, 2, 3));
     let rows = run_capped("  max_requests: 2\n").await;
-    let ok = rows
-        .iter()
-        .filter(|r| r.outcome == Some(Outcome::Ok))
-        .count();
-    let capped = rows
-        .iter()
-        .filter(|r| r.not_sent_reason == "max_requests")
-        .count();
-    assert_eq!((rows.len(), ok, capped), (5, 2, 3));
+    assert_eq!(tally(&rows, "max_requests"), (5, 2, 3));
 }
