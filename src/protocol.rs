@@ -118,7 +118,7 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    fn new(sent: Instant) -> Attempt {
+    pub(crate) fn new(sent: Instant) -> Attempt {
         Attempt {
             sent,
             first_byte: None,
@@ -136,7 +136,7 @@ impl Attempt {
         }
     }
 
-    fn fail(mut self, kind: ErrorKind, detail: impl Into<String>) -> Attempt {
+    pub(crate) fn fail(mut self, kind: ErrorKind, detail: impl Into<String>) -> Attempt {
         self.done = Instant::now();
         self.error = Some(kind);
         self.detail = Some(detail.into());

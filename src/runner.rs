@@ -620,34 +620,14 @@ where
 }
 
 fn cancelled_attempt() -> Attempt {
-    let now = Instant::now();
-    failed(now, ErrorKind::Cancelled, "cancelled by interruption")
+    Attempt::new(Instant::now()).fail(ErrorKind::Cancelled, "cancelled by interruption")
 }
 
 fn timeout_attempt(sent: Instant, after: Duration) -> Attempt {
-    failed(
-        sent,
+    Attempt::new(sent).fail(
         ErrorKind::Timeout,
-        &format!("no complete answer within {:.1} s", after.as_secs_f64()),
+        format!("no complete answer within {:.1} s", after.as_secs_f64()),
     )
-}
-
-fn failed(sent: Instant, kind: ErrorKind, detail: &str) -> Attempt {
-    Attempt {
-        sent,
-        first_byte: None,
-        first_token: None,
-        last_token: None,
-        done: Instant::now(),
-        status: None,
-        error: Some(kind),
-        detail: Some(detail.to_string()),
-        retry_after: None,
-        usage: None,
-        answer: String::new(),
-        content_chunks: 0,
-        gaps: Vec::new(),
-    }
 }
 
 /// Exponential backoff as the OpenAI SDK does it: initial * 2^(n-1), capped, minus up to 25% jitter.
