@@ -336,9 +336,9 @@ pub async fn run(
             .collect(),
     };
     meta.save(&dir).map_err(|e| harness(e.to_string()))?;
-    let checks = crate::report::render(&dir).map_err(|e| harness(e.to_string()))?;
+    let (checks, run) = crate::report::render(&dir).map_err(|e| harness(e.to_string()))?;
     let mut baseline_regressed = false;
-    let mut summary = summary_text(&dir, &out.accounting, &checks)?;
+    let mut summary = summary_text(&run, &out.accounting, &checks);
     if let Some(b) = &opts.baseline {
         let cmp = crate::verdict::compare_dirs(b, &dir).map_err(|e| harness(e.to_string()))?;
         baseline_regressed = cmp.regressed;
@@ -354,12 +354,11 @@ pub async fn run(
 }
 
 fn summary_text(
-    dir: &Path,
+    run: &crate::report::Run,
     acc: &[crate::runner::Accounting],
     checks: &[crate::report::Check],
-) -> Result<String, AppError> {
+) -> String {
     use std::fmt::Write as _;
-    let run = crate::report::Run::load(dir).map_err(|e| harness(e.to_string()))?;
     let mut o = String::new();
     for a in acc {
         let m = &run.metrics;
@@ -388,8 +387,8 @@ fn summary_text(
             c.measured
         );
     }
-    let _ = writeln!(o, "report: {}", dir.join("report.md").display());
-    Ok(o)
+    let _ = writeln!(o, "report: {}", run.dir.join("report.md").display());
+    o
 }
 
 /// `cutover mock PROFILE --port N`: serve one mock until Ctrl-C.

@@ -133,7 +133,7 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 Ok(if differs { exit::THRESHOLDS_FAILED } else { exit::OK })
             }
             Cmd::Report { dir } => {
-                let checks = cutover::report::render(&dir).map_err(|e| app::bad_input(e.to_string()))?;
+                let (checks, _) = cutover::report::render(&dir).map_err(|e| app::bad_input(e.to_string()))?;
                 println!("report: {}", dir.join("report.md").display());
                 Ok(if checks.iter().all(|c| c.passed) { exit::OK } else { exit::THRESHOLDS_FAILED })
             }

@@ -235,8 +235,9 @@ fn change(l: Option<f64>, g: Option<f64>) -> String {
     }
 }
 
-/// Write summary.csv, cost.csv, charts, report.md/html and verdict files for the run in `dir`. Returns the checks.
-pub fn render(dir: &Path) -> Result<Vec<Check>, ReportError> {
+/// Write summary.csv, cost.csv, charts, report.md/html and verdict files for the run in `dir`. Returns the checks
+/// and the loaded run, so callers need not read `requests.csv` again.
+pub fn render(dir: &Path) -> Result<(Vec<Check>, Run), ReportError> {
     let run = Run::load(dir)?;
     write_summary_csv(&run)?;
     write_cost_csv(&run)?;
@@ -259,7 +260,7 @@ pub fn render(dir: &Path) -> Result<Vec<Check>, ReportError> {
     let p = dir.join("report.html");
     std::fs::write(&p, crate::html::from_markdown(&md, &run.meta.scenario.name)).map_err(io(&p))?;
     crate::verdict::write_junit(dir, "thresholds", &checks)?;
-    Ok(checks)
+    Ok((checks, run))
 }
 
 const SUMMARY_HEADER: &[&str] = &[
