@@ -26,6 +26,16 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// The run directory a test's single run wrote under `<dir>/reports`.
+fn only_run_dir(dir: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(dir.join("reports"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 fn reports_written(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("reports"))
         .map(|d| d.count())
@@ -141,12 +151,7 @@ fn failed_threshold_is_exit_1_and_passing_is_0() {
     assert!(out.contains("PASS run: gateway.requests > 0"), "{out}");
 
     // A run compared with itself: no regression, exit 0, compare.md and JUnit XML written.
-    let dir = std::fs::read_dir(tmp.path().join("reports"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let dir = only_run_dir(tmp.path());
     let d = dir.to_str().unwrap();
     let (code, out, err) = run(tmp.path(), &["compare", d, d]);
     assert_eq!(code, 0, "{out}{err}");
@@ -240,12 +245,7 @@ fn sigint_drains_and_writes_an_interrupted_report_and_a_second_exits_at_once() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let dir = std::fs::read_dir(tmp.path().join("reports"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let dir = only_run_dir(tmp.path());
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(
         md.contains("**INTERRUPTED** — interrupted (SIGINT)"),
@@ -270,12 +270,7 @@ fn sigint_drains_and_writes_an_interrupted_report_and_a_second_exits_at_once() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let dir = std::fs::read_dir(tmp.path().join("reports"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let dir = only_run_dir(tmp.path());
     let text = std::fs::read_to_string(dir.join("requests.csv")).unwrap();
     assert!(text.ends_with('\n'), "last row is complete");
     let n = cutover::metrics::read_records(&dir.join("requests.csv"))
