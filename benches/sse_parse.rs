@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::mem::size_of;
 use std::time::{Duration, Instant};
 
-use cutover::sse::{classify_openai, SseParser, StreamItem, StreamTimer};
+use cutover::client::sse::{classify_openai, SseParser, StreamItem, StreamTimer};
 
 const CONTENT_CHUNKS: usize = 1_000;
 const REPS: usize = 11;

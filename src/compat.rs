@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::protocol::Endpoint;
-use crate::scenario::ProtocolKind;
-use crate::sse::SseParser;
+use crate::client::sse::SseParser;
+use crate::client::Endpoint;
+use crate::config::scenario::ProtocolKind;
 
 /// The shape of one response.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -3,8 +3,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use cutover::app::{self, exit, AppError};
-use cutover::runner::Control;
+use cutover::commands::{self, exit, AppError};
+use cutover::run::state::Control;
 
 /// Load-test a legacy chatbot endpoint and its replacement gateway on the same traffic, and decide with numbers
 /// whether cutting over is safe.
@@ -93,15 +93,15 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
         match cli.cmd {
             Cmd::Run { scenario, out, duration, allow_remote, baseline, quiet } => {
                 let control = Control::default();
-                app::install_signal_handlers(&control);
-                let opts = app::RunOptions {
+                commands::install_signal_handlers(&control);
+                let opts = commands::RunOptions {
                     out_root: out,
                     allow_remote,
                     duration_s: duration,
                     progress: !quiet,
                     baseline,
                 };
-                let r = app::run(&scenario, &opts, control).await?;
+                let r = commands::run(&scenario, &opts, control).await?;
                 print!("{}", r.summary);
                 if let Some(s) = &r.stopped {
                     eprintln!("cutover: run stopped early ({s}); the report is marked interrupted");
@@ -109,7 +109,7 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 Ok(r.exit_code())
             }
             Cmd::Validate { scenario } => {
-                let l = app::load_scenario(&scenario)?;
+                let l = commands::load_scenario(&scenario)?;
                 let s = &l.scenario;
                 let rate = l.conversations_per_wall_second();
                 println!(
@@ -124,26 +124,26 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 Ok(exit::OK)
             }
             Cmd::Mock { profile, port, host } => {
-                app::serve_mock(&profile, host, port).await?;
+                commands::serve_mock(&profile, host, port).await?;
                 Ok(exit::OK)
             }
             Cmd::Compat { scenario, legacy, gateway, allow_remote } => {
-                let (md, differs) = app::compat(&scenario, &legacy, &gateway, allow_remote).await?;
+                let (md, differs) = commands::compat(&scenario, &legacy, &gateway, allow_remote).await?;
                 print!("{md}");
                 Ok(if differs { exit::THRESHOLDS_FAILED } else { exit::OK })
             }
             Cmd::Report { dir } => {
-                let (checks, _) = cutover::report::render(&dir).map_err(|e| app::bad_input(e.to_string()))?;
+                let (checks, _) = cutover::report::render(&dir).map_err(|e| commands::bad_input(e.to_string()))?;
                 println!("report: {}", dir.join("report.md").display());
                 Ok(if checks.iter().all(|c| c.passed) { exit::OK } else { exit::THRESHOLDS_FAILED })
             }
             Cmd::Compare { baseline, current, history } => {
-                let c = cutover::verdict::compare_dirs(&baseline, &current).map_err(|e| app::bad_input(e.to_string()))?;
+                let c = cutover::report::compare::compare_dirs(&baseline, &current).map_err(|e| commands::bad_input(e.to_string()))?;
                 print!("{}", c.text);
                 if !history.is_empty() {
                     let mut dirs = history;
                     dirs.push(current.clone());
-                    let p = cutover::verdict::trend(&dirs, &current).map_err(|e| app::bad_input(e.to_string()))?;
+                    let p = cutover::report::compare::trend(&dirs, &current).map_err(|e| commands::bad_input(e.to_string()))?;
                     println!("trend chart: {}", p.display());
                 }
                 Ok(if c.regressed { exit::THRESHOLDS_FAILED } else { exit::OK })

@@ -4,9 +4,9 @@
 mod common;
 
 use common::*;
-use cutover::metrics::Outcome;
 use cutover::mock::{self, MockProfile};
-use cutover::runner::Control;
+use cutover::run::record::Outcome;
+use cutover::run::state::Control;
 use proptest::prelude::*;
 
 const FAULTS: &[&str] = &[

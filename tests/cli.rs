@@ -251,8 +251,8 @@ fn sigint_drains_and_writes_an_interrupted_report_and_a_second_exits_at_once() {
         md.contains("**INTERRUPTED** — interrupted (SIGINT)"),
         "{md}"
     );
-    let rows: Vec<cutover::metrics::Record> =
-        cutover::metrics::read_records(&dir.join("requests.csv"))
+    let rows: Vec<cutover::run::record::Record> =
+        cutover::run::record::read_records(&dir.join("requests.csv"))
             .unwrap()
             .map(Result::unwrap)
             .collect();
@@ -273,7 +273,7 @@ fn sigint_drains_and_writes_an_interrupted_report_and_a_second_exits_at_once() {
     let dir = only_run_dir(tmp.path());
     let text = std::fs::read_to_string(dir.join("requests.csv")).unwrap();
     assert!(text.ends_with('\n'), "last row is complete");
-    let n = cutover::metrics::read_records(&dir.join("requests.csv"))
+    let n = cutover::run::record::read_records(&dir.join("requests.csv"))
         .unwrap()
         .map(Result::unwrap)
         .count();

@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use cutover::client::secret::Secret;
+use cutover::client::Endpoint;
 use cutover::compat;
-use cutover::protocol::Endpoint;
-use cutover::scenario::ProtocolKind;
-use cutover::secret::Secret;
+use cutover::config::scenario::ProtocolKind;
 use serde_json::json;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -84,7 +84,7 @@ async fn every_known_difference_is_listed_and_nothing_else() {
     let legacy = server(body.clone(), sse_a, 200).await;
     let same = server(body, sse_a, 200).await;
     let gateway = server(changed, sse_b, 404).await;
-    let client = cutover::runner::http_client(std::time::Duration::from_secs(5));
+    let client = cutover::client::http::http_client(std::time::Duration::from_secs(5));
 
     let (results, _) = compat::check(
         &client,

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use cutover::metrics::{Outcome, Record};
-use cutover::runner::Control;
+use cutover::run::record::{Outcome, Record};
+use cutover::run::state::Control;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -144,7 +144,7 @@ async fn an_interrupted_run_writes_complete_files_marked_interrupted() {
         started.elapsed()
     );
     assert_eq!(r.stopped.as_deref(), Some("interrupted (test)"));
-    assert_eq!(r.exit_code(), cutover::app::exit::INTERRUPTED);
+    assert_eq!(r.exit_code(), cutover::commands::exit::INTERRUPTED);
     let rows = records(&r.dir);
     let t = by_target(&rows);
     // Every conversation of the 20 s window is accounted for on both targets, most as not sent.

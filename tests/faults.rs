@@ -7,9 +7,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use cutover::metrics::Outcome;
 use cutover::mock::{self, FaultKind, MockProfile};
-use cutover::runner::Control;
+use cutover::run::record::Outcome;
+use cutover::run::state::Control;
 
 /// (fault, streamed request?, expected error kind)
 const CASES: &[(&str, bool, &str)] = &[
@@ -37,7 +37,11 @@ const CONVS: u32 = 3;
 async fn run_fault(
     kind: &str,
     stream: bool,
-) -> (BTreeMap<String, u64>, Vec<cutover::metrics::Record>, u64) {
+) -> (
+    BTreeMap<String, u64>,
+    Vec<cutover::run::record::Record>,
+    u64,
+) {
     let profile = MockProfile::from_yaml_str(
         &format!(
             "name: f\nprotocol: openai\nseed: 1\nauth: {{bearer: \"sk-fault-test-000000\"}}\nmodels: [gpt-4.1]\n\
@@ -114,7 +118,7 @@ async fn every_fault_is_its_own_error_kind_and_accounting_is_exact() {
         );
         // failed requests never carry latency into the histograms, and cost nothing without usage
         let m = {
-            let mut m = cutover::metrics::Metrics::new(1.0, 1.0);
+            let mut m = cutover::measure::metrics::Metrics::new(1.0, 1.0);
             rows.iter().for_each(|r| m.add(r));
             m
         };

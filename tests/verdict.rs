@@ -2,9 +2,10 @@
 //! Latencies are drawn from the mock profiles' own latency distributions (the function the mock server sleeps by),
 //! so hundreds of seeded "runs" take a second instead of hours.
 
-use cutover::metrics::{Outcome, Record, TargetMetrics};
+use cutover::measure::metrics::TargetMetrics;
+use cutover::measure::verdict::compare_targets;
 use cutover::mock::{LogNormalMs, MockProfile};
-use cutover::verdict::compare_targets;
+use cutover::run::record::{Outcome, Record};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -38,7 +39,7 @@ fn target(dist: &LogNormalMs, scale: f64, n: usize, seed: u64) -> TargetMetrics 
     t
 }
 
-fn verdict_of(rows: &[cutover::verdict::MetricVerdict], metric: &str) -> String {
+fn verdict_of(rows: &[cutover::measure::verdict::MetricVerdict], metric: &str) -> String {
     rows.iter()
         .find(|r| r.metric == metric)
         .unwrap()
@@ -91,9 +92,9 @@ fn too_few_samples_say_how_many_are_needed() {
     let rows = compare_targets(&a, &b, 1);
     let v = verdict_of(&rows, "latency p99 (ms)");
     assert!(v.starts_with("insufficient data: about"), "{v}");
-    let md = cutover::verdict::comparison_markdown(
+    let md = cutover::report::markdown::comparison_markdown(
         &{
-            let mut m = cutover::metrics::Metrics::new(1.0, 1.0);
+            let mut m = cutover::measure::metrics::Metrics::new(1.0, 1.0);
             m.targets.insert("legacy".into(), a);
             m.targets.insert("gateway".into(), b);
             m

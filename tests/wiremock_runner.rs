@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use cutover::metrics::Outcome;
-use cutover::runner::Control;
+use cutover::run::record::Outcome;
+use cutover::run::state::Control;
 use serde_json::json;
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -39,7 +39,7 @@ async fn run_one(
     server: &MockServer,
 ) -> (
     std::path::PathBuf,
-    Vec<cutover::metrics::Record>,
+    Vec<cutover::run::record::Record>,
     tempfile::TempDir,
 ) {
     let tmp = tempfile::tempdir().unwrap();
@@ -217,7 +217,7 @@ async fn usage_missing_means_estimated_tokens() {
     assert!(md.contains("1 rows have estimated token counts"), "{md}");
 }
 
-async fn run_capped(limits: &str) -> Vec<cutover::metrics::Record> {
+async fn run_capped(limits: &str) -> Vec<cutover::run::record::Record> {
     let server = MockServer::start().await;
     chat_request()
         .respond_with(ResponseTemplate::new(200).set_body_json(ok_body()))
@@ -233,7 +233,7 @@ async fn run_capped(limits: &str) -> Vec<cutover::metrics::Record> {
 }
 
 /// (rows, ok rows, rows not sent for `reason`)
-fn tally(rows: &[cutover::metrics::Record], reason: &str) -> (usize, usize, usize) {
+fn tally(rows: &[cutover::run::record::Record], reason: &str) -> (usize, usize, usize) {
     let ok = rows
         .iter()
         .filter(|r| r.outcome == Some(Outcome::Ok))

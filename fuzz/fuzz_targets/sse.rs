@@ -1,7 +1,7 @@
 #![no_main]
 //! Differential: any byte stream parsed whole and parsed in two pieces (split where the first byte says) gives the
 //! same events, the same end state, and classification never panics.
-use cutover::sse::{classify_coze, classify_openai, SseEvent, SseParser};
+use cutover::client::sse::{classify_coze, classify_openai, SseEvent, SseParser};
 use libfuzzer_sys::fuzz_target;
 
 fn parse(pieces: &[&[u8]]) -> (Vec<SseEvent>, bool, bool) {

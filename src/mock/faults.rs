@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::profile::{BurstSpec, FaultSpec};
-use crate::scenario::ProtocolKind;
+use crate::config::scenario::ProtocolKind;
 
 /// What a fault does. Stream-only kinds are never drawn for a non-streamed request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -45,7 +45,7 @@ pub use profile::{
     RetryAfter, StreamSpec, TokenRange,
 };
 
-use crate::scenario::ProtocolKind;
+use crate::config::scenario::ProtocolKind;
 use faults::FaultRt;
 
 /// Errors of this module: loading a profile, or starting a server.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::dist::LogNormalMs;
 use super::faults::FaultKind;
 use super::MockError;
-use crate::scenario::ProtocolKind;
+use crate::config::scenario::ProtocolKind;
 
 /// One mock endpoint: which API it speaks, what it serves and how it misbehaves.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -404,7 +404,7 @@ impl MockProfile {
             .validate()
             .map_err(|(field, message)| MockError::Invalid {
                 origin: origin.to_string(),
-                location: crate::yamlpos::locate(text, &field),
+                location: crate::config::yaml::locate(text, &field),
                 field,
                 message,
             })?;

@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{coze, openai, MockError, Outcome, Route, Shared};
-use crate::scenario::ProtocolKind;
+use crate::config::scenario::ProtocolKind;
 
 /// Largest request body read (larger -> 400).
 pub(crate) const MAX_REQUEST_BODY: usize = 4 << 20;

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use cutover::app::{self, RunOptions};
-use cutover::metrics::Record;
-use cutover::runner::Control;
+use cutover::commands::{self, RunOptions};
+use cutover::run::record::Record;
+use cutover::run::state::Control;
 
 pub const PRICES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/prices/default.yaml");
 
@@ -54,16 +54,16 @@ pub async fn run_in(
     dir: &Path,
     scenario: &Path,
     control: Control,
-) -> Result<app::RunResult, app::AppError> {
+) -> Result<commands::RunResult, commands::AppError> {
     let opts = RunOptions {
         out_root: dir.join("reports"),
         ..Default::default()
     };
-    app::run(scenario, &opts, control).await
+    commands::run(scenario, &opts, control).await
 }
 
 pub fn records(run_dir: &Path) -> Vec<Record> {
-    cutover::metrics::read_records(&run_dir.join("requests.csv"))
+    cutover::run::record::read_records(&run_dir.join("requests.csv"))
         .unwrap()
         .map(Result::unwrap)
         .collect()

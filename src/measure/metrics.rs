@@ -11,105 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::run::record::{read_records, Outcome, Record};
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
-
-pub const OP_CREATE: &str = "create_conversation";
-pub const OP_CHAT: &str = "chat";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Ok,
-    Error,
-    /// In flight when an interruption's grace period ran out.
-    Cancelled,
-    /// Scheduled but never sent; `not_sent_reason` says why.
-    NotSent,
-}
-
-/// One scheduled request. Times are milliseconds with three decimals, offsets from the run start.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Record {
-    pub target: String,
-    pub role: String,
-    pub conversation: u64,
-    pub user: u64,
-    /// 0 for the conversation-create call, 1.. for chat turns.
-    pub turn: u32,
-    pub op: String,
-    pub model: String,
-    pub stream: bool,
-    pub outcome: Option<Outcome>,
-    pub error_kind: String,
-    pub not_sent_reason: String,
-    pub status: Option<u16>,
-    pub attempts: u32,
-    pub retries: u32,
-    pub scheduled_ms: f64,
-    pub sent_ms: Option<f64>,
-    pub ttfb_ms: Option<f64>,
-    pub ttft_ms: Option<f64>,
-    pub latency_ms: Option<f64>,
-    pub e2e_ms: Option<f64>,
-    pub from_scheduled_ms: Option<f64>,
-    pub retry_wait_ms: f64,
-    /// (last content chunk - first content chunk) / (output tokens - 1), streams only.
-    pub itl_ms: Option<f64>,
-    /// Largest gap between two content chunks, streams only.
-    pub max_gap_ms: Option<f64>,
-    pub chunks: u32,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub tokens_estimated: bool,
-    pub cost_nano_usd: u64,
-    pub canary_phase: Option<u32>,
-    pub detail: String,
-}
-
-impl Record {
-    pub fn is_chat(&self) -> bool {
-        self.op == OP_CHAT
-    }
-}
-
-pub fn ms(d: std::time::Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
-/// Names usable in thresholds: `<target>.<metric>`.
-pub const METRIC_NAMES: &[&str] = &[
-    "requests",
-    "ok",
-    "errors",
-    "not_sent",
-    "error_rate",
-    "attempt_failure_rate",
-    "availability",
-    "retries",
-    "rps",
-    "mean_ms",
-    "p50_ms",
-    "p90_ms",
-    "p95_ms",
-    "p99_ms",
-    "p999_ms",
-    "max_ms",
-    "e2e_p99_ms",
-    "sched_p99_ms",
-    "ttft_mean_ms",
-    "ttft_p50_ms",
-    "ttft_p95_ms",
-    "ttft_p99_ms",
-    "itl_mean_ms",
-    "itl_p50_ms",
-    "itl_p95_ms",
-    "itl_p99_ms",
-    "output_tokens_per_s",
-    "run_cost_usd",
-    "cost_per_1k_conversations_usd",
-    "monthly_cost_usd",
-];
 
 fn hist() -> Histogram<u64> {
     // 1 microsecond .. 1 hour, 3 significant digits
@@ -422,7 +325,11 @@ impl Metrics {
         let t = self.targets.get(target)?;
         let conv = t.conversations.len() as u64;
         (conv > 0).then(|| {
-            crate::cost::monthly_projection_usd(t.all().cost_nano, conv, self.conversations_per_day)
+            crate::measure::cost::monthly_projection_usd(
+                t.all().cost_nano,
+                conv,
+                self.conversations_per_day,
+            )
         })
     }
 
@@ -461,10 +368,11 @@ impl Metrics {
             "itl_p99_ms" => pct(&st.itl, 0.99),
             "output_tokens_per_s" => (st.stream_gen_ms > 0.0)
                 .then(|| st.stream_tokens as f64 / (st.stream_gen_ms / 1000.0)),
-            "run_cost_usd" => Some(crate::cost::nano_to_usd(all.cost_nano)),
+            "run_cost_usd" => Some(crate::config::prices::nano_to_usd(all.cost_nano)),
             "cost_per_1k_conversations_usd" => {
                 let c = t.conversations.len();
-                (c > 0).then(|| crate::cost::nano_to_usd(all.cost_nano) / c as f64 * 1000.0)
+                (c > 0)
+                    .then(|| crate::config::prices::nano_to_usd(all.cost_nano) / c as f64 * 1000.0)
             }
             "monthly_cost_usd" => self.monthly_cost_usd(target),
             _ => None,
@@ -485,17 +393,10 @@ impl Metrics {
     }
 }
 
-/// Iterate the records of a `requests.csv`.
-pub fn read_records(
-    path: &std::path::Path,
-) -> Result<impl Iterator<Item = Result<Record, csv::Error>>, csv::Error> {
-    let rdr = csv::Reader::from_path(path)?;
-    Ok(rdr.into_deserialize::<Record>())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::record::OP_CHAT;
 
     fn row(target: &str, outcome: Outcome, stream: bool, lat: f64) -> Record {
         Record {

@@ -168,6 +168,58 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// A YAML document error at a position: `file:line:col: field: message`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{file}:{line}:{col}: {field}: {message}")]
+pub struct YamlError {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub field: String,
+    pub message: String,
+}
+
+/// Turn a serde_yaml error into `file:line:col: field: message`, adding a suggestion for an unknown field.
+pub fn yaml_error(file: &str, err: &serde_yaml::Error) -> YamlError {
+    let text = err.to_string();
+    let (line, col) = err
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
+    // serde_yaml renders "path: message at line L column C".
+    let body = match text.rfind(" at line ") {
+        Some(i) => &text[..i],
+        None => text.as_str(),
+    };
+    let (field, message) = match body.split_once(": ") {
+        Some((f, m)) if !f.contains(' ') => (f.to_string(), m.to_string()),
+        _ => ("(document)".to_string(), body.to_string()),
+    };
+    let message = add_suggestion(&message);
+    YamlError {
+        file: file.to_string(),
+        line,
+        col,
+        field,
+        message,
+    }
+}
+
+fn add_suggestion(message: &str) -> String {
+    // "unknown field `x`, expected one of `a`, `b`" / "expected `a` or `b`"
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_string();
+    };
+    let Some((name, expected)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    match suggest(name, candidates.iter().copied()) {
+        Some(s) => format!("{message} (did you mean `{s}`?)"),
+        None => message.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

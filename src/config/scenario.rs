@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cost::{PriceError, PriceTable};
-use crate::yamlpos;
+use crate::config::prices::{PriceError, PriceTable};
+use crate::config::yaml as yamlpos;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -20,14 +20,8 @@ pub enum ScenarioError {
         source: std::io::Error,
     },
     /// `file:line:col: field: message`.
-    #[error("{file}:{line}:{col}: {field}: {message}")]
-    At {
-        file: String,
-        line: usize,
-        col: usize,
-        field: String,
-        message: String,
-    },
+    #[error(transparent)]
+    At(#[from] yamlpos::YamlError),
     #[error("{file}: {field}: {message}")]
     Field {
         file: String,
@@ -96,7 +90,7 @@ fn default_seed() -> u64 {
 #[serde(untagged)]
 pub enum PricesRef {
     File(String),
-    Inline(crate::cost::PriceFile),
+    Inline(crate::config::prices::PriceFile),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -403,47 +397,6 @@ pub fn resolve_path(base_dir: &Path, rel: &str) -> PathBuf {
     p
 }
 
-/// Turn a serde_yaml error into `file:line:col: field: message`, adding a suggestion for an unknown field.
-pub fn yaml_error(file: &str, err: &serde_yaml::Error) -> ScenarioError {
-    let text = err.to_string();
-    let (line, col) = err
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((0, 0));
-    // serde_yaml renders "path: message at line L column C".
-    let body = match text.rfind(" at line ") {
-        Some(i) => &text[..i],
-        None => text.as_str(),
-    };
-    let (field, message) = match body.split_once(": ") {
-        Some((f, m)) if !f.contains(' ') => (f.to_string(), m.to_string()),
-        _ => ("(document)".to_string(), body.to_string()),
-    };
-    let message = add_suggestion(&message);
-    ScenarioError::At {
-        file: file.to_string(),
-        line,
-        col,
-        field,
-        message,
-    }
-}
-
-fn add_suggestion(message: &str) -> String {
-    // "unknown field `x`, expected one of `a`, `b`" / "expected `a` or `b`"
-    let Some(rest) = message.strip_prefix("unknown field `") else {
-        return message.to_string();
-    };
-    let Some((name, expected)) = rest.split_once('`') else {
-        return message.to_string();
-    };
-    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-    match yamlpos::suggest(name, candidates.iter().copied()) {
-        Some(s) => format!("{message} (did you mean `{s}`?)"),
-        None => message.to_string(),
-    }
-}
-
 impl Scenario {
     pub fn load(path: &Path) -> Result<Loaded, ScenarioError> {
         let file = path.display().to_string();
@@ -466,16 +419,17 @@ impl Scenario {
         file: &str,
         base_dir: &Path,
     ) -> Result<(Scenario, PriceTable), ScenarioError> {
-        let scenario: Scenario = serde_yaml::from_str(text).map_err(|e| yaml_error(file, &e))?;
+        let scenario: Scenario =
+            serde_yaml::from_str(text).map_err(|e| yamlpos::yaml_error(file, &e))?;
         let at = |field: &str, message: String| {
             let (line, col) = yamlpos::locate(text, field).unwrap_or((0, 0));
-            ScenarioError::At {
+            ScenarioError::At(yamlpos::YamlError {
                 file: file.to_string(),
                 line,
                 col,
                 field: field.to_string(),
                 message,
-            }
+            })
         };
         let prices = match &scenario.prices {
             PricesRef::Inline(p) => {
@@ -672,8 +626,8 @@ impl Scenario {
         let check_thresholds = |field: &str, list: &[String]| -> Result<(), ScenarioError> {
             for (i, s) in list.iter().enumerate() {
                 let f = format!("{field}[{i}]");
-                let th =
-                    crate::threshold::Threshold::parse(s).map_err(|e| at(&f, e.to_string()))?;
+                let th = crate::config::threshold::Threshold::parse(s)
+                    .map_err(|e| at(&f, e.to_string()))?;
                 for (target, metric) in th.references() {
                     if !target_names.contains(&target.as_str()) {
                         let hint = yamlpos::suggest(&target, target_names.iter().copied())
@@ -681,11 +635,13 @@ impl Scenario {
                             .unwrap_or_default();
                         return Err(at(&f, format!("unknown target `{target}`{hint}")));
                     }
-                    if !crate::metrics::METRIC_NAMES.contains(&metric.as_str()) {
-                        let hint =
-                            yamlpos::suggest(&metric, crate::metrics::METRIC_NAMES.iter().copied())
-                                .map(|s| format!(" (did you mean `{s}`?)"))
-                                .unwrap_or_default();
+                    if !crate::config::metric::METRIC_NAMES.contains(&metric.as_str()) {
+                        let hint = yamlpos::suggest(
+                            &metric,
+                            crate::config::metric::METRIC_NAMES.iter().copied(),
+                        )
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default();
                         return Err(at(&f, format!("unknown metric `{metric}`{hint}")));
                     }
                 }
@@ -762,93 +718,4 @@ fn check_weights(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn base() -> String {
-        std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scenarios/coze-migration.yaml"
-        ))
-        .unwrap()
-    }
-
-    fn load(text: &str) -> Result<(Scenario, PriceTable), ScenarioError> {
-        Scenario::load_str(
-            text,
-            "s.yaml",
-            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios")),
-        )
-    }
-
-    #[test]
-    fn bundled_scenario_loads() {
-        let (s, p) = load(&base()).unwrap();
-        assert_eq!(s.traffic.conversations_per_day, 50_000.0);
-        assert_eq!(s.targets.len(), 2);
-        assert!(p.resolve("gpt-4.1").is_ok());
-    }
-
-    #[test]
-    fn misspelled_field_names_line_and_suggests() {
-        let text = base().replace("stream_share:", "stream_shar:");
-        let err = load(&text).unwrap_err().to_string();
-        let line = text
-            .lines()
-            .position(|l| l.contains("stream_shar:"))
-            .unwrap()
-            + 1;
-        assert!(err.starts_with(&format!("s.yaml:{line}:")), "{err}");
-        assert!(
-            err.contains("traffic: unknown field `stream_shar`"),
-            "{err}"
-        );
-        assert!(err.contains("did you mean `stream_share`"), "{err}");
-    }
-
-    #[test]
-    fn semantic_errors_name_line_and_field() {
-        let text = base().replace("stream_share: 0.3", "stream_share: 1.5");
-        let err = load(&text).unwrap_err().to_string();
-        let line = text
-            .lines()
-            .position(|l| l.contains("stream_share: 1.5"))
-            .unwrap()
-            + 1;
-        assert!(
-            err.starts_with(&format!("s.yaml:{line}:3: traffic.stream_share:")),
-            "{err}"
-        );
-
-        let text = base().replace("max_rps: ", "max_rps: -");
-        let err = load(&text).unwrap_err().to_string();
-        assert!(err.contains("limits.max_rps"), "{err}");
-    }
-
-    #[test]
-    fn weights_must_sum_to_one() {
-        let text = base().replacen("weight: 0.", "weight: 0.9", 1);
-        let err = load(&text).unwrap_err().to_string();
-        assert!(err.contains("weights sum to"), "{err}");
-    }
-
-    #[test]
-    fn secrets_in_headers_are_refused() {
-        let text = base().replace(
-            "headers:",
-            "headers:\n      Authorization: Bearer sk-x\n      x-dummy-h:",
-        );
-        let err = load(&text).unwrap_err().to_string();
-        assert!(err.contains("api_key_env"), "{err}");
-    }
-
-    #[test]
-    fn unknown_threshold_target_is_named() {
-        let text = base().replace("thresholds:", "thresholds:\n  - \"gatewy.p99_ms < 400\"");
-        let err = load(&text).unwrap_err().to_string();
-        assert!(
-            err.contains("unknown target `gatewy`") && err.contains("did you mean `gateway`"),
-            "{err}"
-        );
-    }
-}
+mod tests;

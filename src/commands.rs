@@ -4,12 +4,12 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::client::secret::Secret;
+use crate::client::Endpoint;
+use crate::config::scenario::{Loaded, ProtocolKind, Scenario};
 use crate::mock::{MockHandle, MockProfile};
-use crate::protocol::Endpoint;
 use crate::report::{RunMeta, TargetMeta};
-use crate::runner::{Control, RunTarget};
-use crate::scenario::{Loaded, ProtocolKind, Scenario};
-use crate::secret::Secret;
+use crate::run::state::{Control, RunTarget};
 
 /// Exit codes (documented in README.md).
 pub mod exit {
@@ -69,7 +69,7 @@ pub struct RunOptions {
 
 pub struct RunResult {
     pub dir: PathBuf,
-    pub checks: Vec<crate::report::Check>,
+    pub checks: Vec<crate::measure::threshold::Check>,
     pub stopped: Option<String>,
     pub baseline_regressed: bool,
     pub summary: String,
@@ -307,7 +307,7 @@ pub async fn run(
     let prepared = prepare_targets(&loaded, opts.allow_remote).await?;
     let dir = new_run_dir(&opts.out_root, &loaded.scenario.name)?;
     let started = chrono::Utc::now();
-    let out = crate::runner::run(&loaded, prepared.targets, &dir, control, opts.progress)
+    let out = crate::run::runner::run(&loaded, prepared.targets, &dir, control, opts.progress)
         .await
         .map_err(|e| harness(format!("{}: {e}", dir.display())))?;
     for m in prepared.mocks {
@@ -340,7 +340,8 @@ pub async fn run(
     let mut baseline_regressed = false;
     let mut summary = summary_text(&run, &out.accounting, &checks);
     if let Some(b) = &opts.baseline {
-        let cmp = crate::verdict::compare_dirs(b, &dir).map_err(|e| harness(e.to_string()))?;
+        let cmp =
+            crate::report::compare::compare_dirs(b, &dir).map_err(|e| harness(e.to_string()))?;
         baseline_regressed = cmp.regressed;
         summary.push_str(&cmp.text);
     }
@@ -355,8 +356,8 @@ pub async fn run(
 
 fn summary_text(
     run: &crate::report::Run,
-    acc: &[crate::runner::Accounting],
-    checks: &[crate::report::Check],
+    acc: &[crate::run::sink::Accounting],
+    checks: &[crate::measure::threshold::Check],
 ) -> String {
     use std::fmt::Write as _;
     let mut o = String::new();
@@ -446,7 +447,7 @@ pub async fn compat(
                 .or_else(|| c.bot_id.clone())
         })
         .unwrap_or_default();
-    let client = crate::runner::http_client(Duration::from_secs(30));
+    let client = crate::client::http::http_client(Duration::from_secs(30));
     let (results, md) = crate::compat::check(&client, &l.endpoint, &g.endpoint, &model, &bot)
         .await
         .map_err(bad_input)?;

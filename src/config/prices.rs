@@ -92,8 +92,9 @@ impl PriceTable {
             file: file.clone(),
             source,
         })?;
-        let pf: PriceFile = serde_yaml::from_str(&text)
-            .map_err(|e| PriceError::Parse(crate::scenario::yaml_error(&file, &e).to_string()))?;
+        let pf: PriceFile = serde_yaml::from_str(&text).map_err(|e| {
+            PriceError::Parse(crate::config::yaml::yaml_error(&file, &e).to_string())
+        })?;
         Self::from_file(pf, &file)
     }
 
@@ -202,18 +203,6 @@ pub fn estimate_tokens(text: &str) -> u64 {
     chars.div_ceil(4).max(words)
 }
 
-/// Projected monthly cost (30 days) from the measured cost per conversation and the daily volume.
-pub fn monthly_projection_usd(
-    run_cost_nano: u64,
-    conversations_in_run: u64,
-    conversations_per_day: f64,
-) -> f64 {
-    if conversations_in_run == 0 {
-        return 0.0;
-    }
-    nano_to_usd(run_cost_nano) / conversations_in_run as f64 * conversations_per_day * 30.0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,11 +264,9 @@ mod tests {
     }
 
     #[test]
-    fn estimate_and_projection() {
+    fn estimate() {
         assert_eq!(estimate_tokens(""), 0);
         assert_eq!(estimate_tokens("abcd efgh"), 3); // 9 chars -> 3
         assert_eq!(estimate_tokens("a b c d e"), 5); // words dominate
-                                                     // 2 USD over 100 conversations at 50,000/day -> 0.02 * 50,000 * 30 = 30,000
-        assert!((monthly_projection_usd(2_000_000_000, 100, 50_000.0) - 30_000.0).abs() < 1e-6);
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::cost::PriceTable;
-use crate::scenario::{Arrival, Canary, Scenario};
+use crate::config::prices::PriceTable;
+use crate::config::scenario::{Arrival, Canary, Scenario};
 
 #[derive(Debug, Clone)]
 pub struct ConvPlan {
@@ -202,7 +202,7 @@ pub fn canary_route(c: &Canary, offset: Duration, user: u64) -> Option<(usize, b
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::CanaryPhase;
+    use crate::config::scenario::CanaryPhase;
 
     fn scenario() -> (Scenario, PriceTable) {
         let text = std::fs::read_to_string(concat!(
@@ -254,7 +254,7 @@ mod tests {
     #[test]
     fn routing_rules_pick_the_model_by_keyword() {
         let (mut s, p) = scenario();
-        s.traffic.routing = vec![crate::scenario::RouteRule {
+        s.traffic.routing = vec![crate::config::scenario::RouteRule {
             keywords: vec!["REFUND".into()],
             model: "deepseek-v3.2".into(),
         }];

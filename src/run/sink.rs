@@ -11,8 +11,18 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::{Outcome, Record};
-use crate::runner::Accounting;
+use super::record::{Outcome, Record};
+
+/// Accounting of a finished run, per target.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Accounting {
+    pub target: String,
+    pub scheduled: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub cancelled: u64,
+    pub not_sent: u64,
+}
 
 /// Exit code of a hard exit (128 + SIGINT).
 pub const HARD_EXIT_CODE: i32 = 130;
@@ -99,7 +109,7 @@ pub async fn write_records(
     }
     if !header_written {
         // No record at all: still leave a valid CSV with its header.
-        w.write_record(crate::report::csv_header())
+        w.write_record(super::record::csv_header())
             .map_err(std::io::Error::other)?;
     }
     w.flush()?;

@@ -1,0 +1,205 @@
+//! Coze bot API v3 adapter: `POST /v1/conversation/create`, `POST /v3/chat` (SSE, or poll `/v3/chat/retrieve` until
+//! completed, then `/v3/chat/message/list`). Non-stream latency = chat create -> completed status observed.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::attempt::{Attempt, ErrorKind};
+use super::http::{ConvState, Endpoint};
+use super::sse;
+
+impl Endpoint {
+    /// Create the server-side conversation (Coze). One attempt.
+    pub async fn create_conversation(
+        &self,
+        client: &reqwest::Client,
+        conv: &mut ConvState,
+        model: &str,
+    ) -> Attempt {
+        let url = format!("{}/v1/conversation/create", self.base_url);
+        let body = json!({ "bot_id": self.bot_for(model) });
+        let (mut a, v) = self.post_json(client, &url, &body).await;
+        if a.error.is_some() {
+            return a;
+        }
+        let v = match coze_envelope(&mut a, v) {
+            Some(d) => d,
+            None => return a,
+        };
+        match v.get("id").and_then(json_id) {
+            Some(id) => conv.coze_conversation_id = Some(id),
+            None => {
+                return a.fail(
+                    ErrorKind::MalformedJson,
+                    "conversation/create: data.id missing",
+                )
+            }
+        }
+        a
+    }
+
+    pub(crate) fn bot_for(&self, model: &str) -> String {
+        let c = self.coze.as_ref().expect("coze settings validated");
+        c.model_bots
+            .get(model)
+            .or(c.bot_id.as_ref())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub(super) async fn coze_turn(
+        &self,
+        client: &reqwest::Client,
+        conv: &ConvState,
+        prompt: &str,
+        model: &str,
+        stream: bool,
+    ) -> Attempt {
+        let conv_id = conv.coze_conversation_id.clone().unwrap_or_default();
+        let url = format!("{}/v3/chat?conversation_id={}", self.base_url, conv_id);
+        let body = json!({
+            "bot_id": self.bot_for(model),
+            "user_id": conv.user,
+            "additional_messages": [{"role": "user", "type": "question", "content": prompt, "content_type": "text"}],
+            "stream": stream,
+            "auto_save_history": true,
+        });
+        if stream {
+            return self
+                .post_stream(client, &url, &body, sse::classify_coze)
+                .await;
+        }
+        let (mut a, v) = self.post_json(client, &url, &body).await;
+        if a.error.is_some() {
+            return a;
+        }
+        let Some(data) = coze_envelope(&mut a, v) else {
+            return a;
+        };
+        let Some(chat_id) = data.get("id").and_then(json_id) else {
+            return a.fail(ErrorKind::MalformedJson, "v3/chat: data.id missing");
+        };
+        let poll = Duration::from_millis(
+            self.coze
+                .as_ref()
+                .map(|c| c.poll_interval_ms)
+                .unwrap_or(1000),
+        );
+        let retrieve = format!(
+            "{}/v3/chat/retrieve?conversation_id={}&chat_id={}",
+            self.base_url, conv_id, chat_id
+        );
+        loop {
+            tokio::time::sleep(poll).await;
+            let (mut p, v) = self.get_json(client, &retrieve).await;
+            if let Some(e) = p.error.take() {
+                // A failing poll fails the chat: the caller decides about retrying the whole turn.
+                a.status = p.status;
+                a.retry_after = p.retry_after;
+                return a.fail(
+                    e,
+                    format!("chat/retrieve: {}", p.detail.unwrap_or_default()),
+                );
+            }
+            let Some(d) = coze_envelope(&mut p, v) else {
+                a.status = p.status;
+                return a.fail(
+                    p.error.unwrap_or(ErrorKind::MalformedJson),
+                    p.detail.unwrap_or_default(),
+                );
+            };
+            match d.get("status").and_then(Value::as_str) {
+                Some("completed") => {
+                    a.done = Instant::now();
+                    a.usage = coze_usage(&d);
+                    break;
+                }
+                Some("failed") | Some("canceled") => {
+                    let msg = d
+                        .pointer("/last_error/msg")
+                        .and_then(Value::as_str)
+                        .unwrap_or("failed");
+                    return a.fail(ErrorKind::ChatFailed, format!("chat failed: {msg}"));
+                }
+                Some(_) => continue,
+                None => {
+                    return a.fail(
+                        ErrorKind::MalformedJson,
+                        "chat/retrieve: data.status missing",
+                    )
+                }
+            }
+        }
+        let done = a.done;
+        let list = format!(
+            "{}/v3/chat/message/list?conversation_id={}&chat_id={}",
+            self.base_url, conv_id, chat_id
+        );
+        let (mut m, v) = self.get_json(client, &list).await;
+        if let Some(e) = m.error.take() {
+            return a.fail(e, format!("message/list: {}", m.detail.unwrap_or_default()));
+        }
+        let Some(d) = coze_envelope(&mut m, v) else {
+            return a.fail(
+                m.error.unwrap_or(ErrorKind::MalformedJson),
+                m.detail.unwrap_or_default(),
+            );
+        };
+        let answer: String = d
+            .as_array()
+            .map(|msgs| {
+                msgs.iter()
+                    .filter(|m| m.get("type").and_then(Value::as_str) == Some("answer"))
+                    .filter_map(|m| m.get("content").and_then(Value::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
+        a.answer = answer;
+        a.done = done;
+        a
+    }
+}
+fn json_id(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Check a Coze envelope: `code == 0` gives `data`; else the attempt fails with `envelope_<code>`.
+fn coze_envelope(a: &mut Attempt, v: Value) -> Option<Value> {
+    match v.get("code").and_then(Value::as_i64) {
+        Some(0) => match v.get("data") {
+            Some(d) => Some(d.clone()),
+            None => {
+                a.error = Some(ErrorKind::MalformedJson);
+                a.detail = Some("envelope without data".into());
+                a.done = Instant::now();
+                None
+            }
+        },
+        Some(code) => {
+            let msg = v.get("msg").and_then(Value::as_str).unwrap_or("");
+            a.error = Some(ErrorKind::Envelope(code));
+            a.detail = Some(format!("code {code}: {msg}"));
+            a.done = Instant::now();
+            None
+        }
+        None => {
+            a.error = Some(ErrorKind::MalformedJson);
+            a.detail = Some("envelope without code".into());
+            a.done = Instant::now();
+            None
+        }
+    }
+}
+
+fn coze_usage(d: &Value) -> Option<(u64, u64)> {
+    let u = d.get("usage")?;
+    Some((
+        u.get("input_count")?.as_u64()?,
+        u.get("output_count")?.as_u64()?,
+    ))
+}

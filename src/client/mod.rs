@@ -1,0 +1,32 @@
+//! Talking to endpoints: HTTP with body caps and retry hints, the SSE parser and stream timing, one adapter per API
+//! (OpenAI-compatible, Coze), and secrets. The runner hands over a turn and gets back an [`Attempt`]; it never sees a
+//! URL or a JSON field.
+
+pub mod attempt;
+pub mod coze;
+pub mod http;
+pub mod openai;
+pub mod secret;
+pub mod sse;
+
+pub use attempt::{Attempt, ErrorKind};
+pub use http::{ConvState, Endpoint};
+
+use crate::config::scenario::ProtocolKind;
+
+impl Endpoint {
+    /// Send one user turn and read the whole answer. One attempt: the runner does retries.
+    pub async fn send_turn(
+        &self,
+        client: &reqwest::Client,
+        conv: &ConvState,
+        prompt: &str,
+        model: &str,
+        stream: bool,
+    ) -> Attempt {
+        match self.kind {
+            ProtocolKind::Openai => self.openai_turn(client, conv, prompt, model, stream).await,
+            ProtocolKind::Coze => self.coze_turn(client, conv, prompt, model, stream).await,
+        }
+    }
+}

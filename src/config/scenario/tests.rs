@@ -1,0 +1,88 @@
+use super::*;
+
+fn base() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/coze-migration.yaml"
+    ))
+    .unwrap()
+}
+
+fn load(text: &str) -> Result<(Scenario, PriceTable), ScenarioError> {
+    Scenario::load_str(
+        text,
+        "s.yaml",
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios")),
+    )
+}
+
+#[test]
+fn bundled_scenario_loads() {
+    let (s, p) = load(&base()).unwrap();
+    assert_eq!(s.traffic.conversations_per_day, 50_000.0);
+    assert_eq!(s.targets.len(), 2);
+    assert!(p.resolve("gpt-4.1").is_ok());
+}
+
+#[test]
+fn misspelled_field_names_line_and_suggests() {
+    let text = base().replace("stream_share:", "stream_shar:");
+    let err = load(&text).unwrap_err().to_string();
+    let line = text
+        .lines()
+        .position(|l| l.contains("stream_shar:"))
+        .unwrap()
+        + 1;
+    assert!(err.starts_with(&format!("s.yaml:{line}:")), "{err}");
+    assert!(
+        err.contains("traffic: unknown field `stream_shar`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `stream_share`"), "{err}");
+}
+
+#[test]
+fn semantic_errors_name_line_and_field() {
+    let text = base().replace("stream_share: 0.3", "stream_share: 1.5");
+    let err = load(&text).unwrap_err().to_string();
+    let line = text
+        .lines()
+        .position(|l| l.contains("stream_share: 1.5"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.starts_with(&format!("s.yaml:{line}:3: traffic.stream_share:")),
+        "{err}"
+    );
+
+    let text = base().replace("max_rps: ", "max_rps: -");
+    let err = load(&text).unwrap_err().to_string();
+    assert!(err.contains("limits.max_rps"), "{err}");
+}
+
+#[test]
+fn weights_must_sum_to_one() {
+    let text = base().replacen("weight: 0.", "weight: 0.9", 1);
+    let err = load(&text).unwrap_err().to_string();
+    assert!(err.contains("weights sum to"), "{err}");
+}
+
+#[test]
+fn secrets_in_headers_are_refused() {
+    let text = base().replace(
+        "headers:",
+        "headers:\n      Authorization: Bearer sk-x\n      x-dummy-h:",
+    );
+    let err = load(&text).unwrap_err().to_string();
+    assert!(err.contains("api_key_env"), "{err}");
+}
+
+#[test]
+fn unknown_threshold_target_is_named() {
+    let text = base().replace("thresholds:", "thresholds:\n  - \"gatewy.p99_ms < 400\"");
+    let err = load(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("unknown target `gatewy`") && err.contains("did you mean `gateway`"),
+        "{err}"
+    );
+}

@@ -1,0 +1,8 @@
+//! Turning records into figures: HDR metrics, cost and the monthly projection, statistics, thresholds and the
+//! statistical verdict, all as data (rendering lives in `report`).
+
+pub mod cost;
+pub mod metrics;
+pub mod stats;
+pub mod threshold;
+pub mod verdict;

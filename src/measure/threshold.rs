@@ -1,0 +1,52 @@
+//! Thresholds evaluated against a run's metrics: one [`Check`] per expression and scope.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::threshold::Threshold;
+use crate::measure::metrics::Metrics;
+
+/// Result of one threshold check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    pub scope: String,
+    pub expression: String,
+    pub passed: bool,
+    pub measured: String,
+}
+
+pub fn evaluate_thresholds(scope: &str, list: &[String], m: &Metrics) -> Vec<Check> {
+    list.iter()
+        .map(|s| match Threshold::parse(s) {
+            Err(e) => Check {
+                scope: scope.into(),
+                expression: s.clone(),
+                passed: false,
+                measured: format!("invalid: {e}"),
+            },
+            Ok(t) => match t.evaluate(&|target: &str, metric: &str| m.metric(target, metric)) {
+                Ok(ev) => Check {
+                    scope: scope.into(),
+                    expression: s.clone(),
+                    passed: ev.passed,
+                    measured: format!("{} vs {}", fmt_num(ev.lhs), fmt_num(ev.rhs)),
+                },
+                Err(e) => Check {
+                    scope: scope.into(),
+                    expression: s.clone(),
+                    passed: false,
+                    measured: format!("no data: {e}"),
+                },
+            },
+        })
+        .collect()
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.5}")
+    }
+}

@@ -1,0 +1,85 @@
+//! The statistical comparison of two sets of requests (legacy vs gateway in one run, or a baseline run vs the current
+//! one), as data: one [`MetricVerdict`] per metric. Rendering lives in `report`.
+
+use crate::measure::metrics::TargetMetrics;
+use crate::measure::stats;
+
+/// Confidence level of every interval and test here.
+pub const CONFIDENCE: f64 = 0.95;
+/// Bootstrap resamples.
+pub const BOOTSTRAP_ITERS: usize = 1000;
+/// A difference smaller than this (relative) is not called better or worse, however significant.
+pub const MIN_EFFECT: f64 = 0.02;
+
+/// One metric compared between A (before / baseline) and B (after / current). Lower is better for all of them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MetricVerdict {
+    pub metric: String,
+    pub a: Option<f64>,
+    pub b: Option<f64>,
+    /// Confidence interval of B - A.
+    pub ci: Option<(f64, f64)>,
+    pub verdict: String,
+    pub worse: bool,
+}
+
+fn verdict_text(v: &stats::Verdict) -> (String, bool) {
+    match &v.direction {
+        stats::Direction::Better => (
+            format!("better ({:.0}% confidence)", v.confidence * 100.0),
+            false,
+        ),
+        stats::Direction::Worse => (
+            format!("worse ({:.0}% confidence)", v.confidence * 100.0),
+            true,
+        ),
+        stats::Direction::NoSignificantDifference => ("no significant difference".into(), false),
+        stats::Direction::InsufficientData { needed_per_side } => (
+            format!("insufficient data: about {needed_per_side} samples per side needed"),
+            false,
+        ),
+    }
+}
+
+/// Compare two targets' samples: latency p50 / p99 (Mann-Whitney U + bootstrap CI), TTFT p50 / p99, error rate.
+pub fn compare_targets(a: &TargetMetrics, b: &TargetMetrics, seed: u64) -> Vec<MetricVerdict> {
+    let mut out = Vec::new();
+    let mut sample_rows = |name: &str, xa: &[f64], xb: &[f64]| {
+        for (q, label) in [(0.5, "p50"), (0.99, "p99")] {
+            let v =
+                stats::compare_latency(xa, xb, q, BOOTSTRAP_ITERS, CONFIDENCE, MIN_EFFECT, seed);
+            let (text, worse) = verdict_text(&v);
+            out.push(MetricVerdict {
+                metric: format!("{name} {label} (ms)"),
+                a: stats::quantile_unsorted(xa, q),
+                b: stats::quantile_unsorted(xb, q),
+                ci: v.ci.map(|c| (c.low, c.high)),
+                verdict: text,
+                worse,
+            });
+        }
+    };
+    sample_rows("latency", &a.latency_samples, &b.latency_samples);
+    if !a.ttft_samples.is_empty() || !b.ttft_samples.is_empty() {
+        sample_rows("TTFT", &a.ttft_samples, &b.ttft_samples);
+    }
+    let (ga, gb) = (a.all(), b.all());
+    let v = stats::compare_error_rate(
+        ga.errors,
+        ga.finished(),
+        gb.errors,
+        gb.finished(),
+        CONFIDENCE,
+        MIN_EFFECT,
+    );
+    let (text, worse) = verdict_text(&v);
+    out.push(MetricVerdict {
+        metric: "error rate".into(),
+        a: ga.error_rate(),
+        b: gb.error_rate(),
+        ci: v.ci.map(|c| (c.low, c.high)),
+        verdict: text,
+        worse,
+    });
+    out
+}

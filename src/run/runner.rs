@@ -1,0 +1,319 @@
+//! The runner: open-model arrivals at their planned instants, one tokio task per conversation, a governor limiter on
+//! the send rate, per-request timeouts, 429/5xx retries (Retry-After honoured, capped; else exponential backoff with
+//! jitter; bounded by count and by a time budget), hard caps, and cancellation that never loses a record.
+//!
+//! Every scheduled request ends as exactly one [`Record`]: ok, error, cancelled (in flight when the grace period ran
+//! out) or not sent (with the reason), so `scheduled = ok + errors + cancelled + not sent` holds exactly.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, Semaphore};
+
+use super::record::{ms, Outcome, Record};
+use super::request::{request, Slot};
+use super::sink::Accounting;
+use super::state::{base_record, limiter, Control, RunTarget, Shared, TargetState};
+use super::traffic::{canary_route, ConvPlan, TrafficGen};
+use crate::client::http::http_client;
+use crate::client::ConvState;
+use crate::config::prices as cost;
+use crate::config::scenario::{Loaded, Role};
+
+pub struct RunOutput {
+    pub accounting: Vec<Accounting>,
+    pub stopped: Option<String>,
+    pub elapsed: Duration,
+    pub requests_csv: PathBuf,
+}
+
+/// Drive every target with the scenario's traffic, writing `requests.csv` in `out_dir` as records arrive.
+pub async fn run(
+    loaded: &Loaded,
+    targets: Vec<RunTarget>,
+    out_dir: &Path,
+    control: Control,
+    progress: bool,
+) -> std::io::Result<RunOutput> {
+    let s = &loaded.scenario;
+    let rate = loaded.conversations_per_wall_second();
+    let window = s.traffic.duration_s;
+    let csv_path = out_dir.join("requests.csv");
+    let (tx, rx) = mpsc::channel::<Record>(65_536);
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let expected_convs = (rate * window).ceil() as u64 * targets.len() as u64;
+    let sink = tokio::spawn(crate::run::sink::write_records(
+        csv_path.clone(),
+        rx,
+        names.clone(),
+        control.hard_exit.clone(),
+        progress.then_some(expected_convs),
+    ));
+    let shared = Arc::new(Shared {
+        start: Instant::now() + Duration::from_millis(20),
+        client: http_client(Duration::from_secs_f64(s.limits.request_timeout_s)),
+        prices: loaded.prices.clone(),
+        retry: s.retry.clone(),
+        timeout: Duration::from_secs_f64(s.limits.request_timeout_s),
+        max_requests: s.limits.max_requests,
+        max_spend_nano: s.limits.max_spend_usd.map(cost::usd_to_nano),
+        control: control.clone(),
+        tx,
+    });
+    // Hard cap on the whole run's wall time: stop arrivals, then cancel what is in flight.
+    let cap = Duration::from_secs_f64(s.limits.max_duration_s);
+    let grace = Duration::from_secs_f64(s.limits.grace_s);
+    let watchdog = {
+        let control = control.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(cap) => {
+                    control.stop("max_duration_s reached");
+                    control.abort.cancel();
+                }
+                _ = control.stop_arrivals.cancelled() => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(grace) => control.abort.cancel(),
+                        _ = tokio::time::sleep(cap) => control.abort.cancel(),
+                    }
+                }
+            }
+        })
+    };
+    let mut dispatchers = Vec::new();
+    let mut states: Vec<Arc<TargetState>> = Vec::new();
+    for t in targets {
+        let state = Arc::new(TargetState {
+            limiter: limiter(s.limits.max_rps),
+            in_flight: Semaphore::new(s.limits.max_in_flight),
+            sent: AtomicU64::new(0),
+            spent_nano: AtomicU64::new(0),
+            gaps: std::sync::Mutex::new(
+                hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                    .expect("valid bounds"),
+            ),
+            target: t,
+        });
+        states.push(state.clone());
+        let gen = TrafficGen::new(s, &loaded.prices, rate, window);
+        let canary = s.canary.clone();
+        let shared = shared.clone();
+        dispatchers.push(tokio::spawn(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for conv in gen {
+                let phase = match &canary {
+                    Some(c) => match canary_route(c, conv.offset, conv.user) {
+                        Some((phase, to_gateway)) => {
+                            let mine = (state.target.role == Role::Gateway) == to_gateway;
+                            if !mine {
+                                continue;
+                            }
+                            Some(phase as u32)
+                        }
+                        None => break,
+                    },
+                    None => None,
+                };
+                let at = shared.start + conv.offset;
+                let stopped = tokio::select! {
+                    _ = tokio::time::sleep_until(at.into()) => false,
+                    _ = shared.control.stop_arrivals.cancelled() => true,
+                };
+                if stopped || shared.control.stop_arrivals.is_cancelled() {
+                    let reason = "interrupted";
+                    not_sent_conversation(&shared, &state, &conv, phase, 0, reason).await;
+                    continue;
+                }
+                let (sh, st) = (shared.clone(), state.clone());
+                tasks.spawn(async move { conversation(sh, st, conv, phase).await });
+                // Reap finished tasks so the set does not grow with the run.
+                while let Some(r) = tasks.try_join_next() {
+                    r.expect("conversation task panicked");
+                }
+            }
+            while let Some(r) = tasks.join_next().await {
+                r.expect("conversation task panicked");
+            }
+        }));
+    }
+    for d in dispatchers {
+        d.await.expect("dispatcher panicked");
+    }
+    let elapsed = shared.start.elapsed();
+    watchdog.abort();
+    drop(shared);
+    let accounting = sink.await.expect("sink panicked")?;
+    write_gaps(&out_dir.join("chunk_gaps.csv"), &states)?;
+    Ok(RunOutput {
+        accounting,
+        stopped: control.stopped_reason(),
+        elapsed,
+        requests_csv: csv_path,
+    })
+}
+
+/// `chunk_gaps.csv`: the pooled distribution of gaps between content chunks of successful streams, per target.
+fn write_gaps(path: &Path, states: &[Arc<TargetState>]) -> std::io::Result<()> {
+    let mut w = csv::Writer::from_path(path).map_err(std::io::Error::other)?;
+    w.write_record([
+        "target", "gaps", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms",
+    ])
+    .map_err(std::io::Error::other)?;
+    for s in states {
+        let h = s.gaps.lock().expect("gap histogram lock");
+        let q = |q: f64| format!("{:.3}", h.value_at_quantile(q) as f64 / 1000.0);
+        let row = if h.is_empty() {
+            vec![
+                s.target.name.clone(),
+                "0".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]
+        } else {
+            vec![
+                s.target.name.clone(),
+                h.len().to_string(),
+                format!("{:.3}", h.mean() / 1000.0),
+                q(0.5),
+                q(0.9),
+                q(0.95),
+                q(0.99),
+                format!("{:.3}", h.max() as f64 / 1000.0),
+            ]
+        };
+        w.write_record(&row).map_err(std::io::Error::other)?;
+    }
+    w.flush()
+}
+
+/// Emit `not_sent` rows for every request of `conv` from `first_turn` on (0 = the create call, when there is one).
+async fn not_sent_conversation(
+    shared: &Shared,
+    state: &TargetState,
+    conv: &ConvPlan,
+    phase: Option<u32>,
+    first_turn: u32,
+    reason: &str,
+) {
+    let from = if first_turn == 0 && !state.target.endpoint.needs_conversation() {
+        1
+    } else {
+        first_turn
+    };
+    for turn in from..=conv.turns.len() as u32 {
+        let mut r = base_record(state, conv, turn, phase);
+        r.outcome = Some(Outcome::NotSent);
+        r.not_sent_reason = reason.to_string();
+        r.scheduled_ms = ms(conv.offset);
+        emit(shared, r).await;
+    }
+}
+
+pub(super) async fn emit(shared: &Shared, r: Record) {
+    // The sink lives until every sender is gone, so this only fails if it crashed; then the run is lost anyway.
+    let _ = shared.tx.send(r).await;
+}
+
+async fn conversation(
+    shared: Arc<Shared>,
+    state: Arc<TargetState>,
+    conv: ConvPlan,
+    phase: Option<u32>,
+) {
+    let mut cs = ConvState {
+        user: format!("user-{}", conv.user),
+        ..Default::default()
+    };
+    let mut intended = shared.start + conv.offset;
+    if state.target.endpoint.needs_conversation() {
+        let model = conv.turns[0].model.clone();
+        let (rec, ok, done) = request(
+            &shared,
+            &state,
+            Slot {
+                conv: &conv,
+                turn: 0,
+                phase,
+                intended,
+            },
+            |c| {
+                let ep = &state.target.endpoint;
+                let client = shared.client.clone();
+                let model = model.clone();
+                let mut st = c.clone();
+                async move {
+                    let a = ep.create_conversation(&client, &mut st, &model).await;
+                    (a, st)
+                }
+            },
+            &mut cs,
+        )
+        .await;
+        emit(&shared, rec).await;
+        if ok.is_none() {
+            let reason = if shared.control.stop_arrivals.is_cancelled() {
+                "interrupted"
+            } else {
+                "conversation_create_failed"
+            };
+            not_sent_conversation(&shared, &state, &conv, phase, 1, reason).await;
+            return;
+        }
+        intended = done;
+    }
+    for (k, turn) in conv.turns.iter().enumerate() {
+        let turn_no = k as u32 + 1;
+        if k > 0 {
+            intended += turn.think;
+            tokio::select! {
+                _ = tokio::time::sleep_until(intended.into()) => {}
+                _ = shared.control.stop_arrivals.cancelled() => {}
+            }
+        }
+        if shared.control.stop_arrivals.is_cancelled() {
+            not_sent_conversation(&shared, &state, &conv, phase, turn_no, "interrupted").await;
+            return;
+        }
+        let prompt = turn.prompt.clone();
+        let model = turn.model.clone();
+        let stream = turn.stream;
+        let (rec, ok, done) = request(
+            &shared,
+            &state,
+            Slot {
+                conv: &conv,
+                turn: turn_no,
+                phase,
+                intended,
+            },
+            |c| {
+                let ep = &state.target.endpoint;
+                let client = shared.client.clone();
+                let (prompt, model) = (prompt.clone(), model.clone());
+                let st = c.clone();
+                async move {
+                    let a = ep.send_turn(&client, &st, &prompt, &model, stream).await;
+                    (a, st)
+                }
+            },
+            &mut cs,
+        )
+        .await;
+        if let Some(answer) = ok {
+            // Keep a bounded history so long conversations do not grow requests without end.
+            cs.history.push(("user", turn.prompt.to_string()));
+            cs.history.push(("assistant", answer));
+            if cs.history.len() > 20 {
+                cs.history.drain(..2);
+            }
+        }
+        emit(&shared, rec).await;
+        intended = done;
+    }
+}

@@ -1,0 +1,120 @@
+//! The state a run shares between its dispatchers and its requests: targets, signals, caps, the send-rate limiter and
+//! the record channel.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::record::{Record, OP_CHAT, OP_CREATE};
+use super::traffic::ConvPlan;
+use crate::client::Endpoint;
+use crate::config::prices::PriceTable;
+use crate::config::scenario::{RetryPolicy, Role, TargetPricing};
+
+/// A target ready to be driven.
+pub struct RunTarget {
+    pub name: String,
+    pub role: Role,
+    pub endpoint: Endpoint,
+    pub pricing: TargetPricing,
+    /// Mock targets cost nothing real: the spend cap does not apply to them.
+    pub is_mock: bool,
+}
+
+/// Signals from outside (Ctrl-C, SIGTERM, the duration cap) into a run.
+#[derive(Clone, Default)]
+pub struct Control {
+    /// Stop new arrivals and new turns; in-flight requests may finish within the grace period.
+    pub stop_arrivals: CancellationToken,
+    /// Cancel in-flight requests now (recorded as `cancelled`).
+    pub abort: CancellationToken,
+    /// Write the rows already complete and exit at once (second Ctrl-C).
+    pub hard_exit: CancellationToken,
+    /// Why arrivals stopped early, if they did.
+    pub reason: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Control {
+    pub fn stop(&self, reason: &str) {
+        let mut r = self.reason.lock().expect("reason lock");
+        if r.is_none() {
+            *r = Some(reason.to_string());
+        }
+        self.stop_arrivals.cancel();
+    }
+
+    pub fn stopped_reason(&self) -> Option<String> {
+        self.reason.lock().expect("reason lock").clone()
+    }
+}
+
+pub(super) struct Shared {
+    pub(super) start: Instant,
+    pub(super) client: reqwest::Client,
+    pub(super) prices: PriceTable,
+    pub(super) retry: RetryPolicy,
+    pub(super) timeout: Duration,
+    pub(super) max_requests: u64,
+    pub(super) max_spend_nano: Option<u64>,
+    pub(super) control: Control,
+    pub(super) tx: mpsc::Sender<Record>,
+}
+
+pub(super) struct TargetState {
+    pub(super) target: RunTarget,
+    /// Pooled gaps between content chunks of successful streams (microseconds), for `chunk_gaps.csv`.
+    pub(super) gaps: std::sync::Mutex<hdrhistogram::Histogram<u64>>,
+    pub(super) limiter: DefaultDirectRateLimiter,
+    pub(super) in_flight: Semaphore,
+    pub(super) sent: AtomicU64,
+    pub(super) spent_nano: AtomicU64,
+}
+
+pub(super) fn limiter(max_rps: f64) -> DefaultDirectRateLimiter {
+    let period = Duration::from_secs_f64(1.0 / max_rps).max(Duration::from_nanos(1));
+    // Allow a burst of a tenth of a second's worth so Poisson clusters are not smoothed away.
+    let burst = NonZeroU32::new(((max_rps / 10.0).ceil() as u32).max(1)).expect("non-zero");
+    RateLimiter::direct(
+        Quota::with_period(period)
+            .expect("non-zero period")
+            .allow_burst(burst),
+    )
+}
+
+pub(super) fn base_record(
+    state: &TargetState,
+    conv: &ConvPlan,
+    turn: u32,
+    phase: Option<u32>,
+) -> Record {
+    let (op, model, stream) = if turn == 0 {
+        (
+            OP_CREATE,
+            conv.turns
+                .first()
+                .map(|t| t.model.to_string())
+                .unwrap_or_default(),
+            false,
+        )
+    } else {
+        let t = &conv.turns[turn as usize - 1];
+        (OP_CHAT, t.model.to_string(), t.stream)
+    };
+    Record {
+        target: state.target.name.clone(),
+        role: state.target.role.to_string(),
+        conversation: conv.index,
+        user: conv.user,
+        turn,
+        op: op.to_string(),
+        model,
+        stream,
+        canary_phase: phase,
+        ..Default::default()
+    }
+}
