@@ -4,10 +4,12 @@
 #   bench/compare.sh                 # 3 interleaved rounds of 10 s + memory + report-at-scale + instruction counts
 #   bench/compare.sh --rounds 5 --duration 15
 #   bench/compare.sh --smoke         # ~5 s of load in all (CI): 1 round of 1 s runs, no memory/report/instructions
+#   bench/compare.sh --server mock   # the load server is `cutover mock bench/mock-zero.yaml` instead of nginx
 #
 # What it does (idempotent: installs only what is missing, every temp file under one mktemp dir, removed at exit):
 #  1. nginx-light and wrk (apt-get), oha (cargo install oha --locked); builds cutover with --release.
-#  2. nginx on 127.0.0.1:<free port> with ONE worker answering `return 200` with bench/body.json.
+#  2. nginx on 127.0.0.1:<free port> with ONE worker answering `return 200` with bench/body.json (or, with
+#     --server mock or without nginx, `cutover mock bench/mock-zero.yaml` in its own process).
 #  3. Per round, in a rotating order: saturation (64 connections / 64 in flight, --duration s) for oha, wrk and
 #     cutover; then a fixed 20,000 req/s for oha (-q) and cutover (uniform arrivals at that rate).
 #     cutover's saturation is an open-model approximation: see bench/scenarios/openai-bench.yaml.
@@ -35,6 +37,7 @@ INSTR_N=1000
 INSTR_RATE=200
 DO_SAT=1 DO_FIXED=1 DO_MEM=1 DO_REPORT=1 DO_INSTR=1 DO_PROFILE=0 BUILD=1 INSTALL=1 KEEP=0
 OUT=""
+SERVER=nginx
 
 usage() { sed -n '2,22p' "$0"; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
@@ -58,6 +61,7 @@ while [[ $# -gt 0 ]]; do
         --profile) DO_PROFILE=1 ;;
         --keep) KEEP=1 ;;
         --out) OUT=$2; shift ;;
+        --server) SERVER=$2; shift ;;
         --smoke) ROUNDS=1 DURATION=1 DO_MEM=0 DO_REPORT=0 DO_INSTR=0 ;;
         -h|--help) usage 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; usage 2 ;;
@@ -95,7 +99,6 @@ ensure_tools() {
         log "installing oha (cargo install oha --locked; minutes on 2 cores)"
         nice -n 10 cargo install oha --locked >"$TMP/oha-install.log" 2>&1 || log "could not install oha: skipped"
     fi
-    command -v nginx >/dev/null || { echo "compare.sh: nginx is required" >&2; exit 2; }
 }
 [[ $INSTALL == 0 ]] || ensure_tools
 HAVE_OHA=$(command -v oha >/dev/null && echo 1 || echo 0)
@@ -133,16 +136,28 @@ RES=$TMP/results.jsonl
 : >"$RES"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-# --- 2. nginx -------------------------------------------------------------------------------------------------------
+# --- 2. the server: nginx, or the embedded mock ------------------------------------------------------------------------
+if [[ $SERVER == nginx ]] && ! command -v nginx >/dev/null; then
+    log "nginx not installed: the embedded zero-latency mock serves instead"
+    SERVER=mock
+fi
 PORT=$(free_port)
-mkdir -p "$TMP/nginx"
-render "$HERE/nginx.conf" "$TMP/nginx/nginx.conf" "TMP=$TMP/nginx" "PORT=$PORT" \
-    "BODY=$(tr -d '\n' <"$HERE/body.json")"
-nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
-PIDS+=($!)
 URL=http://127.0.0.1:$PORT/v1/chat/completions
-wait_http "$URL"
-log "nginx $(nginx -v 2>&1 | sed 's/.*\///') on 127.0.0.1:$PORT (1 worker); tmp $TMP"
+if [[ $SERVER == mock ]]; then
+    # The embedded mock, in its own process: ~1 ms per request (tokio timer), see bench/mock-zero.yaml.
+    "$BIN" mock "$HERE/mock-zero.yaml" --port "$PORT" >"$TMP/mock-zero.out" 2>&1 &
+    PIDS+=($!)
+    wait_http "$URL"
+    log "cutover mock bench/mock-zero.yaml on 127.0.0.1:$PORT; tmp $TMP"
+else
+    mkdir -p "$TMP/nginx"
+    render "$HERE/nginx.conf" "$TMP/nginx/nginx.conf" "TMP=$TMP/nginx" "PORT=$PORT" \
+        "BODY=$(tr -d '\n' <"$HERE/body.json")"
+    nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
+    PIDS+=($!)
+    wait_http "$URL"
+    log "nginx $(nginx -v 2>&1 | sed 's/.*\///') on 127.0.0.1:$PORT (1 worker); tmp $TMP"
+fi
 
 # --- 3. interleaved runs --------------------------------------------------------------------------------------------
 # emit MODE TOOL ROUND MEASURE_JSON FIGURES_JSON: one results line with the derived figures.
@@ -231,7 +246,7 @@ done
 TABLE=$TMP/table.md
 : >"$TABLE"
 [[ ! -s $RES ]] || {
-    echo "## Load: medians of $ROUNDS interleaved rounds, $DURATION s each, $CONNS connections / in flight"
+    echo "## Load ($SERVER): medians of $ROUNDS interleaved rounds, $DURATION s each, $CONNS connections / in flight"
     echo
     $PY "$HERE/tally.py" table "$RES"
     echo
