@@ -409,6 +409,7 @@ pub struct Scn {
     /// YAML of a `canary:` block, complete with its key.
     pub canary: String,
     pub max_tokens: Option<u32>,
+    pub grace_s: f64,
 }
 
 impl Scn {
@@ -428,6 +429,7 @@ impl Scn {
             thresholds: vec![],
             canary: String::new(),
             max_tokens: None,
+            grace_s: 2.0,
         }
     }
 
@@ -463,8 +465,8 @@ impl Scn {
             y.push_str(&format!("  max_tokens: {m}\n"));
         }
         y.push_str(&format!(
-            "limits:\n  request_timeout_s: 5\n  grace_s: 2\n  max_duration_s: 30\n{}",
-            self.limits
+            "limits:\n  request_timeout_s: 5\n  grace_s: {}\n  max_duration_s: 30\n{}",
+            self.grace_s, self.limits
         ));
         y.push_str(&format!("retry:\n{}", self.retry));
         y.push_str(&format!("prices: {}\n", prices.display()));
