@@ -608,7 +608,7 @@ pub fn junit_cases(path: &Path) -> Vec<(String, bool)> {
         .skip(1)
         .map(|c| {
             let name = c
-                .split("name=\"")
+                .split(" name=\"")
                 .nth(1)
                 .unwrap()
                 .split('"')
