@@ -13,8 +13,9 @@ use serde_json::json;
 use support::*;
 
 const MS: Duration = Duration::from_millis(1);
-/// Slack above a scripted instant (scheduling on a busy machine); nothing arrives before its scripted instant.
-const LATE: f64 = 30.0;
+/// Slack above a scripted instant (scheduling on a busy, shared 2-core machine); nothing arrives before its
+/// scripted instant, and every bug these tests aim at moves a figure by far more than this.
+const LATE: f64 = 60.0;
 
 /// 1.234 and 5.677 USD per million tokens = 1,234 and 5,677 nano-dollars per token.
 const PRICE: (f64, f64) = (1.234, 5.677);
@@ -25,7 +26,7 @@ fn plan() -> StreamPlan {
         head_at: 100 * MS,
         first_content: 300 * MS,
         gap: 50 * MS,
-        contents: 6,
+        contents: 4,
         prompt_tokens: 17,
     }
 }
@@ -49,8 +50,9 @@ fn assert_stream_timing(r: &Row, p: &StreamPlan) {
         0.5,
         LATE,
     );
-    // (last - first content) / (output tokens - 1) = 250 / 5 = 50 ms; dividing by output tokens would give 41.7.
-    assert_near("itl_ms", r.itl_ms.unwrap(), ms(p.gap), 3.0, 3.0);
+    // (last - first content) / (output tokens - 1) = 150 / 3 = 50 ms; dividing by output tokens would give 37.5.
+    // (Four tokens keep that gap wide: a 15 ms late read of the last chunk moves the figure by 5 ms.)
+    assert_near("itl_ms", r.itl_ms.unwrap(), ms(p.gap), 5.0, 5.0);
     assert_eq!(r.chunks, p.contents);
     // Latency runs to the end marker; no retry, so e2e is the same figure (give or take building the request);
     // from-schedule is never shorter.
@@ -58,14 +60,14 @@ fn assert_stream_timing(r: &Row, p: &StreamPlan) {
     assert_near("latency_ms", lat, ms(p.end()), 0.5, LATE);
     assert_near("e2e_ms", r.e2e_ms.unwrap(), lat, 0.0, 5.0);
     assert!(r.from_scheduled_ms.unwrap() >= lat, "{r:?}");
-    // Tokens from the server's usage, cost from the test's price table: 17 x 1,234 + 6 x 5,677 = 55,040 nano-USD
-    // (rounding each request to micro-dollars would give 55,000).
+    // Tokens from the server's usage, cost from the test's price table: 17 x 1,234 + 4 x 5,677 = 43,686 nano-USD
+    // (rounding each request to micro-dollars would give 44,000).
     assert_eq!(
         (r.input_tokens, r.output_tokens, r.tokens_estimated),
-        (17, 6, false)
+        (17, 4, false)
     );
-    assert_eq!(r.cost_nano_usd, 17 * NANO.0 + 6 * NANO.1);
-    assert_eq!(r.cost_nano_usd, 55_040);
+    assert_eq!(r.cost_nano_usd, 17 * NANO.0 + 4 * NANO.1);
+    assert_eq!(r.cost_nano_usd, 43_686);
 }
 
 #[test]
@@ -138,7 +140,7 @@ fn coze_stream(p: &StreamPlan, conv: &str) -> Reply {
     }
     let mut done = chat("completed");
     done["usage"] =
-        json!({"token_count": 23, "output_count": p.contents, "input_count": p.prompt_tokens});
+        json!({"token_count": 21, "output_count": p.contents, "input_count": p.prompt_tokens});
     ev.push((
         p.end(),
         coze_event("conversation.chat.completed", done) + "event:done\ndata:\"[DONE]\"\n\n",
@@ -238,7 +240,7 @@ fn from_schedule_latency_includes_the_wait_for_the_rate_cap() {
         queued,
         2700.0,
         60.0,
-        150.0,
+        300.0,
     );
 }
 
@@ -279,7 +281,7 @@ fn retry_waits_count_in_e2e_but_not_in_latency() {
         LATE,
     );
     // 50 ms first attempt + 200 ms wait + 100 ms second attempt
-    assert_near("e2e_ms", r.e2e_ms.unwrap(), 350.0, 0.5, 2.0 * LATE);
+    assert_near("e2e_ms", r.e2e_ms.unwrap(), 350.0, 0.5, 2.5 * LATE);
     assert!(r.from_scheduled_ms.unwrap() >= r.e2e_ms.unwrap());
 }
 
