@@ -186,9 +186,18 @@ fn canary_keeps_each_user_on_one_path_per_phase_and_never_moves_back() {
 #[test]
 fn compare_flags_a_twice_slower_run_and_passes_an_equivalent_one() {
     let tmp = tempfile::tempdir().unwrap();
-    // 400 ms answers: the 2% effect the verdict ignores is 8 ms, well above the scheduling noise of a busy machine.
+    // Each run's 40 answers take scale x (0.5, 0.525, ..., 0.975): the same spread of 200..590 ms in the baseline
+    // and the equivalent run, twice that in the worse one. The spread keeps a few milliseconds of scheduling noise
+    // on a busy machine (a shift of a tight distribution) from looking significant; a 2x slowdown still is.
     let delay = Arc::new(AtomicU64::new(400));
-    let server = ok_server(delay.clone());
+    let scale = delay.clone();
+    let server = Server::start(move |r| match openai_problem(r, "t8-model", false) {
+        Some(why) => Reply::refuse(&why),
+        None => {
+            let ms = scale.load(Ordering::SeqCst) * (20 + r.index as u64 % 40) / 40;
+            openai_json("t8-model", 10, 5, MS * ms as u32)
+        }
+    });
     // 40 conversations a second for 1 s: 40 latency samples per run.
     let s = Scn::new(
         vec![Target::openai("gw", "gateway", &server.base_url)],
