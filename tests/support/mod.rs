@@ -150,9 +150,10 @@ impl Server {
     }
 }
 
-fn read_request(
-    s: &mut TcpStream,
-) -> std::io::Result<Option<(String, String, BTreeMap<String, String>, Vec<u8>)>> {
+/// Method, path, lower-case headers, body.
+type RawRequest = (String, String, BTreeMap<String, String>, Vec<u8>);
+
+fn read_request(s: &mut TcpStream) -> std::io::Result<Option<RawRequest>> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1024];
     let head_end = loop {
