@@ -143,7 +143,11 @@ fn failed_threshold_is_exit_1_and_passing_is_0() {
         format!("{head}thresholds:\n  - \"gateway.requests > 0\"\n"),
     )
     .unwrap();
-    let (code, out, err) = run(tmp.path(), &["run", "--quiet", "fail.yaml"]);
+    // The failing run goes to its own parent directory so `reports/` holds only the passing run.
+    let (code, out, err) = run(
+        tmp.path(),
+        &["run", "--quiet", "--out", "failed", "fail.yaml"],
+    );
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("FAIL run: gateway.p99_ms < 1"), "{out}");
     let (code, out, err) = run(tmp.path(), &["run", "--quiet", "pass.yaml"]);
@@ -164,12 +168,21 @@ fn failed_threshold_is_exit_1_and_passing_is_0() {
     // `report` re-renders the same run from its CSV.
     let before = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
     std::fs::remove_file(dir.join("summary.csv")).unwrap();
+    // Re-rendering the passing run passes again; re-rendering the failing one fails again.
     let (code, _, err) = run(tmp.path(), &["report", d]);
-    assert!(code == 0 || code == 1, "{err}");
+    assert_eq!(code, 0, "{err}");
     assert_eq!(
         std::fs::read_to_string(dir.join("summary.csv")).unwrap(),
         before
     );
+    let failed = std::fs::read_dir(tmp.path().join("failed"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let (code, _, err) = run(tmp.path(), &["report", failed.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
 }
 
 #[test]
