@@ -65,6 +65,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Compare against this earlier run directory after the run.
     pub baseline: Option<PathBuf>,
+    /// Push the run's figures to this Prometheus remote-write URL after the report is written.
+    pub prometheus_remote_write: Option<String>,
 }
 
 pub struct RunResult {
@@ -337,6 +339,9 @@ pub async fn run(
     };
     meta.save(&dir).map_err(|e| harness(e.to_string()))?;
     let (checks, run) = crate::report::render(&dir).map_err(|e| harness(e.to_string()))?;
+    if let Some(url) = &opts.prometheus_remote_write {
+        push_remote_write(&run, url).await;
+    }
     let mut baseline_regressed = false;
     let mut summary = summary_text(&run, &out.accounting, &checks);
     if let Some(b) = &opts.baseline {
@@ -455,4 +460,18 @@ pub async fn compat(
         m.shutdown().await;
     }
     Ok((md, results.iter().any(|(_, d)| !d.is_empty())))
+}
+
+/// `--prometheus-remote-write URL`: push the run's series, stamped with the run's finish time (so re-rendering a run
+/// pushes the same samples). A failed push is a loud warning, not a failed gate: the run's decision stands.
+pub async fn push_remote_write(run: &crate::report::Run, url: &str) {
+    use crate::report::exports::{remote_write, series};
+    let ts = chrono::DateTime::parse_from_rfc3339(&run.meta.finished_utc)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or_else(|_| chrono::Utc::now().timestamp_millis());
+    let s = series::run_series(run);
+    match remote_write::send(url, &s, ts).await {
+        Ok(()) => eprintln!("cutover: pushed {} series to {url}", s.len()),
+        Err(e) => eprintln!("cutover: warning: Prometheus remote write failed: {e}"),
+    }
 }

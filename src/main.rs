@@ -35,6 +35,9 @@ enum Cmd {
         /// No progress bar even on a terminal.
         #[arg(long)]
         quiet: bool,
+        /// Also push the run's figures to this Prometheus remote-write URL (e.g. http://127.0.0.1:9090/api/v1/write).
+        #[arg(long, value_name = "URL")]
+        prometheus_remote_write: Option<String>,
     },
     /// Check a scenario file and print what it would do, without sending anything.
     Validate { scenario: PathBuf },
@@ -58,7 +61,12 @@ enum Cmd {
         allow_remote: bool,
     },
     /// Re-render the report of a run directory from its run.json and requests.csv.
-    Report { dir: PathBuf },
+    Report {
+        dir: PathBuf,
+        /// Also push the run's figures to this Prometheus remote-write URL.
+        #[arg(long, value_name = "URL")]
+        prometheus_remote_write: Option<String>,
+    },
     /// Compare a baseline run with a current one: deltas, verdicts, JUnit XML.
     Compare {
         baseline: PathBuf,
@@ -91,7 +99,7 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
         })?;
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::Run { scenario, out, duration, allow_remote, baseline, quiet } => {
+            Cmd::Run { scenario, out, duration, allow_remote, baseline, quiet, prometheus_remote_write } => {
                 let control = Control::default();
                 commands::install_signal_handlers(&control);
                 let opts = commands::RunOptions {
@@ -100,6 +108,7 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                     duration_s: duration,
                     progress: !quiet,
                     baseline,
+                    prometheus_remote_write,
                 };
                 let r = commands::run(&scenario, &opts, control).await?;
                 print!("{}", r.summary);
@@ -132,8 +141,11 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 print!("{md}");
                 Ok(if differs { exit::THRESHOLDS_FAILED } else { exit::OK })
             }
-            Cmd::Report { dir } => {
-                let (checks, _) = cutover::report::render(&dir).map_err(|e| commands::bad_input(e.to_string()))?;
+            Cmd::Report { dir, prometheus_remote_write } => {
+                let (checks, run) = cutover::report::render(&dir).map_err(|e| commands::bad_input(e.to_string()))?;
+                if let Some(url) = &prometheus_remote_write {
+                    commands::push_remote_write(&run, url).await;
+                }
                 println!("report: {}", dir.join("report.md").display());
                 Ok(if checks.iter().all(|c| c.passed) { exit::OK } else { exit::THRESHOLDS_FAILED })
             }

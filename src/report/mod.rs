@@ -6,6 +6,7 @@
 pub mod charts;
 pub mod compare;
 pub mod error;
+pub mod exports;
 pub mod html;
 pub mod junit;
 pub mod markdown;
@@ -48,6 +49,8 @@ pub fn render(dir: &Path) -> Result<(Vec<Check>, Run), ReportError> {
     let p = dir.join("report.html");
     std::fs::write(&p, html::from_markdown(&md, &run.meta.scenario.name)).map_err(io(&p))?;
     junit::write_junit(dir, "thresholds", &checks)?;
+    exports::openmetrics::write(dir, &exports::series::run_series(&run))?;
+    exports::hlog::write(&run)?;
     Ok((checks, run))
 }
 
