@@ -32,6 +32,12 @@ enum Cmd {
         /// Compare with an earlier run directory (nightly regression gate).
         #[arg(long)]
         baseline: Option<PathBuf>,
+        /// Compare with the baseline even when the two plans differ (every output then says so).
+        #[arg(long)]
+        force: bool,
+        /// Exit 0 instead of 5 when the decision is undecided.
+        #[arg(long)]
+        allow_undecided: bool,
         /// No progress bar even on a terminal.
         #[arg(long)]
         quiet: bool,
@@ -58,7 +64,12 @@ enum Cmd {
         allow_remote: bool,
     },
     /// Re-render the report of a run directory from its run.json and requests.csv.
-    Report { dir: PathBuf },
+    Report {
+        dir: PathBuf,
+        /// Exit 0 instead of 5 when the decision is undecided.
+        #[arg(long)]
+        allow_undecided: bool,
+    },
     /// Compare a baseline run with a current one: deltas, verdicts, JUnit XML.
     Compare {
         baseline: PathBuf,
@@ -66,6 +77,12 @@ enum Cmd {
         /// Also draw a trend chart over these earlier runs (oldest first), e.g. reports/coze-migration-*.
         #[arg(long, num_args = 1..)]
         history: Vec<PathBuf>,
+        /// Compare even when the two runs' plans (scenario hash, seed, duration, targets, tool version) differ.
+        #[arg(long)]
+        force: bool,
+        /// Exit 0 instead of 5 when the decision is undecided.
+        #[arg(long)]
+        allow_undecided: bool,
     },
 }
 
@@ -91,7 +108,7 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
         })?;
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::Run { scenario, out, duration, allow_remote, baseline, quiet } => {
+            Cmd::Run { scenario, out, duration, allow_remote, baseline, force, allow_undecided, quiet } => {
                 let control = Control::default();
                 commands::install_signal_handlers(&control);
                 let opts = commands::RunOptions {
@@ -100,6 +117,8 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                     duration_s: duration,
                     progress: !quiet,
                     baseline,
+                    force,
+                    allow_undecided,
                 };
                 let r = commands::run(&scenario, &opts, control).await?;
                 print!("{}", r.summary);
@@ -132,21 +151,25 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 print!("{md}");
                 Ok(if differs { exit::THRESHOLDS_FAILED } else { exit::OK })
             }
-            Cmd::Report { dir } => {
-                let (checks, _) = cutover::report::render(&dir).map_err(|e| commands::bad_input(e.to_string()))?;
-                println!("report: {}", dir.join("report.md").display());
-                Ok(if checks.iter().all(|c| c.passed) { exit::OK } else { exit::THRESHOLDS_FAILED })
+            Cmd::Report { dir, allow_undecided } => {
+                let (d, _) = cutover::report::render(&dir).map_err(|e| commands::bad_input(e.to_string()))?;
+                print!("{}", commands::decision_text(&d, &dir));
+                Ok(exit::for_decision(d.kind, allow_undecided))
             }
-            Cmd::Compare { baseline, current, history } => {
-                let c = cutover::report::compare::compare_dirs(&baseline, &current).map_err(|e| commands::bad_input(e.to_string()))?;
+            Cmd::Compare { baseline, current, history, force, allow_undecided } => {
+                let c = cutover::report::compare::compare_dirs(&baseline, &current, force).map_err(|e| commands::bad_input(e.to_string()))?;
                 print!("{}", c.text);
+                if !c.mismatches.is_empty() {
+                    eprintln!("cutover: WARNING: forced comparison of different plans: {}", c.mismatches.join("; "));
+                }
                 if !history.is_empty() {
                     let mut dirs = history;
                     dirs.push(current.clone());
                     let p = cutover::report::compare::trend(&dirs, &current).map_err(|e| commands::bad_input(e.to_string()))?;
                     println!("trend chart: {}", p.display());
                 }
-                Ok(if c.regressed { exit::THRESHOLDS_FAILED } else { exit::OK })
+                println!("decision: {}", c.decision.kind.label());
+                Ok(exit::for_decision(c.decision.kind, allow_undecided))
             }
         }
     })

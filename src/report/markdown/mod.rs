@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 use super::rundir::Run;
 use crate::format::{change, opt, pct_str, usd};
 use crate::measure::metrics::TargetMetrics;
-use crate::measure::threshold::Check;
 
 fn target_cols(run: &Run) -> Vec<(&String, &TargetMetrics)> {
     // legacy first, then gateway, then others: the before/after order
@@ -22,34 +21,65 @@ mod sections;
 mod verdict;
 
 pub(crate) use verdict::verdict_table;
-pub use verdict::{canary_markdown, comparison_markdown};
+pub use verdict::{canary_markdown, pair_markdown};
 
-pub(crate) fn markdown(run: &Run, checks: &[Check], charts_written: &[String]) -> String {
+use crate::measure::decision::{Decision, PairVerdict};
+
+pub(crate) fn markdown(run: &Run, decision: &Decision, charts_written: &[String]) -> String {
     let mut o = String::new();
-    header(&mut o, run);
-    before_after(&mut o, run);
-    sections::thresholds(&mut o, checks);
+    header(&mut o, run, decision);
+    for (i, p) in decision.pairs.iter().enumerate() {
+        before_after(&mut o, run, p, decision.pairs.len() == 1 && i == 0);
+    }
+    sections::thresholds(&mut o, &decision.checks);
     let cols = target_cols(run);
     sections::accounting(&mut o, &cols);
     sections::latency_by_model(&mut o, &cols);
     sections::chunk_gaps(&mut o, run);
     sections::cost(&mut o, run);
-    if !run.phases.is_empty() {
-        o.push_str(&canary_markdown(run, checks));
+    if !run.phases.is_empty() || run.meta.scenario.canary.is_some() {
+        o.push_str(&canary_markdown(run, decision));
     }
     sections::charts(&mut o, charts_written);
     sections::definitions(&mut o, run);
     o
 }
 
-fn header(o: &mut String, run: &Run) {
+/// `PASS`, `FAIL` or `NO DATA` for a threshold check.
+pub(crate) fn check_label(c: &crate::measure::threshold::Check) -> &'static str {
+    if c.passed {
+        "PASS"
+    } else if c.no_data {
+        "NO DATA"
+    } else {
+        "FAIL"
+    }
+}
+
+/// The decision banner: the first thing after the title.
+fn banner(o: &mut String, decision: &Decision) {
+    let _ = writeln!(o, "> **Decision: {}**\n>", decision.kind.label());
+    for r in &decision.reasons {
+        let _ = writeln!(o, "> - {}", r.text);
+    }
+    o.push('\n');
+}
+
+fn header(o: &mut String, run: &Run, decision: &Decision) {
     let m = &run.meta;
     let s = &m.scenario;
     let _ = writeln!(o, "# cutover report: {}\n", s.name);
+    banner(o, decision);
     if let Some(reason) = &m.stopped {
+        let incomplete: u64 = run
+            .metrics
+            .targets
+            .values()
+            .map(|t| t.incomplete_conversations())
+            .sum();
         let _ = writeln!(
             o,
-            "> **INTERRUPTED** — {reason}. Figures cover what was measured before the stop; not-sent requests are listed below.\n"
+            "> **INTERRUPTED** — {reason}. Figures cover what was measured before the stop; not-sent requests are listed below. The monthly projection is made from the conversations completed before the stop ({incomplete} conversations left incomplete are not in it).\n"
         );
     }
     if let Some(d) = &s.description {
@@ -79,12 +109,15 @@ fn header(o: &mut String, run: &Run) {
     o.push('\n');
 }
 
-fn before_after(o: &mut String, run: &Run) {
+fn before_after(o: &mut String, run: &Run, p: &PairVerdict, only_pair: bool) {
     let s = &run.meta.scenario;
-    let legacy = run.role_target("legacy");
-    let gateway = run.role_target("gateway");
-    if let (Some(l), Some(g)) = (legacy, gateway) {
-        let _ = writeln!(o, "## Before / after\n");
+    let (l, g) = (p.a.as_str(), p.b.as_str());
+    {
+        if only_pair {
+            let _ = writeln!(o, "## Before / after\n");
+        } else {
+            let _ = writeln!(o, "## Before / after: `{g}` vs `{l}`\n");
+        }
         let _ = writeln!(
             o,
             "| Metric | legacy (`{l}`) | gateway (`{g}`) | change |\n|---|---:|---:|---:|"
@@ -145,15 +178,35 @@ fn before_after(o: &mut String, run: &Run) {
             b.map_or("-".into(), usd),
             change(a, b)
         );
-        if let (Some(a), Some(b)) = (a, b) {
+        if let Some(sv) = &p.saving {
+            let (a, b) = (sv.a_monthly_usd, sv.b_monthly_usd);
             let _ = writeln!(
                 o,
-                "Projected saving of the gateway: **{} per month ({:.1}%)** at {} conversations/day.\n",
+                "Projected saving of the gateway: **{} per month ({:.1}%)** at {} conversations/day; {}\n",
                 usd(a - b),
                 if a > 0.0 { (a - b) / a * 100.0 } else { 0.0 },
-                s.traffic.conversations_per_day
+                s.traffic.conversations_per_day,
+                saving_call(sv)
             );
         }
-        o.push_str(&comparison_markdown(&run.metrics, l, g));
+        o.push_str(&pair_markdown(p, only_pair));
+    }
+}
+
+fn saving_call(sv: &crate::measure::saving::Saving) -> String {
+    match sv.ci {
+        Some((lo, hi)) => format!(
+            "95% interval {} to {} (bootstrap over conversations): {}.",
+            usd(lo),
+            usd(hi),
+            if lo > 0.0 {
+                "a saving"
+            } else if hi < 0.0 {
+                "an extra cost"
+            } else {
+                "not distinguishable from no change, so no saving is called"
+            }
+        ),
+        None => "too few conversations for an interval, so no saving is called.".into(),
     }
 }

@@ -19,7 +19,7 @@ pub(super) fn thresholds(o: &mut String, checks: &[Check]) {
             let _ = writeln!(
                 o,
                 "| {} | {} | `{}` | {} |",
-                if c.passed { "PASS" } else { "FAIL" },
+                super::check_label(c),
                 c.scope,
                 c.expression,
                 c.measured
@@ -204,7 +204,7 @@ pub(super) fn definitions(o: &mut String, run: &Run) {
     let s = &run.meta.scenario;
     let _ = writeln!(
         o,
-        "## Definitions\n\n- Latency: send → last byte of the attempt that decided the outcome; retries and their waits are excluded (see `e2e_ms` in requests.csv for the figure with them). Headline latency is non-streamed chat requests. For Coze non-stream chats latency is chat create → `completed` status observed by polling every {} ms, so it includes up to one poll interval.\n- TTFT: send → first chunk with non-empty answer content (role-only chunks and Coze status events do not count). ITL: (last content chunk − first content chunk) / (output tokens − 1).\n- Error rate: failed / finished requests after retries (creates included). Failed attempts: every attempt that failed, retried ones and 429s included, over all attempts. Availability: 1 − (server-side or transport failures: 5xx, 408, timeouts, resets, cut streams) / finished. 4xx such as 401/404 are errors, not unavailability.\n- Failed requests never enter latency histograms.",
+        "## Definitions\n\n- Latency: send → last byte of the attempt that decided the outcome; retries and their waits are excluded (see `e2e_ms` in requests.csv for the figure with them). Headline latency is non-streamed chat requests. For Coze non-stream chats latency is chat create → `completed` status observed by polling every {} ms, so it includes up to one poll interval.\n- Percentiles (pNN): HdrHistogram `value_at_quantile` (3 significant digits: the smallest recorded value with at least that share of samples at or below it), rounded to 0.1 ms. Every table, verdict row, chart legend, `summary.csv`, `results.json` and the terminal print this one figure. Verdict intervals resample the raw samples.\n- TTFT: send → first chunk with non-empty answer content (role-only chunks and Coze status events do not count). ITL: (last content chunk − first content chunk) / (output tokens − 1).\n- Error rate: failed / finished requests after retries (creates included). Failed attempts: every attempt that failed, retried ones and 429s included, over all attempts. Availability: 1 − (requests that got no answer: 5xx, 408, a 429 that exhausted its retries, timeouts, resets, cut streams) / finished. Other 4xx such as 401/404 are errors, not unavailability.\n- Monthly cost: measured cost per conversation × conversations/day × 30, over the conversations measured whole (every request finished); a conversation cut by an interruption or a cap is left out.\n- Decision: not safe when a threshold fails, a verdict row is significantly worse, or every request of a target failed; otherwise undecided when a verdict row or a canary phase has too little data, a threshold has no data, or a target finished no request; otherwise safe.\n- Failed requests never enter latency histograms.",
         s.targets
             .iter()
             .find_map(|t| t.coze.as_ref().map(|c| c.poll_interval_ms))

@@ -3,12 +3,10 @@
 use std::fmt::Write as _;
 
 use super::super::rundir::Run;
-use crate::measure::metrics::{Metrics, TargetMetrics};
+use crate::measure::decision::{Decision, DecisionKind, PairVerdict};
+use crate::measure::metrics::TargetMetrics;
 use crate::measure::stats;
-use crate::measure::threshold::Check;
-use crate::measure::verdict::{
-    compare_targets, MetricVerdict, BOOTSTRAP_ITERS, CONFIDENCE, MIN_EFFECT,
-};
+use crate::measure::verdict::{MetricVerdict, BOOTSTRAP_ITERS, CONFIDENCE, MIN_EFFECT};
 
 pub(crate) fn verdict_table(o: &mut String, rows: &[MetricVerdict], a: &str, b: &str) {
     let _ = writeln!(
@@ -40,44 +38,46 @@ pub(crate) fn verdict_table(o: &mut String, rows: &[MetricVerdict], a: &str, b: 
     o.push('\n');
 }
 
-/// The "Statistical verdict" section of a run report (legacy vs gateway).
-pub fn comparison_markdown(m: &Metrics, legacy: &str, gateway: &str) -> String {
-    let (Some(a), Some(b)) = (m.targets.get(legacy), m.targets.get(gateway)) else {
-        return String::new();
-    };
-    let rows = compare_targets(a, b, 1);
+/// The "Statistical verdict" section of a run report for one judged pair, from the decision's rows.
+pub fn pair_markdown(v: &PairVerdict, only_pair: bool) -> String {
     let mut o = String::new();
+    let title = if only_pair {
+        "gateway vs legacy".to_string()
+    } else {
+        format!("`{}` vs `{}`", v.b, v.a)
+    };
     let _ = writeln!(
         o,
-        "## Statistical verdict (gateway vs legacy)\n\nMann-Whitney U test on the latency samples and a percentile-bootstrap ({BOOTSTRAP_ITERS} resamples) interval of the difference in p50 / p99; Wilson-score (Newcombe) interval for the error-rate difference. A difference under {:.0}% is not called better or worse.\n",
+        "## Statistical verdict ({title})\n\nMann-Whitney U test and a percentile-bootstrap ({BOOTSTRAP_ITERS} resamples) interval of the difference for p50 (a shift of the bulk needs both); a p99 is judged on its own interval (with at least {} samples per side, 10 beyond the percentile); Wilson-score (Newcombe) interval for the error-rate difference. A difference under {:.0}% is not called better or worse.\n",
+        stats::needed_for_quantile(0.99),
         MIN_EFFECT * 100.0
     );
-    verdict_table(&mut o, &rows, legacy, gateway);
-    let worse: Vec<&str> = rows
+    verdict_table(&mut o, &v.rows, &v.a, &v.b);
+    let worse: Vec<&str> = v
+        .rows
         .iter()
         .filter(|r| r.worse)
         .map(|r| r.metric.as_str())
         .collect();
-    let insufficient = rows.iter().any(|r| r.verdict.starts_with("insufficient"));
     let _ = writeln!(
         o,
-        "**Cutover verdict: {}**\n",
-        if !worse.is_empty() {
-            format!(
-                "NOT SAFE — the gateway is significantly worse on {}",
-                worse.join(", ")
-            )
-        } else if insufficient {
-            "UNDECIDED — too few samples for some metrics (see above); run longer".to_string()
-        } else {
-            "no metric is significantly worse on the gateway".to_string()
+        "**Pair `{}` vs `{}`: {}**\n",
+        v.b,
+        v.a,
+        match v.kind {
+            DecisionKind::NotSafe =>
+                format!("NOT SAFE — significantly worse on {}", worse.join(", ")),
+            DecisionKind::Undecided =>
+                "UNDECIDED — too few samples for some metrics (see above); run longer".to_string(),
+            DecisionKind::Safe => "no metric is significantly worse".to_string(),
         }
     );
     o
 }
 
 /// One section per canary phase: figures per path and the phase's go / no-go.
-pub fn canary_markdown(run: &Run, checks: &[Check]) -> String {
+pub fn canary_markdown(run: &Run, decision: &Decision) -> String {
+    let checks = &decision.checks;
     let Some(c) = &run.meta.scenario.canary else {
         return String::new();
     };
@@ -92,7 +92,11 @@ pub fn canary_markdown(run: &Run, checks: &[Check]) -> String {
             ph.share * 100.0
         );
         let Some(m) = run.phases.get(&(i as u32)) else {
-            let _ = writeln!(o, "No requests were scheduled in this phase.\n");
+            let _ = writeln!(
+                o,
+                "No requests were scheduled in this phase.\n\n**Phase {}: UNDECIDED — no data**\n",
+                ph.name
+            );
             continue;
         };
         let _ = writeln!(
@@ -140,29 +144,22 @@ pub fn canary_markdown(run: &Run, checks: &[Check]) -> String {
             "Users seen on both paths in this phase: {split} (must be 0: routing is sticky per user).\n"
         );
         let scope = format!("phase {}", ph.name);
-        let mine: Vec<&Check> = checks.iter().filter(|c| c.scope == scope).collect();
-        for c in &mine {
+        for c in checks.iter().filter(|c| c.scope == scope) {
             let _ = writeln!(
                 o,
                 "- {} `{}` ({})",
-                if c.passed { "PASS" } else { "FAIL" },
+                super::check_label(c),
                 c.expression,
                 c.measured
             );
         }
-        let go = mine.iter().all(|c| c.passed);
-        let _ = writeln!(
-            o,
-            "\n**Phase {}: {}**\n",
-            ph.name,
-            if mine.is_empty() {
-                "no checks configured".to_string()
-            } else if go {
-                "GO".to_string()
-            } else {
-                "NO-GO".to_string()
-            }
-        );
+        let verdict = match decision.phases.get(i) {
+            Some(p) if p.kind == DecisionKind::Safe => "GO".to_string(),
+            Some(p) if p.kind == DecisionKind::NotSafe => "NO-GO".to_string(),
+            Some(p) => format!("UNDECIDED — {}", p.text),
+            None => "not judged".to_string(),
+        };
+        let _ = writeln!(o, "\n**Phase {}: {verdict}**\n", ph.name);
     }
     let _ = writeln!(
         o,
