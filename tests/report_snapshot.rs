@@ -2,6 +2,8 @@
 //! run) must match the committed snapshot byte for byte. A deliberate change of the report updates the snapshot with
 //! `UPDATE_SNAPSHOTS=1 cargo test --test report_snapshot` and says why in its commit.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
