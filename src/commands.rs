@@ -11,18 +11,36 @@ use crate::mock::{MockHandle, MockProfile};
 use crate::report::{RunMeta, TargetMeta};
 use crate::run::state::{Control, RunTarget};
 
-/// Exit codes (documented in README.md).
+/// Exit codes (documented in README.md), and the one mapping of a decision to its code.
 pub mod exit {
-    /// Run finished and every threshold passed (or there were none); compare found no regression.
+    use crate::measure::decision::DecisionKind;
+
+    /// The decision is `safe` (run, report, compare).
     pub const OK: i32 = 0;
-    /// Run finished, report written, but a threshold failed (or compare found a significant regression).
+    /// The decision is `not_safe`: a threshold failed, a metric is significantly worse (than the legacy or the
+    /// baseline), or every request of a target failed. The report is written.
     pub const THRESHOLDS_FAILED: i32 = 1;
-    /// Bad input or environment: scenario/profile errors, missing key variable, unreachable target, port in use.
+    /// Bad input or environment: scenario/profile errors, missing key variable, unreachable target, port in use,
+    /// runs that cannot be compared.
     pub const BAD_INPUT: i32 = 2;
     /// The harness failed at run time (cannot write the report directory, ...).
     pub const HARNESS: i32 = 3;
-    /// Interrupted (Ctrl-C / SIGTERM / duration cap) after a graceful drain: report written, marked interrupted.
+    /// Interrupted (Ctrl-C / SIGTERM / duration cap) after a graceful drain: report written, marked interrupted;
+    /// results.json still holds the decision.
     pub const INTERRUPTED: i32 = 4;
+    /// The decision is `undecided` (too little data, nothing judged, a phase without data), unless
+    /// `--allow-undecided` maps it to 0.
+    pub const UNDECIDED: i32 = 5;
+
+    /// The exit code of a decision.
+    pub fn for_decision(kind: DecisionKind, allow_undecided: bool) -> i32 {
+        match kind {
+            DecisionKind::Safe => OK,
+            DecisionKind::NotSafe => THRESHOLDS_FAILED,
+            DecisionKind::Undecided if allow_undecided => OK,
+            DecisionKind::Undecided => UNDECIDED,
+        }
+    }
 }
 
 /// An error with the exit code it maps to. Messages never contain a secret.
@@ -65,27 +83,38 @@ pub struct RunOptions {
     pub progress: bool,
     /// Compare against this earlier run directory after the run.
     pub baseline: Option<PathBuf>,
+    /// Compare with the baseline even when the plans differ (every output says so).
+    pub force: bool,
+    /// Exit 0 instead of [`exit::UNDECIDED`] when the decision is undecided.
+    pub allow_undecided: bool,
     /// Push the run's figures to this Prometheus remote-write URL after the report is written.
     pub prometheus_remote_write: Option<String>,
 }
 
 pub struct RunResult {
     pub dir: PathBuf,
-    pub checks: Vec<crate::measure::threshold::Check>,
+    /// The run's decision (merged with the baseline comparison's when there is one).
+    pub decision: crate::measure::decision::Decision,
     pub stopped: Option<String>,
-    pub baseline_regressed: bool,
+    pub allow_undecided: bool,
     pub summary: String,
 }
 
 impl RunResult {
+    /// Interrupted runs exit 4 (their results.json still holds a decision); otherwise the decision's code.
     pub fn exit_code(&self) -> i32 {
         if self.stopped.is_some() {
             exit::INTERRUPTED
-        } else if self.checks.iter().any(|c| !c.passed) || self.baseline_regressed {
-            exit::THRESHOLDS_FAILED
         } else {
-            exit::OK
+            exit::for_decision(self.decision.kind, self.allow_undecided)
         }
+    }
+}
+
+fn report_error(e: crate::report::ReportError) -> AppError {
+    match e {
+        crate::report::ReportError::Incomparable(m) => bad_input(m),
+        e => harness(e.to_string()),
     }
 }
 
@@ -303,6 +332,9 @@ pub async fn run(
         }
         loaded.scenario.traffic.duration_s = d;
     }
+    let scenario_sha256 = std::fs::read(scenario_path)
+        .map(|b| crate::report::meta::sha256_hex(&b))
+        .map_err(|e| bad_input(format!("{}: {e}", scenario_path.display())))?;
     if let Some(b) = &opts.baseline {
         crate::report::RunMeta::load(b).map_err(|e| bad_input(format!("--baseline: {e}")))?;
     }
@@ -319,6 +351,7 @@ pub async fn run(
         tool: env!("CARGO_PKG_NAME").into(),
         version: env!("CARGO_PKG_VERSION").into(),
         scenario_file: scenario_path.display().to_string(),
+        scenario_sha256: Some(scenario_sha256),
         started_utc: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         finished_utc: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         elapsed_s: out.elapsed.as_secs_f64(),
@@ -338,25 +371,39 @@ pub async fn run(
             .collect(),
     };
     meta.save(&dir).map_err(|e| harness(e.to_string()))?;
-    let (checks, run) = crate::report::render(&dir).map_err(|e| harness(e.to_string()))?;
+    let (decision, run) = crate::report::render(&dir).map_err(|e| harness(e.to_string()))?;
     if let Some(url) = &opts.prometheus_remote_write {
         push_remote_write(&run, url).await;
     }
-    let mut baseline_regressed = false;
-    let mut summary = summary_text(&run, &out.accounting, &checks);
+    let mut summary = summary_text(&run, &out.accounting, &decision.checks);
+    let mut decision = decision;
     if let Some(b) = &opts.baseline {
         let cmp =
-            crate::report::compare::compare_dirs(b, &dir).map_err(|e| harness(e.to_string()))?;
-        baseline_regressed = cmp.regressed;
+            crate::report::compare::compare_dirs(b, &dir, opts.force).map_err(report_error)?;
         summary.push_str(&cmp.text);
+        decision = decision.merge(cmp.decision);
     }
+    summary.push_str(&decision_text(&decision, &dir));
     Ok(RunResult {
         dir,
-        checks,
+        decision,
         stopped: out.stopped,
-        baseline_regressed,
+        allow_undecided: opts.allow_undecided,
         summary,
     })
+}
+
+/// The last lines of every command that decides: the decision, its reasons, then the report paths.
+pub fn decision_text(d: &crate::measure::decision::Decision, dir: &Path) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(o, "decision: {}", d.kind.label());
+    for r in &d.reasons {
+        let _ = writeln!(o, "  - {}", r.text);
+    }
+    let _ = writeln!(o, "report: {}", dir.join("report.md").display());
+    let _ = writeln!(o, "report: {}", dir.join("report.html").display());
+    o
 }
 
 fn summary_text(
@@ -376,9 +423,9 @@ fn summary_text(
             a.ok,
             a.errors,
             a.not_sent + a.cancelled,
-            m.metric(&a.target, "mean_ms").map_or("-".into(), |v| format!("{v:.1}")),
-            m.metric(&a.target, "p99_ms").map_or("-".into(), |v| format!("{v:.1}")),
-            m.metric(&a.target, "ttft_p50_ms").map_or("-".into(), |v| format!("{v:.1}")),
+            m.metric(&a.target, "mean_ms").map_or("-".into(), crate::format::ms),
+            m.metric(&a.target, "p99_ms").map_or("-".into(), crate::format::ms),
+            m.metric(&a.target, "ttft_p50_ms").map_or("-".into(), crate::format::ms),
             m.metric(&a.target, "error_rate").map_or("-".into(), |v| format!("{:.2}%", v * 100.0)),
             m.metric(&a.target, "monthly_cost_usd").map_or("-".into(), |v| format!("${v:.0}")),
         );
@@ -387,13 +434,18 @@ fn summary_text(
         let _ = writeln!(
             o,
             "{} {}: {} ({})",
-            if c.passed { "PASS" } else { "FAIL" },
+            if c.passed {
+                "PASS"
+            } else if c.no_data {
+                "NO DATA"
+            } else {
+                "FAIL"
+            },
             c.scope,
             c.expression,
             c.measured
         );
     }
-    let _ = writeln!(o, "report: {}", run.dir.join("report.md").display());
     o
 }
 

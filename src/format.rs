@@ -4,6 +4,19 @@ pub(crate) fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"))
 }
 
+/// A millisecond figure (latency, quantile) as every output prints it: 0.1 ms.
+pub(crate) fn ms(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+/// The one XML / HTML text and attribute escaper.
+pub(crate) fn escape_xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 pub(crate) fn pct_str(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{:.2}%", v * 100.0))
 }

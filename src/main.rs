@@ -32,6 +32,12 @@ enum Cmd {
         /// Compare with an earlier run directory (nightly regression gate).
         #[arg(long)]
         baseline: Option<PathBuf>,
+        /// Compare with the baseline even when the two plans differ (every output then says so).
+        #[arg(long)]
+        force: bool,
+        /// Exit 0 instead of 5 when the decision is undecided.
+        #[arg(long)]
+        allow_undecided: bool,
         /// No progress bar even on a terminal.
         #[arg(long)]
         quiet: bool,
@@ -63,6 +69,9 @@ enum Cmd {
     /// Re-render the report of a run directory from its run.json and requests.csv.
     Report {
         dir: PathBuf,
+        /// Exit 0 instead of 5 when the decision is undecided.
+        #[arg(long)]
+        allow_undecided: bool,
         /// Also push the run's figures to this Prometheus remote-write URL.
         #[arg(long, value_name = "URL")]
         prometheus_remote_write: Option<String>,
@@ -74,6 +83,12 @@ enum Cmd {
         /// Also draw a trend chart over these earlier runs (oldest first), e.g. reports/coze-migration-*.
         #[arg(long, num_args = 1..)]
         history: Vec<PathBuf>,
+        /// Compare even when the two runs' plans (scenario hash, seed, duration, targets, tool version) differ.
+        #[arg(long)]
+        force: bool,
+        /// Exit 0 instead of 5 when the decision is undecided.
+        #[arg(long)]
+        allow_undecided: bool,
     },
 }
 
@@ -99,7 +114,7 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
         })?;
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::Run { scenario, out, duration, allow_remote, baseline, quiet, prometheus_remote_write } => {
+            Cmd::Run { scenario, out, duration, allow_remote, baseline, force, allow_undecided, quiet, prometheus_remote_write } => {
                 let control = Control::default();
                 commands::install_signal_handlers(&control);
                 let opts = commands::RunOptions {
@@ -108,6 +123,8 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                     duration_s: duration,
                     progress: !quiet,
                     baseline,
+                    force,
+                    allow_undecided,
                     prometheus_remote_write,
                 };
                 let r = commands::run(&scenario, &opts, control).await?;
@@ -141,24 +158,28 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 print!("{md}");
                 Ok(if differs { exit::THRESHOLDS_FAILED } else { exit::OK })
             }
-            Cmd::Report { dir, prometheus_remote_write } => {
-                let (checks, run) = cutover::report::render(&dir).map_err(|e| commands::bad_input(e.to_string()))?;
+            Cmd::Report { dir, allow_undecided, prometheus_remote_write } => {
+                let (d, run) = cutover::report::render(&dir).map_err(|e| commands::bad_input(e.to_string()))?;
                 if let Some(url) = &prometheus_remote_write {
                     commands::push_remote_write(&run, url).await;
                 }
-                println!("report: {}", dir.join("report.md").display());
-                Ok(if checks.iter().all(|c| c.passed) { exit::OK } else { exit::THRESHOLDS_FAILED })
+                print!("{}", commands::decision_text(&d, &dir));
+                Ok(exit::for_decision(d.kind, allow_undecided))
             }
-            Cmd::Compare { baseline, current, history } => {
-                let c = cutover::report::compare::compare_dirs(&baseline, &current).map_err(|e| commands::bad_input(e.to_string()))?;
+            Cmd::Compare { baseline, current, history, force, allow_undecided } => {
+                let c = cutover::report::compare::compare_dirs(&baseline, &current, force).map_err(|e| commands::bad_input(e.to_string()))?;
                 print!("{}", c.text);
+                if !c.mismatches.is_empty() {
+                    eprintln!("cutover: WARNING: forced comparison of different plans: {}", c.mismatches.join("; "));
+                }
                 if !history.is_empty() {
                     let mut dirs = history;
                     dirs.push(current.clone());
                     let p = cutover::report::compare::trend(&dirs, &current).map_err(|e| commands::bad_input(e.to_string()))?;
                     println!("trend chart: {}", p.display());
                 }
-                Ok(if c.regressed { exit::THRESHOLDS_FAILED } else { exit::OK })
+                println!("decision: {}", c.decision.kind.label());
+                Ok(exit::for_decision(c.decision.kind, allow_undecided))
             }
         }
     })

@@ -43,7 +43,6 @@ const OVERSIZE_FUNCTIONS: &[&str] = &[
     "mock::profile::validate", // issue 14: one YAML loader and validation per section
     "report::charts::draw_cost", // issue 15
     "report::charts::draw_panel", // issue 15
-    "report::markdown::markdown", // issue 10: one function per section
     "run::request::request",   // issue 10/11: admission, attempt loop and record building apart
     "run::runner::run",        // issue 10/11
 ];

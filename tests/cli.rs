@@ -150,27 +150,42 @@ fn failed_threshold_is_exit_1_and_passing_is_0() {
     );
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("FAIL run: gateway.p99_ms < 1"), "{out}");
-    let (code, out, err) = run(tmp.path(), &["run", "--quiet", "pass.yaml"]);
-    assert_eq!(code, 0, "{out}{err}");
+    // Two seconds of traffic pass the threshold but are too few samples for a p99 verdict: undecided, exit 5, unless
+    // --allow-undecided.
+    let (code, out, err) = run(
+        tmp.path(),
+        &["run", "--quiet", "--out", "pass-reports", "pass.yaml"],
+    );
+    assert_eq!(code, 5, "{out}{err}");
     assert!(out.contains("PASS run: gateway.requests > 0"), "{out}");
+    assert!(out.contains("decision: UNDECIDED\n"), "{out}");
+    assert!(out.contains("insufficient data"), "{out}");
+    let dir = std::fs::read_dir(tmp.path().join("pass-reports"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let (code, out, err) = run(
+        tmp.path(),
+        &["report", "--allow-undecided", dir.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}{err}");
 
-    // A run compared with itself: no regression, exit 0, compare.md and JUnit XML written.
-    let dir = only_run_dir(tmp.path());
+    // A run compared with itself: no regression but too few samples: undecided (exit 5); compare.md and JUnit XML
+    // written.
     let d = dir.to_str().unwrap();
     let (code, out, err) = run(tmp.path(), &["compare", d, d]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("**Regression verdict: no significant regression**"),
-        "{out}"
-    );
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(out.contains("**Decision: UNDECIDED**"), "{out}");
     let junit = std::fs::read_to_string(dir.join("junit-compare.xml")).unwrap();
     assert!(junit.contains("failures=\"0\""), "{junit}");
     // `report` re-renders the same run from its CSV.
     let before = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
     std::fs::remove_file(dir.join("summary.csv")).unwrap();
-    // Re-rendering the passing run passes again; re-rendering the failing one fails again.
+    // Re-rendering the passing (undecided) run decides the same again; re-rendering the failing one fails again.
     let (code, _, err) = run(tmp.path(), &["report", d]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 5, "{err}");
     assert_eq!(
         std::fs::read_to_string(dir.join("summary.csv")).unwrap(),
         before

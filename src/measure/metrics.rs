@@ -166,17 +166,29 @@ impl Group {
     }
 }
 
-/// Kinds that count against availability (server-side or transport failures), by their CSV name.
+/// Kinds that count against availability, by their CSV name: server-side or transport failures, and a 429 that
+/// exhausted its retries (`rate_limited`, `http_429`): the user got no answer either way. Other 4xx (401, 404, ...)
+/// and Coze envelope errors are errors of the request, not unavailability.
 pub fn is_unavailability_kind(kind: &str) -> bool {
     if let Some(code) = kind.strip_prefix("http_") {
-        return code.parse::<u16>().is_ok_and(|c| c >= 500 || c == 408);
+        return code
+            .parse::<u16>()
+            .is_ok_and(|c| c >= 500 || c == 408 || c == 429);
     }
     !(kind.starts_with("envelope_") || kind == "cancelled" || kind.is_empty())
 }
 
-/// Percentile of a histogram in milliseconds, None when empty.
+/// Quantile `q` of a histogram in milliseconds, None when empty: the one quantile definition of every output (tables,
+/// verdict rows, chart legends, summary.csv, results.json, the terminal). HdrHistogram's `value_at_quantile` (the
+/// smallest recorded value with at least a share `q` of the samples at or below it, at 3 significant digits) rounded
+/// to 0.1 ms, so every output prints the same figure.
 pub fn pct(h: &Histogram<u64>, q: f64) -> Option<f64> {
-    (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1000.0)
+    (!h.is_empty()).then(|| round_ms(h.value_at_quantile(q) as f64 / 1000.0))
+}
+
+/// Round a millisecond figure to 0.1 ms, the precision every output prints.
+pub fn round_ms(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
 }
 
 pub fn mean(h: &Histogram<u64>) -> Option<f64> {
@@ -205,6 +217,8 @@ pub struct TargetMetrics {
     pub latency_samples: Vec<f64>,
     pub ttft_samples: Vec<f64>,
     pub conversations: std::collections::BTreeSet<u64>,
+    /// Cost per conversation, for the projection (complete conversations only) and its bootstrap interval.
+    pub conv_costs: BTreeMap<u64, ConvCost>,
     pub users: std::collections::BTreeSet<u64>,
     pub first_sent_ms: Option<f64>,
     pub last_done_ms: f64,
@@ -212,12 +226,28 @@ pub struct TargetMetrics {
 
 const MAX_SAMPLES: usize = 2_000_000;
 
+/// What one conversation cost on one target, and whether it was measured whole: a conversation with a request that
+/// was never sent or was cancelled (an interrupted run, a cap) is left out of the monthly projection, which is
+/// projected from the conversations actually completed.
+#[derive(Debug, Clone, Default)]
+pub struct ConvCost {
+    pub cost_nano: u64,
+    pub by_model: BTreeMap<String, u64>,
+    pub incomplete: bool,
+}
+
 impl TargetMetrics {
     pub fn add(&mut self, r: &Record) {
         if self.role.is_empty() {
             self.role = r.role.clone();
         }
         self.conversations.insert(r.conversation);
+        let c = self.conv_costs.entry(r.conversation).or_default();
+        c.cost_nano += r.cost_nano_usd;
+        if r.cost_nano_usd > 0 {
+            *c.by_model.entry(r.model.clone()).or_default() += r.cost_nano_usd;
+        }
+        c.incomplete |= !matches!(r.outcome, Some(Outcome::Ok | Outcome::Error));
         self.users.insert(r.user);
         if r.outcome == Some(Outcome::Error) {
             *self.errors_by_kind.entry(r.error_kind.clone()).or_default() += 1;
@@ -277,6 +307,40 @@ impl TargetMetrics {
         g
     }
 
+    /// Conversations measured whole (every request finished): the denominator of every projection.
+    pub fn measured_conversations(&self) -> u64 {
+        self.conv_costs.values().filter(|c| !c.incomplete).count() as u64
+    }
+
+    /// Cost of the conversations measured whole, of one model or (None) of all, in nano-dollars.
+    pub fn measured_cost_nano(&self, model: Option<&str>) -> u64 {
+        self.conv_costs
+            .values()
+            .filter(|c| !c.incomplete)
+            .map(|c| match model {
+                None => c.cost_nano,
+                Some(m) => c.by_model.get(m).copied().unwrap_or(0),
+            })
+            .sum()
+    }
+
+    /// Conversations not measured whole (left out of the projection).
+    pub fn incomplete_conversations(&self) -> u64 {
+        self.conv_costs.values().filter(|c| c.incomplete).count() as u64
+    }
+
+    /// Projected monthly cost (USD) from the conversations measured whole; None when there are none.
+    pub fn monthly_cost_usd(&self, conversations_per_day: f64) -> Option<f64> {
+        let conv = self.measured_conversations();
+        (conv > 0).then(|| {
+            crate::measure::cost::monthly_projection_usd(
+                self.measured_cost_nano(None),
+                conv,
+                conversations_per_day,
+            )
+        })
+    }
+
     /// Cost per model (chat requests, both stream modes) in nano-dollars, with tokens.
     pub fn cost_by_model(&self) -> BTreeMap<String, (u64, u64, u64, u64)> {
         let mut out: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
@@ -322,15 +386,9 @@ impl Metrics {
     }
 
     pub fn monthly_cost_usd(&self, target: &str) -> Option<f64> {
-        let t = self.targets.get(target)?;
-        let conv = t.conversations.len() as u64;
-        (conv > 0).then(|| {
-            crate::measure::cost::monthly_projection_usd(
-                t.all().cost_nano,
-                conv,
-                self.conversations_per_day,
-            )
-        })
+        self.targets
+            .get(target)?
+            .monthly_cost_usd(self.conversations_per_day)
     }
 
     /// Value of `<target>.<metric>` for thresholds and comparisons.
@@ -370,9 +428,11 @@ impl Metrics {
                 .then(|| st.stream_tokens as f64 / (st.stream_gen_ms / 1000.0)),
             "run_cost_usd" => Some(crate::config::prices::nano_to_usd(all.cost_nano)),
             "cost_per_1k_conversations_usd" => {
-                let c = t.conversations.len();
-                (c > 0)
-                    .then(|| crate::config::prices::nano_to_usd(all.cost_nano) / c as f64 * 1000.0)
+                let c = t.measured_conversations();
+                (c > 0).then(|| {
+                    crate::config::prices::nano_to_usd(t.measured_cost_nano(None)) / c as f64
+                        * 1000.0
+                })
             }
             "monthly_cost_usd" => self.monthly_cost_usd(target),
             _ => None,
@@ -438,12 +498,36 @@ mod tests {
     }
 
     #[test]
+    fn interrupted_run_projects_from_completed_conversations() {
+        // 4 conversations done at 1,000 nano-dollars each, 6 scheduled but never sent (Ctrl-C): the projection is
+        // 1,000 nano-dollars per conversation, not 4,000 / 10.
+        let mut m = Metrics::new(1000.0, 10.0);
+        for c in 0..10u64 {
+            let mut r = row("g", Outcome::Ok, false, 100.0);
+            r.conversation = c;
+            if c < 4 {
+                r.cost_nano_usd = 1000;
+            } else {
+                r.outcome = Some(Outcome::NotSent);
+            }
+            m.add(&r);
+        }
+        let want = crate::measure::cost::monthly_projection_usd(1000, 1, 1000.0);
+        assert!((m.monthly_cost_usd("g").unwrap() - want).abs() < 1e-12);
+        assert_eq!(m.targets["g"].measured_conversations(), 4);
+        assert_eq!(m.targets["g"].incomplete_conversations(), 6);
+    }
+
+    #[test]
     fn unavailability_kinds() {
         assert!(is_unavailability_kind("http_502"));
         assert!(is_unavailability_kind("timeout"));
         assert!(is_unavailability_kind("stream_cut"));
         assert!(!is_unavailability_kind("http_404"));
         assert!(!is_unavailability_kind("envelope_4016"));
+        // a 429 that exhausted its retries left the user without an answer (report Definitions say so)
+        assert!(is_unavailability_kind("rate_limited"));
+        assert!(is_unavailability_kind("http_429"));
     }
 
     #[test]

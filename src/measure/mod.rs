@@ -2,7 +2,9 @@
 //! statistical verdict, all as data (rendering lives in `report`).
 
 pub mod cost;
+pub mod decision;
 pub mod metrics;
+pub mod saving;
 pub mod stats;
 pub mod threshold;
 pub mod verdict;

@@ -567,7 +567,8 @@ pub enum Metric<'a> {
 }
 
 /// Verdict on B vs A, lower is better. Worse when the interval of B - A lies entirely above the tolerance
-/// (`min_effect` x A's value) and the one-sided test of "B larger" has p < alpha; Better symmetrically; otherwise no
+/// (`min_effect` x A's value) and, for rates and bulk quantiles (see [`is_bulk_quantile`]), the one-sided test of
+/// "B larger" has p < alpha; a tail quantile is judged on its interval alone. Better symmetrically; otherwise no
 /// significant difference. InsufficientData when a side has fewer than [`needed_for_quantile`] samples (quantiles;
 /// non-finite values are dropped first) or fewer than [`MIN_SAMPLES`] requests (rates).
 pub fn compare_metric(metric: Metric<'_>, opts: &CompareOptions) -> Verdict {
@@ -608,7 +609,12 @@ pub fn compare_quantiles(a: &[f64], b: &[f64], qs: &[f64], opts: &CompareOptions
             v.ci = bootstrap_sorted(&a, &b, q, opts.iters, opts.confidence, opts.seed, |x, y| {
                 y - x
             });
-            decide(v, quantile(&a, q).unwrap_or(0.0), opts)
+            let baseline = quantile(&a, q).unwrap_or(0.0);
+            if is_bulk_quantile(q) {
+                decide(v, baseline, opts)
+            } else {
+                decide_on_interval(v, baseline, opts)
+            }
         })
         .collect()
 }
@@ -623,6 +629,26 @@ fn empty_verdict(opts: &CompareOptions) -> Verdict {
         p_b_less: None,
         required_per_side: None,
     }
+}
+
+/// Quantiles of the bulk (p25 ..= p75) are judged on their interval and the rank test together: a rank test measures
+/// a shift of the bulk. A tail quantile (p90, p99, ...) is judged on its own interval only, since a tail can move with
+/// the bulk unchanged (enough tail samples are ensured by [`needed_for_quantile`]).
+pub fn is_bulk_quantile(q: f64) -> bool {
+    (0.25..=0.75).contains(&q)
+}
+
+/// Sets the tolerance from A's value and the direction from the interval alone (tail quantiles).
+fn decide_on_interval(mut v: Verdict, baseline: f64, opts: &CompareOptions) -> Verdict {
+    v.tolerance = (opts.min_effect * baseline).abs();
+    if let Some(ci) = v.ci {
+        if ci.low > v.tolerance {
+            v.direction = Direction::Worse;
+        } else if ci.high < -v.tolerance {
+            v.direction = Direction::Better;
+        }
+    }
+    v
 }
 
 /// Sets the tolerance from A's value and the direction from the interval and p-values.

@@ -12,6 +12,9 @@ pub struct Check {
     pub expression: String,
     pub passed: bool,
     pub measured: String,
+    /// The threshold could not be evaluated (a metric had no data): undecided, not failed.
+    #[serde(default)]
+    pub no_data: bool,
 }
 
 pub fn evaluate_thresholds(scope: &str, list: &[String], m: &Metrics) -> Vec<Check> {
@@ -22,6 +25,7 @@ pub fn evaluate_thresholds(scope: &str, list: &[String], m: &Metrics) -> Vec<Che
                 expression: s.clone(),
                 passed: false,
                 measured: format!("invalid: {e}"),
+                no_data: false,
             },
             Ok(t) => match t.evaluate(&|target: &str, metric: &str| m.metric(target, metric)) {
                 Ok(ev) => Check {
@@ -29,12 +33,14 @@ pub fn evaluate_thresholds(scope: &str, list: &[String], m: &Metrics) -> Vec<Che
                     expression: s.clone(),
                     passed: ev.passed,
                     measured: format!("{} vs {}", fmt_num(ev.lhs), fmt_num(ev.rhs)),
+                    no_data: false,
                 },
                 Err(e) => Check {
                     scope: scope.into(),
                     expression: s.clone(),
                     passed: false,
                     measured: format!("no data: {e}"),
+                    no_data: true,
                 },
             },
         })

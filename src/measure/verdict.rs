@@ -1,7 +1,7 @@
 //! The statistical comparison of two sets of requests (legacy vs gateway in one run, or a baseline run vs the current
 //! one), as data: one [`MetricVerdict`] per metric. Rendering lives in `report`.
 
-use crate::measure::metrics::TargetMetrics;
+use crate::measure::metrics::{pct, TargetMetrics};
 use crate::measure::stats;
 
 /// Confidence level of every interval and test here.
@@ -15,12 +15,30 @@ pub const MIN_EFFECT: f64 = 0.02;
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MetricVerdict {
     pub metric: String,
+    /// A's and B's values, by the one quantile definition every output uses ([`pct`]).
     pub a: Option<f64>,
     pub b: Option<f64>,
     /// Confidence interval of B - A.
     pub ci: Option<(f64, f64)>,
     pub verdict: String,
     pub worse: bool,
+    pub direction: stats::Direction,
+}
+
+impl MetricVerdict {
+    pub fn insufficient(&self) -> bool {
+        matches!(self.direction, stats::Direction::InsufficientData { .. })
+    }
+
+    /// `better`, `no_significant_difference`, `worse` or `insufficient_data` (results.json, JUnit).
+    pub fn direction_name(&self) -> &'static str {
+        match self.direction {
+            stats::Direction::Better => "better",
+            stats::Direction::NoSignificantDifference => "no_significant_difference",
+            stats::Direction::Worse => "worse",
+            stats::Direction::InsufficientData { .. } => "insufficient_data",
+        }
+    }
 }
 
 fn verdict_text(v: &stats::Verdict) -> (String, bool) {
@@ -41,27 +59,41 @@ fn verdict_text(v: &stats::Verdict) -> (String, bool) {
     }
 }
 
-/// Compare two targets' samples: latency p50 / p99 (Mann-Whitney U + bootstrap CI), TTFT p50 / p99, error rate.
+/// Compare two targets' samples: latency p50 / p99 and TTFT p50 / p99 (bootstrap interval of the difference; p50 also
+/// needs the Mann-Whitney rank test, a p99 is judged on its own interval), and the error rate.
 pub fn compare_targets(a: &TargetMetrics, b: &TargetMetrics, seed: u64) -> Vec<MetricVerdict> {
     let mut out = Vec::new();
-    let mut sample_rows = |name: &str, xa: &[f64], xb: &[f64]| {
+    let mut sample_rows = |name: &str, xa: &[f64], xb: &[f64], ha, hb| {
         for (q, label) in [(0.5, "p50"), (0.99, "p99")] {
             let v =
                 stats::compare_latency(xa, xb, q, BOOTSTRAP_ITERS, CONFIDENCE, MIN_EFFECT, seed);
             let (text, worse) = verdict_text(&v);
             out.push(MetricVerdict {
                 metric: format!("{name} {label} (ms)"),
-                a: stats::quantile_unsorted(xa, q),
-                b: stats::quantile_unsorted(xb, q),
+                a: pct(ha, q),
+                b: pct(hb, q),
                 ci: v.ci.map(|c| (c.low, c.high)),
                 verdict: text,
                 worse,
+                direction: v.direction,
             });
         }
     };
-    sample_rows("latency", &a.latency_samples, &b.latency_samples);
+    sample_rows(
+        "latency",
+        &a.latency_samples,
+        &b.latency_samples,
+        &a.chat_plain.latency,
+        &b.chat_plain.latency,
+    );
     if !a.ttft_samples.is_empty() || !b.ttft_samples.is_empty() {
-        sample_rows("TTFT", &a.ttft_samples, &b.ttft_samples);
+        sample_rows(
+            "TTFT",
+            &a.ttft_samples,
+            &b.ttft_samples,
+            &a.chat_stream.ttft,
+            &b.chat_stream.ttft,
+        );
     }
     let (ga, gb) = (a.all(), b.all());
     let v = stats::compare_error_rate(
@@ -80,6 +112,7 @@ pub fn compare_targets(a: &TargetMetrics, b: &TargetMetrics, seed: u64) -> Vec<M
         ci: v.ci.map(|c| (c.low, c.high)),
         verdict: text,
         worse,
+        direction: v.direction,
     });
     out
 }

@@ -474,7 +474,7 @@ fn draw_latency<DB: DrawingBackend>(
             .filter_map(|want| {
                 raw.iter()
                     .find(|(p, _)| (p - want).abs() < 1e-9)
-                    .map(|(p, ms)| format!("{} {} ms", percentile_label(*p), thousands(*ms, 0)))
+                    .map(|(p, ms)| format!("{} {} ms", percentile_label(*p), thousands(*ms, 1)))
             })
             .collect();
         if !key.is_empty() {

@@ -6,94 +6,177 @@ use std::path::{Path, PathBuf};
 use super::error::ReportError;
 use super::junit::write_junit;
 use super::markdown::verdict_table;
+use super::meta::RunMeta;
 use super::rundir::Run;
-use crate::measure::threshold::Check;
-use crate::measure::verdict::{compare_targets, MetricVerdict};
+use crate::measure::decision::{finish, judge_pair, Decision, DecisionKind, Reason};
+
+/// Seed of the comparison's bootstraps.
+const COMPARE_SEED: u64 = 7;
 
 pub struct Comparison {
-    pub regressed: bool,
+    /// The same decision type as a run's: not safe when a metric is significantly worse than the baseline.
+    pub decision: Decision,
     pub text: String,
-    pub rows: Vec<(String, MetricVerdict)>,
+    /// What differs between the two runs' plans (empty when they are comparable); non-empty only with `force`.
+    pub mismatches: Vec<String>,
+}
+
+/// What differs between two runs' plans: scenario hash, seed, duration, targets (name and role) or tool version.
+pub fn plan_mismatches(a: &RunMeta, b: &RunMeta) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut differ = |what: &str, x: String, y: String| {
+        if x != y {
+            out.push(format!("{what}: baseline {x} vs current {y}"));
+        }
+    };
+    differ(
+        "scenario sha256",
+        a.scenario_sha256
+            .clone()
+            .unwrap_or_else(|| "unknown".into()),
+        b.scenario_sha256
+            .clone()
+            .unwrap_or_else(|| "unknown".into()),
+    );
+    differ(
+        "seed",
+        a.scenario.seed.to_string(),
+        b.scenario.seed.to_string(),
+    );
+    differ(
+        "duration_s",
+        a.scenario.traffic.duration_s.to_string(),
+        b.scenario.traffic.duration_s.to_string(),
+    );
+    let targets = |m: &RunMeta| {
+        m.targets
+            .iter()
+            .map(|t| format!("{}:{}", t.name, t.role))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    differ("targets", targets(a), targets(b));
+    differ("tool version", a.version.clone(), b.version.clone());
+    out
 }
 
 /// `cutover compare BASELINE CURRENT`: per target present in both, deltas of the headline figures and statistical
-/// verdicts. Writes `compare.md` and `junit-compare.xml` into the current run's directory.
-pub fn compare_dirs(baseline: &Path, current: &Path) -> Result<Comparison, ReportError> {
+/// verdicts, as a [`Decision`]. Refuses runs whose plans differ ([`plan_mismatches`]) unless `force`, and then says so
+/// in every output. Writes `compare.md` and `junit-compare.xml` into the current run's directory.
+pub fn compare_dirs(
+    baseline: &Path,
+    current: &Path,
+    force: bool,
+) -> Result<Comparison, ReportError> {
     let a = Run::load(baseline)?;
     let b = Run::load(current)?;
+    let mismatches = plan_mismatches(&a.meta, &b.meta);
+    if !mismatches.is_empty() && !force {
+        return Err(ReportError::Incomparable(format!(
+            "refusing to compare {} with {}: {} (use --force to compare anyway)",
+            baseline.display(),
+            current.display(),
+            mismatches.join("; ")
+        )));
+    }
     let mut o = String::new();
+    let _ = writeln!(o, "# cutover compare\n");
+    if !mismatches.is_empty() {
+        let _ = writeln!(
+            o,
+            "> **FORCED COMPARISON OF DIFFERENT PLANS** — {}. Differences below may come from the plans, not the targets.\n",
+            mismatches.join("; ")
+        );
+    }
     let _ = writeln!(
         o,
-        "# cutover compare\n\n- baseline: `{}` ({})\n- current: `{}` ({})\n",
+        "- baseline: `{}` ({})\n- current: `{}` ({})\n",
         baseline.display(),
         a.meta.started_utc,
         current.display(),
         b.meta.started_utc
     );
-    let mut rows = Vec::new();
-    let mut checks = Vec::new();
+    let mut pairs = Vec::new();
+    let mut reasons = Vec::new();
     for (name, tb) in &b.metrics.targets {
         let Some(ta) = a.metrics.targets.get(name) else {
             let _ = writeln!(o, "Target `{name}` has no baseline.\n");
             continue;
         };
         let _ = writeln!(o, "## {name}\n");
-        let _ = writeln!(
-            o,
-            "| Figure | baseline | current | change |\n|---|---:|---:|---:|"
-        );
-        for key in [
-            "mean_ms",
-            "p50_ms",
-            "p99_ms",
-            "ttft_p50_ms",
-            "ttft_p95_ms",
-            "error_rate",
-            "availability",
-            "monthly_cost_usd",
-        ] {
-            let (x, y) = (a.metrics.metric(name, key), b.metrics.metric(name, key));
-            let ch = match (x, y) {
-                (Some(x), Some(y)) if x != 0.0 => format!("{:+.1}%", (y - x) / x * 100.0),
-                _ => "-".into(),
-            };
-            let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
-            let _ = writeln!(o, "| {key} | {} | {} | {ch} |", f(x), f(y));
-        }
-        o.push('\n');
-        let verdicts = compare_targets(ta, tb, 7);
-        verdict_table(&mut o, &verdicts, "baseline", "current");
-        for v in verdicts {
-            checks.push(Check {
-                scope: name.clone(),
-                expression: format!("{} not worse than baseline", v.metric),
-                passed: !v.worse,
-                measured: v.verdict.clone(),
-            });
-            rows.push((name.clone(), v));
-        }
+        figures_table(&mut o, &a, &b, name);
+        let (v, rs) = judge_pair("baseline", "current", ta, tb, COMPARE_SEED, name);
+        verdict_table(&mut o, &v.rows, "baseline", "current");
+        reasons.extend(rs.into_iter().map(|mut r| {
+            r.text = format!("`{name}` {}", r.text);
+            r
+        }));
+        pairs.push(v);
     }
-    let regressed = rows.iter().any(|(_, v)| v.worse);
-    let _ = writeln!(
-        o,
-        "**Regression verdict: {}**",
-        if regressed {
-            "REGRESSED — see the metrics marked worse"
-        } else {
-            "no significant regression"
-        }
-    );
+    if !mismatches.is_empty() {
+        // A forced comparison of different plans cannot call the current run safe.
+        reasons.push(Reason {
+            kind: DecisionKind::Undecided,
+            scope: "plan".into(),
+            pair: None,
+            metric: "plan".into(),
+            a: None,
+            b: None,
+            ci: None,
+            text: format!(
+                "forced comparison of different plans: {}",
+                mismatches.join("; ")
+            ),
+        });
+    }
+    let decision = finish(reasons, Vec::new(), pairs, Vec::new());
+    let _ = writeln!(o, "**Decision: {}**\n", decision.kind.label());
+    for r in &decision.reasons {
+        let _ = writeln!(o, "- {}", r.text);
+    }
     let p = current.join("compare.md");
     std::fs::write(&p, &o).map_err(|source| ReportError::Io {
         path: p.display().to_string(),
         source,
     })?;
-    write_junit(current, "compare", &checks)?;
+    write_junit(current, "compare", &decision)?;
     Ok(Comparison {
-        regressed,
+        decision,
         text: o,
-        rows,
+        mismatches,
     })
+}
+
+fn figures_table(o: &mut String, a: &Run, b: &Run, name: &str) {
+    let _ = writeln!(
+        o,
+        "| Figure | baseline | current | change |\n|---|---:|---:|---:|"
+    );
+    for key in [
+        "mean_ms",
+        "p50_ms",
+        "p99_ms",
+        "ttft_p50_ms",
+        "ttft_p95_ms",
+        "error_rate",
+        "availability",
+        "monthly_cost_usd",
+    ] {
+        let (x, y) = (a.metrics.metric(name, key), b.metrics.metric(name, key));
+        let f = |v: Option<f64>| match v {
+            Some(v) if key.ends_with("_ms") => crate::format::ms(v),
+            Some(v) => format!("{v:.4}"),
+            None => "-".into(),
+        };
+        let _ = writeln!(
+            o,
+            "| {key} | {} | {} | {} |",
+            f(x),
+            f(y),
+            crate::format::change(x, y)
+        );
+    }
+    o.push('\n');
 }
 
 /// Trend chart of p99 latency and error rate per target over run directories (oldest first); written into `out_dir`.

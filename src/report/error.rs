@@ -12,6 +12,9 @@ pub enum ReportError {
     },
     #[error("{path}: {message}")]
     Data { path: String, message: String },
+    /// Two runs that cannot be compared (different scenario, seed, duration, targets or tool version).
+    #[error("{0}")]
+    Incomparable(String),
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {

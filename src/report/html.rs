@@ -6,10 +6,7 @@ pub fn from_markdown(md: &str, title: &str) -> String {
     let parser = pulldown_cmark::Parser::new_ext(md, opts);
     let mut body = String::new();
     pulldown_cmark::html::push_html(&mut body, parser);
-    let title = title
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
+    let title = crate::format::escape_xml(title);
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>cutover: {title}</title>\n<style>\
 body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}\

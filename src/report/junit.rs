@@ -1,43 +1,121 @@
-//! `junit.xml` for CI systems.
+//! `junit.xml` for CI systems: one test case per threshold, per verdict row and per judged canary phase, rendered
+//! from the [`Decision`]. A failed threshold or a row judged worse is a failure; a threshold without data, a row
+//! with too few samples or an undecided phase is skipped, never passing.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use super::error::ReportError;
-use crate::measure::threshold::Check;
+use crate::format::escape_xml;
+use crate::measure::decision::{Decision, DecisionKind};
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+enum Status {
+    Pass,
+    Fail,
+    Skip,
 }
 
-/// `junit.xml` (or `junit-<suite>.xml`): one test case per check.
-pub fn write_junit(dir: &Path, suite: &str, checks: &[Check]) -> Result<(), ReportError> {
-    let failures = checks.iter().filter(|c| !c.passed).count();
+struct Case {
+    class: String,
+    name: String,
+    status: Status,
+    message: String,
+}
+
+fn cases(d: &Decision) -> Vec<Case> {
+    let mut out = Vec::new();
+    for c in &d.checks {
+        out.push(Case {
+            class: c.scope.replace(' ', "_"),
+            name: c.expression.clone(),
+            status: if c.passed {
+                Status::Pass
+            } else if c.no_data {
+                Status::Skip
+            } else {
+                Status::Fail
+            },
+            message: c.measured.clone(),
+        });
+    }
+    for p in &d.pairs {
+        for r in &p.rows {
+            out.push(Case {
+                class: format!("verdict.{}_vs_{}", p.b, p.a),
+                name: format!("{} not worse", r.metric),
+                status: if r.worse {
+                    Status::Fail
+                } else if r.insufficient() {
+                    Status::Skip
+                } else {
+                    Status::Pass
+                },
+                message: r.verdict.clone(),
+            });
+        }
+    }
+    for r in d.reasons.iter().filter(|r| r.scope == "plan") {
+        out.push(Case {
+            class: "plan".into(),
+            name: "comparable plans".into(),
+            status: Status::Skip,
+            message: r.text.clone(),
+        });
+    }
+    for p in &d.phases {
+        out.push(Case {
+            class: "canary".into(),
+            name: format!("phase {}", p.name),
+            status: match p.kind {
+                DecisionKind::Safe => Status::Pass,
+                DecisionKind::NotSafe => Status::Fail,
+                DecisionKind::Undecided => Status::Skip,
+            },
+            message: p.text.clone(),
+        });
+    }
+    out
+}
+
+/// `junit.xml` (or `junit-<suite>.xml`) of a decision.
+pub fn write_junit(dir: &Path, suite: &str, decision: &Decision) -> Result<(), ReportError> {
+    let cases = cases(decision);
+    let count = |f: fn(&Status) -> bool| cases.iter().filter(|c| f(&c.status)).count();
+    let failures = count(|s| matches!(s, Status::Fail));
+    let skipped = count(|s| matches!(s, Status::Skip));
     let mut x = String::new();
     let _ = writeln!(x, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
     let _ = writeln!(
         x,
-        "<testsuites><testsuite name=\"cutover {}\" tests=\"{}\" failures=\"{failures}\">",
-        xml_escape(suite),
-        checks.len()
+        "<testsuites><testsuite name=\"cutover {}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\">",
+        escape_xml(suite),
+        cases.len()
     );
-    for c in checks {
+    let _ = writeln!(
+        x,
+        "  <properties><property name=\"decision\" value=\"{}\"/></properties>",
+        decision.kind.as_str()
+    );
+    for c in &cases {
         let _ = write!(
             x,
             "  <testcase classname=\"cutover.{}\" name=\"{}\">",
-            xml_escape(&c.scope.replace(' ', "_")),
-            xml_escape(&c.expression)
+            escape_xml(&c.class),
+            escape_xml(&c.name)
         );
-        if !c.passed {
-            let _ = write!(x, "<failure message=\"{}\"/>", xml_escape(&c.measured));
+        match c.status {
+            Status::Pass => {}
+            Status::Fail => {
+                let _ = write!(x, "<failure message=\"{}\"/>", escape_xml(&c.message));
+            }
+            Status::Skip => {
+                let _ = write!(x, "<skipped message=\"{}\"/>", escape_xml(&c.message));
+            }
         }
         let _ = writeln!(
             x,
             "<system-out>{}</system-out></testcase>",
-            xml_escape(&c.measured)
+            escape_xml(&c.message)
         );
     }
     let _ = writeln!(x, "</testsuite></testsuites>");

@@ -15,6 +15,9 @@ pub struct RunMeta {
     pub tool: String,
     pub version: String,
     pub scenario_file: String,
+    /// sha256 of the scenario file's text (hex); compare refuses runs of different scenarios.
+    #[serde(default)]
+    pub scenario_sha256: Option<String>,
     pub started_utc: String,
     pub finished_utc: String,
     pub elapsed_s: f64,
@@ -34,6 +37,15 @@ pub struct TargetMeta {
     /// `http://127.0.0.1:PORT (mock mocks/gateway.yaml)` or the base URL.
     pub endpoint: String,
     pub api_key_env: Option<String>,
+}
+
+/// sha256 of a text, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl RunMeta {

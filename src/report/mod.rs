@@ -1,7 +1,7 @@
 //! Everything a run leaves in `reports/<scenario>-<UTC timestamp>/`, rebuilt from `run.json` and `requests.csv`
 //! alone (so `cutover report DIR` re-renders an old or interrupted run exactly as the run itself did):
-//! `summary.csv`, `cost.csv`, `latency.png`, `errors.png`, `cost.png`, `report.md`, `report.html`, `verdict.json`
-//! (and `junit.xml` when thresholds or a baseline are judged).
+//! `summary.csv`, `cost.csv`, `latency.png`, `errors.png`, `cost.png`, `results.json`, `report.md`, `report.html` and
+//! `junit.xml`, all rendered from the one [`Decision`] computed here.
 
 pub mod charts;
 pub mod compare;
@@ -11,6 +11,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod meta;
+pub mod results;
 pub mod rundir;
 pub mod tables;
 
@@ -21,37 +22,66 @@ pub use error::ReportError;
 pub use meta::{RunMeta, TargetMeta};
 pub use rundir::Run;
 
-use crate::measure::threshold::{evaluate_thresholds, Check};
+use crate::measure::decision::{decide_run, Decision, PhaseInput, RunInputs};
+use crate::measure::threshold::evaluate_thresholds;
 use tables::cost_lines;
 
-/// Write summary.csv, cost.csv, charts, report.md/html and verdict files for the run in `dir`. Returns the checks
-/// and the loaded run, so callers need not read `requests.csv` again.
-pub fn render(dir: &Path) -> Result<(Vec<Check>, Run), ReportError> {
-    let run = Run::load(dir)?;
-    tables::write_summary_csv(&run)?;
-    tables::write_cost_csv(&run)?;
-    let charts_written = write_charts(&run);
+/// Seed of the run's verdict bootstraps (fixed, so `cutover report DIR` reproduces the run's own decision).
+const VERDICT_SEED: u64 = 1;
+
+/// The decision of a loaded run: thresholds (whole run and per canary phase), every judged pair, the accounting and
+/// the canary phases. Computed once per rendering; every output below is rendered from it.
+pub fn decide(run: &Run) -> Decision {
     let mut checks = evaluate_thresholds("run", &run.meta.scenario.thresholds, &run.metrics);
+    let mut phases = Vec::new();
     if let Some(c) = &run.meta.scenario.canary {
         for (i, ph) in c.phases.iter().enumerate() {
-            if let Some(m) = run.phases.get(&(i as u32)) {
+            let m = run.phases.get(&(i as u32));
+            if let Some(m) = m {
                 checks.extend(evaluate_thresholds(
                     &format!("phase {}", ph.name),
                     &ph.thresholds,
                     m,
                 ));
             }
+            phases.push(PhaseInput {
+                name: ph.name.clone(),
+                metrics: m,
+            });
         }
     }
-    let md = markdown::markdown(&run, &checks, &charts_written);
+    decide_run(RunInputs {
+        metrics: &run.metrics,
+        targets: run
+            .meta
+            .targets
+            .iter()
+            .map(|t| (t.name.clone(), t.role.clone()))
+            .collect(),
+        checks,
+        phases,
+        seed: VERDICT_SEED,
+    })
+}
+
+/// Write summary.csv, cost.csv, charts, results.json, report.md/html and junit.xml for the run in `dir`. Returns the
+/// decision and the loaded run, so callers need not read `requests.csv` again.
+pub fn render(dir: &Path) -> Result<(Decision, Run), ReportError> {
+    let run = Run::load(dir)?;
+    tables::write_summary_csv(&run)?;
+    tables::write_cost_csv(&run)?;
+    let charts_written = write_charts(&run);
+    let decision = decide(&run);
+    results::write_results(&run, &decision)?;
+    let md = markdown::markdown(&run, &decision, &charts_written);
     let p = dir.join("report.md");
     std::fs::write(&p, &md).map_err(io(&p))?;
     let p = dir.join("report.html");
     std::fs::write(&p, html::from_markdown(&md, &run.meta.scenario.name)).map_err(io(&p))?;
-    junit::write_junit(dir, "thresholds", &checks)?;
+    junit::write_junit(dir, "thresholds", &decision)?;
     exports::openmetrics::write(dir, &exports::series::run_series(&run))?;
     exports::hlog::write(&run)?;
-    Ok((checks, run))
+    Ok((decision, run))
 }
 
 const PERCENTILES: &[f64] = &[
@@ -65,7 +95,7 @@ fn curve(label: String, h: &hdrhistogram::Histogram<u64>) -> Option<charts::Late
     let points = PERCENTILES
         .iter()
         .filter(|p| **p == 0.0 || h.len() as f64 >= 1.0 / (1.0 - *p / 100.0))
-        .map(|p| (*p, h.value_at_quantile(p / 100.0) as f64 / 1000.0))
+        .filter_map(|p| Some((*p, crate::measure::metrics::pct(h, p / 100.0)?)))
         .collect();
     Some(charts::LatencyCurve { label, points })
 }

@@ -56,6 +56,8 @@ fn group_row(
 ) -> Vec<String> {
     let f = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.3}"));
     let fr = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.6}"));
+    // quantiles print as every other output prints them (0.1 ms; see metrics::pct)
+    let fq = |v: Option<f64>| v.map_or_else(String::new, crate::format::ms);
     vec![
         target.into(),
         role.into(),
@@ -71,22 +73,22 @@ fn group_row(
         fr(g.availability()),
         g.retries.to_string(),
         f(mean(&g.latency)),
-        f(pct(&g.latency, 0.5)),
-        f(pct(&g.latency, 0.9)),
-        f(pct(&g.latency, 0.95)),
-        f(pct(&g.latency, 0.99)),
-        f(pct(&g.latency, 0.999)),
+        fq(pct(&g.latency, 0.5)),
+        fq(pct(&g.latency, 0.9)),
+        fq(pct(&g.latency, 0.95)),
+        fq(pct(&g.latency, 0.99)),
+        fq(pct(&g.latency, 0.999)),
         f((!g.latency.is_empty()).then(|| g.latency.max() as f64 / 1000.0)),
-        f(pct(&g.e2e, 0.99)),
-        f(pct(&g.from_scheduled, 0.99)),
+        fq(pct(&g.e2e, 0.99)),
+        fq(pct(&g.from_scheduled, 0.99)),
         f(mean(&g.ttft)),
-        f(pct(&g.ttft, 0.5)),
-        f(pct(&g.ttft, 0.95)),
-        f(pct(&g.ttft, 0.99)),
+        fq(pct(&g.ttft, 0.5)),
+        fq(pct(&g.ttft, 0.95)),
+        fq(pct(&g.ttft, 0.99)),
         f(mean(&g.itl)),
-        f(pct(&g.itl, 0.5)),
-        f(pct(&g.itl, 0.95)),
-        f(pct(&g.itl, 0.99)),
+        fq(pct(&g.itl, 0.5)),
+        fq(pct(&g.itl, 0.95)),
+        fq(pct(&g.itl, 0.99)),
         g.input_tokens.to_string(),
         g.output_tokens.to_string(),
         g.estimated_rows.to_string(),
@@ -165,14 +167,19 @@ pub struct CostLine {
     pub monthly_usd: f64,
 }
 
+/// The cost table. Run cost counts every request; the per-conversation and monthly figures come from the
+/// conversations measured whole (an interrupted run projects from what it completed, not from what it scheduled).
 pub fn cost_lines(metrics: &Metrics) -> Vec<CostLine> {
     let cpd = metrics.conversations_per_day;
     let mut out = Vec::new();
     for (name, t) in &metrics.targets {
-        let conv = t.conversations.len() as f64;
-        let mut push = |model: &str, req: u64, i: u64, o: u64, c: u64| {
-            let usd = nano_to_usd(c);
-            let per_conv = if conv > 0.0 { usd / conv } else { 0.0 };
+        let conv = t.measured_conversations();
+        let mut push = |model: &str, req: u64, i: u64, o: u64, c: u64, measured: u64| {
+            let per_conv = if conv > 0 {
+                nano_to_usd(measured) / conv as f64
+            } else {
+                0.0
+            };
             out.push(CostLine {
                 target: name.clone(),
                 role: t.role.clone(),
@@ -181,13 +188,13 @@ pub fn cost_lines(metrics: &Metrics) -> Vec<CostLine> {
                 input_tokens: i,
                 output_tokens: o,
                 cost_nano_usd: c,
-                run_cost_usd: usd,
+                run_cost_usd: nano_to_usd(c),
                 cost_per_1k_conversations_usd: per_conv * 1000.0,
-                monthly_usd: monthly_projection_usd(c, conv as u64, cpd),
+                monthly_usd: monthly_projection_usd(measured, conv, cpd),
             });
         };
         for (model, (req, i, o, c)) in t.cost_by_model() {
-            push(&model, req, i, o, c);
+            push(&model, req, i, o, c, t.measured_cost_nano(Some(&model)));
         }
         let all = t.all();
         push(
@@ -196,6 +203,7 @@ pub fn cost_lines(metrics: &Metrics) -> Vec<CostLine> {
             all.input_tokens,
             all.output_tokens,
             all.cost_nano,
+            t.measured_cost_nano(None),
         );
     }
     out

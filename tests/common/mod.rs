@@ -74,3 +74,25 @@ pub fn set_test_key(value: &'static str) {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| std::env::set_var("CUTOVER_TEST_KEY", value));
 }
+
+/// Validate a run directory's results.json against `schemas/results.schema.json`; returns the parsed document.
+pub fn validate_results(run_dir: &Path) -> serde_json::Value {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schemas/results.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let p = run_dir.join("results.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = v
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}: {errors:#?}", p.display());
+    doc
+}

@@ -371,3 +371,27 @@ fn ten_percent_regression_is_worse() {
         );
     }
 }
+
+/// Issue 10: a gateway whose p99 rose from ~298 to ~660 ms with the median unchanged. The rank test barely sees it
+/// (only the top 3% of the values moved); p99 must be judged worse on its own interval, and p50 not.
+#[test]
+fn tail_only_regression_is_worse_on_p99_and_not_on_p50() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    // median 150 ms, p99 298 ms: mu = ln 150, sigma = ln(298 / 150) / z(0.99)
+    let sigma = (298.0f64 / 150.0).ln() / Z99;
+    let a = lognormal_sample(&mut rng, 2000, 150f64.ln(), sigma, 1.0);
+    let mut b = a.clone();
+    b.sort_unstable_by(f64::total_cmp);
+    for x in b.iter_mut().skip(2000 - 60) {
+        *x *= 660.0 / 298.0;
+    }
+    assert!(mann_whitney_u(&a, &b).p_b_greater > 0.05);
+    let opts = CompareOptions {
+        iters: 1000,
+        seed: 3,
+        ..CompareOptions::default()
+    };
+    let v = compare_quantiles(&a, &b, &[0.5, 0.99], &opts);
+    assert_eq!(v[0].direction, Direction::NoSignificantDifference);
+    assert_eq!(v[1].direction, Direction::Worse, "{:?}", v[1]);
+}
