@@ -35,6 +35,27 @@ enum Cmd {
         /// No progress bar even on a terminal.
         #[arg(long)]
         quiet: bool,
+        /// Run shard I (0-based) of N: the conversations whose arrival index k has k % N == I (see deploy/README.md).
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Run shard $JOB_COMPLETION_INDEX of N (Kubernetes Indexed Jobs).
+        #[arg(long, value_name = "N")]
+        shard_count: Option<String>,
+        /// Common start instant (RFC 3339): wait for it, and measure the schedule from it.
+        #[arg(long, value_name = "RFC3339")]
+        start_at: Option<String>,
+        /// Refuse to run when started more than this many seconds after --start-at.
+        #[arg(long, value_name = "SECONDS", default_value_t = commands::DEFAULT_MAX_START_DELAY_S)]
+        max_start_delay: f64,
+    },
+    /// Merge the run directories of the N shards of one run into one run directory and report.
+    Merge {
+        /// The shards' run directories (or folders holding one each), in any order.
+        #[arg(required = true, num_args = 1..)]
+        dirs: Vec<PathBuf>,
+        /// The merged run directory to write (created if missing; must not hold a run.json).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Check a scenario file and print what it would do, without sending anything.
     Validate { scenario: PathBuf },
@@ -91,7 +112,8 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
         })?;
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::Run { scenario, out, duration, allow_remote, baseline, quiet } => {
+            Cmd::Run { scenario, out, duration, allow_remote, baseline, quiet, shard, shard_count, start_at, max_start_delay } => {
+                let shard = commands::shard_from_flags(shard.as_deref(), shard_count.as_deref())?;
                 let control = Control::default();
                 commands::install_signal_handlers(&control);
                 let opts = commands::RunOptions {
@@ -100,13 +122,23 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                     duration_s: duration,
                     progress: !quiet,
                     baseline,
+                    shard,
+                    start_at,
+                    max_start_delay_s: Some(max_start_delay),
                 };
                 let r = commands::run(&scenario, &opts, control).await?;
                 print!("{}", r.summary);
                 if let Some(s) = &r.stopped {
                     eprintln!("cutover: run stopped early ({s}); the report is marked interrupted");
                 }
-                Ok(r.exit_code())
+                // A shard sees 1/N of the traffic: its thresholds are shown, the merge applies them.
+                let code = r.exit_code();
+                Ok(if shard.is_some() && code == exit::THRESHOLDS_FAILED { exit::OK } else { code })
+            }
+            Cmd::Merge { dirs, out } => {
+                let (checks, summary) = commands::merge(&dirs, &out)?;
+                print!("{summary}");
+                Ok(if checks.iter().all(|c| c.passed) { exit::OK } else { exit::THRESHOLDS_FAILED })
             }
             Cmd::Validate { scenario } => {
                 let l = commands::load_scenario(&scenario)?;

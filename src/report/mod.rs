@@ -9,6 +9,7 @@ pub mod error;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod merge;
 pub mod meta;
 pub mod rundir;
 pub mod tables;
