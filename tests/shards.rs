@@ -321,7 +321,6 @@ fn assert_summaries_match(merged: &Path, single: &Path, shard_rows: &[Row]) {
 }
 
 #[test]
-#[ignore = "issue 16: shard/merge not implemented yet"]
 fn three_shards_merged_equal_one_unsharded_run() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
@@ -386,7 +385,6 @@ fn three_shards_merged_equal_one_unsharded_run() {
 }
 
 #[test]
-#[ignore = "issue 16: shard/merge not implemented yet"]
 fn merge_refuses_shards_that_do_not_belong_together() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
@@ -442,7 +440,6 @@ fn merge_refuses_shards_that_do_not_belong_together() {
 }
 
 #[test]
-#[ignore = "issue 16: shard/merge not implemented yet"]
 fn a_late_shard_keeps_its_schedule_and_shows_the_lateness() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();

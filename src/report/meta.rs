@@ -131,3 +131,33 @@ fn canonical(v: &serde_json::Value, out: &mut String) {
         other => out.push_str(&other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_hash_follows_the_plan_not_the_text() {
+        let p =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/coze-migration.yaml");
+        let s = crate::config::scenario::Scenario::load(&p)
+            .unwrap()
+            .scenario;
+        let prices = BTreeMap::from([("m".to_string(), (1.0, 2.0))]);
+        let h = plan_hash(&s, &prices);
+        assert_eq!(h.len(), 32);
+        // Another run of the same plan (a fresh load: maps rebuilt) agrees.
+        let again = crate::config::scenario::Scenario::load(&p)
+            .unwrap()
+            .scenario;
+        assert_eq!(plan_hash(&again, &prices), h);
+        let mut seed = s.clone();
+        seed.seed += 1;
+        assert_ne!(plan_hash(&seed, &prices), h, "another seed");
+        let mut dur = s.clone();
+        dur.traffic.duration_s = 4.0;
+        assert_ne!(plan_hash(&dur, &prices), h, "a --duration override");
+        let other = BTreeMap::from([("m".to_string(), (1.0, 2.5))]);
+        assert_ne!(plan_hash(&s, &other), h, "another price");
+    }
+}
