@@ -240,3 +240,6 @@ fn merged_meta(shards: &[Input]) -> RunMeta {
         .collect();
     meta
 }
+
+#[cfg(test)]
+mod tests;
