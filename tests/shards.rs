@@ -303,8 +303,10 @@ fn assert_summaries_match(merged: &Path, single: &Path, shard_rows: &[Row]) {
         // Latency: the merged histogram is the union of the shards' rows, so its quantiles are those rows'
         // nearest-rank quantiles up to HDR precision (3 significant digits; the HDR rank is ceil(q * n) too).
         // The single run measured the same traffic at another moment: on a shared 2-core machine two unsharded runs
-        // back to back differed by 40% at p50 (97 vs 136 ms), so that comparison only catches a gross slip (shard
-        // percentiles added up, a unit error), not a few percent.
+        // back to back differed by 40% at p50 (97 vs 136 ms), and at a load average of 13-15 (three shard processes
+        // against one, other builds beside) merged vs single reached 225 vs 77 ms at p50 and 496 vs 1266 ms at p99.
+        // So that comparison only catches a unit slip (a factor of 1000); the check against the rows above is the
+        // precise one (summed shard percentiles would be 3x the rows' quantile).
         for (col, q) in [("p50_ms", 0.5), ("p99_ms", 0.99)] {
             let (mv, sv) = (num(m, col), num(s, col));
             let rq = row_quantile(shard_rows, target, q);
@@ -313,7 +315,7 @@ fn assert_summaries_match(merged: &Path, single: &Path, shard_rows: &[Row]) {
                 "{target} {col}: summary {mv} vs the shards' rows {rq}"
             );
             assert!(
-                mv < 2.0 * sv + 20.0 && sv < 2.0 * mv + 20.0,
+                mv < 5.0 * sv + 50.0 && sv < 5.0 * mv + 50.0,
                 "{target} {col}: merged {mv} vs single {sv}"
             );
         }
