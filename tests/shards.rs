@@ -506,3 +506,38 @@ fn a_late_shard_keeps_its_schedule_and_shows_the_lateness() {
         "the shard had overdue arrivals to send: {overdue}"
     );
 }
+
+#[test]
+fn a_shard_shows_but_does_not_apply_thresholds_and_bad_shard_flags_exit_2() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    exact_scenario(d);
+    let t = std::fs::read_to_string(d.join("s.yaml")).unwrap();
+    let failing = replace_once(&t, "gateway.requests > 0", "gateway.requests > 1000000");
+    std::fs::write(d.join("fail.yaml"), failing).unwrap();
+    // Unsharded, the threshold fails the run; as shard 0/2 it is shown and left to the merge.
+    let (code, o, e) = finish(spawn_run(d, "fail.yaml", "1", "whole", &[]));
+    assert_eq!(code, 1, "{o}{e}");
+    let (code, o, e) = finish(spawn_run(d, "fail.yaml", "1", "part", &["--shard", "0/2"]));
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(o.contains("FAIL run: gateway.requests > 1000000"), "{o}");
+    // Bad shard flags and a start instant too far in the past: exit 2, the flag named, nothing written.
+    let past = instant_in(-120);
+    for (extra, word) in [
+        (vec!["--shard", "2/2"], "--shard"),
+        (vec!["--shard", "0/0"], "--shard"),
+        (
+            vec!["--shard", "0/2", "--shard-count", "2"],
+            "--shard-count",
+        ),
+        (vec!["--shard-count", "2"], "JOB_COMPLETION_INDEX"),
+        (vec!["--start-at", "tomorrow"], "--start-at"),
+        (vec!["--start-at", past.as_str()], "--max-start-delay"),
+    ] {
+        let (code, o, e) = finish(spawn_run(d, "s.yaml", "1", "refused", &extra));
+        assert_eq!(code, 2, "{extra:?}: {o}{e}");
+        assert!(e.contains(word), "{extra:?}: {e}");
+        assert!(!d.join("refused").exists(), "{extra:?}: nothing written");
+    }
+}
