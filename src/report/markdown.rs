@@ -35,6 +35,9 @@ pub(crate) fn markdown(run: &Run, checks: &[Check], charts_written: &[String]) -
             "> **INTERRUPTED** — {reason}. Figures cover what was measured before the stop; not-sent requests are listed below.\n"
         );
     }
+    if let Some(note) = super::merge::note(m) {
+        let _ = writeln!(o, "{note}\n");
+    }
     if let Some(d) = &s.description {
         let _ = writeln!(o, "{}\n", d.trim());
     }

@@ -241,5 +241,28 @@ fn merged_meta(shards: &[Input]) -> RunMeta {
     meta
 }
 
+/// The line a shard's or a merged run's report opens with: what its figures cover.
+pub(crate) fn note(m: &RunMeta) -> Option<String> {
+    let at = m
+        .start_at
+        .as_ref()
+        .map(|t| format!(", common start instant {t}"))
+        .unwrap_or_default();
+    if let Some(s) = m.shard {
+        return Some(format!(
+            "> **Shard {s}** of a sharded run{at}: these figures are this shard's 1/{} of the conversations, and its \
+             thresholds are shown but not applied. `cutover merge` of all {} shards gives the run's report.",
+            s.count, s.count
+        ));
+    }
+    (!m.merged_from.is_empty()).then(|| {
+        format!(
+            "> **Merged** from {} shards (`cutover merge`{at}): every shard's requests once; counts, tokens and costs \
+             are their sums, quantiles those of all the rows. `chunk_gaps.csv` is per shard only.",
+            m.merged_from.len()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests;

@@ -113,6 +113,21 @@ fn merged_run_json_sums_accounting_and_spans_the_shards() {
         (5.0, "legacy", 1),
     ];
     assert_eq!(rows, want.map(|(a, t, c)| (a, t.to_string(), c)));
+    // The reports say what their figures cover.
+    let merged = note(&m).unwrap();
+    assert!(merged.starts_with("> **Merged** from 2 shards"), "{merged}");
+    let part = note(&RunMeta::load(&a).unwrap()).unwrap();
+    assert!(
+        part.contains("**Shard 0/2**") && part.contains("not applied"),
+        "{part}"
+    );
+    assert_eq!(
+        note(&RunMeta {
+            merged_from: Vec::new(),
+            ..m.clone()
+        }),
+        None
+    );
     // A second merge into the same folder is refused: it holds a run now.
     let again = merge(&[a.clone(), b.clone()], &out)
         .unwrap_err()
