@@ -11,6 +11,9 @@ use crate::mock::{MockHandle, MockProfile};
 use crate::report::{RunMeta, TargetMeta};
 use crate::run::state::{Control, RunTarget};
 
+mod shard;
+pub use shard::{merge, shard_from_flags, DEFAULT_MAX_START_DELAY_S};
+
 /// Exit codes (documented in README.md), and the one mapping of a decision to its code.
 pub mod exit {
     use crate::measure::decision::DecisionKind;
@@ -89,6 +92,12 @@ pub struct RunOptions {
     pub allow_undecided: bool,
     /// Push the run's figures to this Prometheus remote-write URL after the report is written.
     pub prometheus_remote_write: Option<String>,
+    /// Run only this shard of the traffic (`--shard`, `--shard-count`).
+    pub shard: Option<crate::run::shard::Shard>,
+    /// Common start instant, RFC 3339 (`--start-at`).
+    pub start_at: Option<String>,
+    /// How late after `start_at` this process may start, seconds (default 60).
+    pub max_start_delay_s: Option<f64>,
 }
 
 pub struct RunResult {
@@ -338,16 +347,26 @@ pub async fn run(
     if let Some(b) = &opts.baseline {
         crate::report::RunMeta::load(b).map_err(|e| bad_input(format!("--baseline: {e}")))?;
     }
+    let (slice, start_at) = (shard::slice(opts)?, shard::start_at_utc(opts)?);
     let prepared = prepare_targets(&loaded, opts.allow_remote).await?;
     let dir = new_run_dir(&opts.out_root, &loaded.scenario.name)?;
+    shard::wait_for_start(&slice, &control).await;
     let started = chrono::Utc::now();
-    let out = crate::run::runner::run(&loaded, prepared.targets, &dir, control, opts.progress)
-        .await
-        .map_err(|e| harness(format!("{}: {e}", dir.display())))?;
+    let driven = shard::for_run(&loaded, opts.shard);
+    let out = crate::run::runner::run(
+        &driven,
+        prepared.targets,
+        &dir,
+        control,
+        opts.progress,
+        slice,
+    )
+    .await
+    .map_err(|e| harness(format!("{}: {e}", dir.display())))?;
     for m in prepared.mocks {
         m.shutdown().await;
     }
-    let meta = RunMeta {
+    let mut meta = RunMeta {
         tool: env!("CARGO_PKG_NAME").into(),
         version: env!("CARGO_PKG_VERSION").into(),
         scenario_file: scenario_path.display().to_string(),
@@ -369,7 +388,13 @@ pub async fn run(
                 )
             })
             .collect(),
+        shard: opts.shard,
+        seed: Some(loaded.scenario.seed),
+        start_at,
+        scenario_hash: None,
+        merged_from: Vec::new(),
     };
+    meta.scenario_hash = Some(crate::report::meta::plan_hash(&meta.scenario, &meta.prices));
     meta.save(&dir).map_err(|e| harness(e.to_string()))?;
     let (decision, run) = crate::report::render(&dir).map_err(|e| harness(e.to_string()))?;
     if let Some(url) = &opts.prometheus_remote_write {

@@ -44,6 +44,30 @@ enum Cmd {
         /// Also push the run's figures to this Prometheus remote-write URL (e.g. http://127.0.0.1:9090/api/v1/write).
         #[arg(long, value_name = "URL")]
         prometheus_remote_write: Option<String>,
+        /// Run shard I (0-based) of N: the conversations whose arrival index k has k % N == I (see deploy/README.md).
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Run shard $JOB_COMPLETION_INDEX of N (Kubernetes Indexed Jobs).
+        #[arg(long, value_name = "N")]
+        shard_count: Option<String>,
+        /// Common start instant (RFC 3339): wait for it, and measure the schedule from it.
+        #[arg(long, value_name = "RFC3339")]
+        start_at: Option<String>,
+        /// Refuse to run when started more than this many seconds after --start-at.
+        #[arg(long, value_name = "SECONDS", default_value_t = commands::DEFAULT_MAX_START_DELAY_S)]
+        max_start_delay: f64,
+    },
+    /// Merge the run directories of the N shards of one run into one run directory and report.
+    Merge {
+        /// The shards' run directories (or folders holding one each), in any order.
+        #[arg(required = true, num_args = 1..)]
+        dirs: Vec<PathBuf>,
+        /// The merged run directory to write (created if missing; must not hold a run.json).
+        #[arg(long)]
+        out: PathBuf,
+        /// Exit 0 instead of 5 when the merged run's decision is undecided.
+        #[arg(long)]
+        allow_undecided: bool,
     },
     /// Check a scenario file and print what it would do, without sending anything.
     Validate { scenario: PathBuf },
@@ -114,7 +138,11 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
         })?;
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::Run { scenario, out, duration, allow_remote, baseline, force, allow_undecided, quiet, prometheus_remote_write } => {
+            Cmd::Run {
+                scenario, out, duration, allow_remote, baseline, force, allow_undecided, quiet, prometheus_remote_write,
+                shard, shard_count, start_at, max_start_delay,
+            } => {
+                let shard = commands::shard_from_flags(shard.as_deref(), shard_count.as_deref())?;
                 let control = Control::default();
                 commands::install_signal_handlers(&control);
                 let opts = commands::RunOptions {
@@ -126,13 +154,24 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                     force,
                     allow_undecided,
                     prometheus_remote_write,
+                    shard,
+                    start_at,
+                    max_start_delay_s: Some(max_start_delay),
                 };
                 let r = commands::run(&scenario, &opts, control).await?;
                 print!("{}", r.summary);
                 if let Some(s) = &r.stopped {
                     eprintln!("cutover: run stopped early ({s}); the report is marked interrupted");
                 }
-                Ok(r.exit_code())
+                // A shard sees 1/N of the traffic: its decision is shown, the merge decides.
+                let code = r.exit_code();
+                let partial = code == exit::THRESHOLDS_FAILED || code == exit::UNDECIDED;
+                Ok(if shard.is_some() && partial { exit::OK } else { code })
+            }
+            Cmd::Merge { dirs, out, allow_undecided } => {
+                let (decision, summary) = commands::merge(&dirs, &out)?;
+                print!("{summary}");
+                Ok(exit::for_decision(decision.kind, allow_undecided))
             }
             Cmd::Validate { scenario } => {
                 let l = commands::load_scenario(&scenario)?;

@@ -395,7 +395,6 @@ fn every_pod_runs_the_one_image_as_its_non_root_user() {
 }
 
 #[test]
-#[ignore = "issue 16: shard/merge not implemented yet"]
 fn every_flag_the_manifests_pass_exists_in_the_cli() {
     for (file, v) in manifests() {
         if v["kind"].as_str() != Some("Job") {

@@ -107,7 +107,18 @@ fn spawn(dir: &Path, args: &[&str]) -> Child {
 
 /// `run --quiet SCENARIO --duration SECS --out OUT EXTRA...` in `dir`, started.
 fn spawn_run(dir: &Path, scenario: &str, secs: &str, out: &str, extra: &[&str]) -> Child {
-    let mut args = vec!["run", "--quiet", scenario, "--duration", secs, "--out", out];
+    // Short test runs are too small for a decision: --allow-undecided keeps "undecided" at exit 0 (issue 10), so the
+    // exit code here speaks of the run and the shard flags only.
+    let mut args = vec![
+        "run",
+        "--quiet",
+        "--allow-undecided",
+        scenario,
+        "--duration",
+        secs,
+        "--out",
+        out,
+    ];
     args.extend_from_slice(extra);
     spawn(dir, &args)
 }
@@ -270,7 +281,15 @@ fn single_and_merged_three_shards(d: &Path) -> (PathBuf, PathBuf, Vec<Row>) {
     // The folders holding the run directories, in any order: each run.json carries its index.
     let (code, out, err) = run(
         d,
-        &["merge", "shard-2", "shard-0", "shard-1", "--out", "merged"],
+        &[
+            "merge",
+            "--allow-undecided",
+            "shard-2",
+            "shard-0",
+            "shard-1",
+            "--out",
+            "merged",
+        ],
     );
     assert_eq!(code, 0, "{out}{err}");
     (run_dir(&d.join("single")), d.join("merged"), shard_rows)
@@ -303,8 +322,10 @@ fn assert_summaries_match(merged: &Path, single: &Path, shard_rows: &[Row]) {
         // Latency: the merged histogram is the union of the shards' rows, so its quantiles are those rows'
         // nearest-rank quantiles up to HDR precision (3 significant digits; the HDR rank is ceil(q * n) too).
         // The single run measured the same traffic at another moment: on a shared 2-core machine two unsharded runs
-        // back to back differed by 40% at p50 (97 vs 136 ms), so that comparison only catches a gross slip (shard
-        // percentiles added up, a unit error), not a few percent.
+        // back to back differed by 40% at p50 (97 vs 136 ms), and at a load average of 13-15 (three shard processes
+        // against one, other builds beside) merged vs single reached 225 vs 77 ms at p50 and 496 vs 1266 ms at p99.
+        // So that comparison only catches a unit slip (a factor of 1000); the check against the rows above is the
+        // precise one (summed shard percentiles would be 3x the rows' quantile).
         for (col, q) in [("p50_ms", 0.5), ("p99_ms", 0.99)] {
             let (mv, sv) = (num(m, col), num(s, col));
             let rq = row_quantile(shard_rows, target, q);
@@ -313,7 +334,7 @@ fn assert_summaries_match(merged: &Path, single: &Path, shard_rows: &[Row]) {
                 "{target} {col}: summary {mv} vs the shards' rows {rq}"
             );
             assert!(
-                mv < 2.0 * sv + 20.0 && sv < 2.0 * mv + 20.0,
+                mv < 5.0 * sv + 50.0 && sv < 5.0 * mv + 50.0,
                 "{target} {col}: merged {mv} vs single {sv}"
             );
         }
@@ -321,7 +342,6 @@ fn assert_summaries_match(merged: &Path, single: &Path, shard_rows: &[Row]) {
 }
 
 #[test]
-#[ignore = "issue 16: shard/merge not implemented yet"]
 fn three_shards_merged_equal_one_unsharded_run() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
@@ -386,7 +406,6 @@ fn three_shards_merged_equal_one_unsharded_run() {
 }
 
 #[test]
-#[ignore = "issue 16: shard/merge not implemented yet"]
 fn merge_refuses_shards_that_do_not_belong_together() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
@@ -436,13 +455,23 @@ fn merge_refuses_shards_that_do_not_belong_together() {
     refuse(&[dir("a"), dir("b-seed2"), dir("c")], "seed", &["b-seed2"]);
     refuse(&[dir("a"), dir("b-of-2")], "shard count", &["b-of-2"]);
     // The same three folders that belong together merge (the refusals above are about the mismatch, not the inputs).
-    let (code, o, e) = run(d, &["merge", "a", "b", "c", "--out", "merged"]);
+    let (code, o, e) = run(
+        d,
+        &[
+            "merge",
+            "--allow-undecided",
+            "a",
+            "b",
+            "c",
+            "--out",
+            "merged",
+        ],
+    );
     assert_eq!(code, 0, "{o}{e}");
     assert!(d.join("merged/run.json").exists());
 }
 
 #[test]
-#[ignore = "issue 16: shard/merge not implemented yet"]
 fn a_late_shard_keeps_its_schedule_and_shows_the_lateness() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
@@ -506,4 +535,39 @@ fn a_late_shard_keeps_its_schedule_and_shows_the_lateness() {
         overdue > 10,
         "the shard had overdue arrivals to send: {overdue}"
     );
+}
+
+#[test]
+fn a_shard_shows_but_does_not_apply_thresholds_and_bad_shard_flags_exit_2() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    exact_scenario(d);
+    let t = std::fs::read_to_string(d.join("s.yaml")).unwrap();
+    let failing = replace_once(&t, "gateway.requests > 0", "gateway.requests > 1000000");
+    std::fs::write(d.join("fail.yaml"), failing).unwrap();
+    // Unsharded, the threshold fails the run; as shard 0/2 it is shown and left to the merge.
+    let (code, o, e) = finish(spawn_run(d, "fail.yaml", "1", "whole", &[]));
+    assert_eq!(code, 1, "{o}{e}");
+    let (code, o, e) = finish(spawn_run(d, "fail.yaml", "1", "part", &["--shard", "0/2"]));
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(o.contains("FAIL run: gateway.requests > 1000000"), "{o}");
+    // Bad shard flags and a start instant too far in the past: exit 2, the flag named, nothing written.
+    let past = instant_in(-120);
+    for (extra, word) in [
+        (vec!["--shard", "2/2"], "--shard"),
+        (vec!["--shard", "0/0"], "--shard"),
+        (
+            vec!["--shard", "0/2", "--shard-count", "2"],
+            "--shard-count",
+        ),
+        (vec!["--shard-count", "2"], "JOB_COMPLETION_INDEX"),
+        (vec!["--start-at", "tomorrow"], "--start-at"),
+        (vec!["--start-at", past.as_str()], "--max-start-delay"),
+    ] {
+        let (code, o, e) = finish(spawn_run(d, "s.yaml", "1", "refused", &extra));
+        assert_eq!(code, 2, "{extra:?}: {o}{e}");
+        assert!(e.contains(word), "{extra:?}: {e}");
+        assert!(!d.join("refused").exists(), "{extra:?}: nothing written");
+    }
 }

@@ -10,6 +10,7 @@ pub mod exports;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod merge;
 pub mod meta;
 pub mod results;
 pub mod rundir;

@@ -4,6 +4,7 @@
 pub mod record;
 pub mod request;
 pub mod runner;
+pub mod shard;
 pub mod sink;
 pub mod state;
 pub mod traffic;

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use super::record::{ms, Outcome, Record};
 use super::request::{request, Slot};
+use super::shard::Slice;
 use super::sink::Accounting;
 use super::state::{base_record, limiter, Control, RunTarget, Shared, TargetState};
 use super::traffic::{canary_route, ConvPlan, TrafficGen};
@@ -36,6 +37,7 @@ pub async fn run(
     out_dir: &Path,
     control: Control,
     progress: bool,
+    slice: Slice,
 ) -> std::io::Result<RunOutput> {
     let s = &loaded.scenario;
     let rate = loaded.conversations_per_wall_second();
@@ -52,7 +54,9 @@ pub async fn run(
         progress.then_some(expected_convs),
     ));
     let shared = Arc::new(Shared {
-        start: Instant::now() + Duration::from_millis(20),
+        start: slice
+            .start
+            .unwrap_or_else(|| Instant::now() + Duration::from_millis(20)),
         client: http_client(Duration::from_secs_f64(s.limits.request_timeout_s)),
         prices: loaded.prices.clone(),
         retry: s.retry.clone(),
@@ -102,7 +106,7 @@ pub async fn run(
         let shared = shared.clone();
         dispatchers.push(tokio::spawn(async move {
             let mut tasks = tokio::task::JoinSet::new();
-            for conv in gen {
+            for conv in gen.filter(|c| slice.owns(c.index)) {
                 let phase = match &canary {
                     Some(c) => match canary_route(c, conv.offset, conv.user) {
                         Some((phase, to_gateway)) => {

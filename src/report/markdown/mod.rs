@@ -82,6 +82,9 @@ fn header(o: &mut String, run: &Run, decision: &Decision) {
             "> **INTERRUPTED** — {reason}. Figures cover what was measured before the stop; not-sent requests are listed below. The monthly projection is made from the conversations completed before the stop ({incomplete} conversations left incomplete are not in it).\n"
         );
     }
+    if let Some(note) = crate::report::merge::note(m) {
+        let _ = writeln!(o, "{note}\n");
+    }
     if let Some(d) = &s.description {
         let _ = writeln!(o, "{}\n", d.trim());
     }
