@@ -224,8 +224,20 @@ prices: {PRICES}
         .iter()
         .any(|r| r.target == "wrongkey" && r.error_kind == "http_401"));
     let mut scanned = 0;
-    for entry in std::fs::read_dir(&r.dir).unwrap() {
-        let p = entry.unwrap().path();
+    // Every file of the run directory, sub-folders (hlog/) included.
+    let mut todo = vec![r.dir.clone()];
+    let mut files = Vec::new();
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    for p in files {
         let bytes = std::fs::read(&p).unwrap();
         let hay = String::from_utf8_lossy(&bytes);
         assert!(!hay.contains(SECRET), "{} contains the key", p.display());
