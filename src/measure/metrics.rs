@@ -45,7 +45,8 @@ pub struct Group {
     pub output_tokens: u64,
     pub estimated_rows: u64,
     pub cost_nano: u64,
-    /// Sum over ok streams of output tokens and of their generation time (first token -> done), for tokens/s.
+    /// Sum over ok streams of output tokens after the first and of their generation time (first token -> done), for
+    /// tokens/s: N tokens arrive over N - 1 gaps.
     pub stream_tokens: u64,
     pub stream_gen_ms: f64,
 }
@@ -107,8 +108,9 @@ impl Group {
                 }
                 if r.stream {
                     if let (Some(l), Some(t)) = (r.latency_ms, r.ttft_ms) {
+                        // first token -> done spans the N - 1 gaps after the first of N tokens
                         if l > t && r.output_tokens > 1 {
-                            self.stream_tokens += r.output_tokens;
+                            self.stream_tokens += r.output_tokens - 1;
                             self.stream_gen_ms += l - t;
                         }
                     }
@@ -495,6 +497,18 @@ mod tests {
         // 401 is an error but not unavailability
         assert_eq!(m.metric("g", "availability"), Some(1.0 - 1.0 / 6.0));
         assert_eq!(m.targets["g"].errors_by_kind["http_503"], 1);
+    }
+
+    #[test]
+    fn output_tokens_per_second_counts_the_gaps_between_tokens() {
+        // 20 tokens, the first at 100 ms and one every 10 ms after it: the last at 290 ms, 100 tokens/s.
+        let mut m = Metrics::new(1000.0, 10.0);
+        let mut r = row("g", Outcome::Ok, true, 290.0);
+        r.ttft_ms = Some(100.0);
+        r.output_tokens = 20;
+        m.add(&r);
+        let v = m.metric("g", "output_tokens_per_s").unwrap();
+        assert!((v - 100.0).abs() < 1e-9, "{v}");
     }
 
     #[test]
