@@ -279,6 +279,14 @@ fn sigint_drains_and_writes_an_interrupted_report_and_a_second_exits_at_once() {
         md.contains("**INTERRUPTED** — interrupted (SIGINT)"),
         "{md}"
     );
+    // The interrupted run still has a decision, and its projection says what it rests on.
+    assert!(md.contains(
+        "The monthly projection is made from the conversations completed on every target before the stop"
+    ));
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["run"]["interrupted"], true);
+    assert!(results["decision"].is_string(), "{results}");
     let rows: Vec<cutover::run::record::Record> =
         cutover::run::record::read_records(&dir.join("requests.csv"))
             .unwrap()

@@ -170,3 +170,57 @@ fn a_too_short_run_is_undecided_exit_5_unless_allowed() {
     );
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn compare_refuses_runs_of_different_plans_unless_forced_and_then_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    profile(tmp.path(), "legacy.yaml", 20.0, 40.0);
+    profile(tmp.path(), "gw.yaml", 20.0, 40.0);
+    let s = scenario(tmp.path(), &[("gateway", "gw.yaml")], 20.0, 1.0);
+    let a = s.to_str().unwrap();
+    run(tmp.path(), &["run", "--quiet", "--out", "one", a]);
+    let text = std::fs::read_to_string(&s)
+        .unwrap()
+        .replace("seed: 5", "seed: 6");
+    std::fs::write(&s, text).unwrap();
+    run(tmp.path(), &["run", "--quiet", "--out", "two", a]);
+    let (one, two) = (run_dir(tmp.path(), "one"), run_dir(tmp.path(), "two"));
+    let (one, two) = (one.to_str().unwrap(), two.to_str().unwrap());
+    let (code, out, err) = run(tmp.path(), &["compare", one, two]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("seed: baseline 5 vs current 6"), "{err}");
+    assert!(err.contains("scenario sha256"), "{err}");
+    let (code, out, err) = run(tmp.path(), &["compare", "--force", one, two]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(
+        out.contains("**FORCED COMPARISON OF DIFFERENT PLANS**"),
+        "{out}"
+    );
+    assert!(err.contains("WARNING: forced comparison"), "{err}");
+    let junit = std::fs::read_to_string(Path::new(two).join("junit-compare.xml")).unwrap();
+    assert!(
+        junit.contains("forced comparison of different plans"),
+        "{junit}"
+    );
+}
+
+/// A canary cut short by --duration: the later phases have no data, so the run is undecided, never GO.
+#[test]
+fn a_canary_cut_short_is_undecided() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(format!("{ROOT}/scenarios/coze-canary.yaml"))
+        .unwrap()
+        .replace("mock: mocks/", &format!("mock: {ROOT}/mocks/"))
+        .replace("prices: ../prices/", &format!("prices: {ROOT}/prices/"));
+    std::fs::write(tmp.path().join("c.yaml"), text).unwrap();
+    let (code, out, err) = run(tmp.path(), &["run", "--quiet", "--duration", "2", "c.yaml"]);
+    assert_eq!(code, 5, "{out}{err}");
+    let doc = common::validate_results(&run_dir(tmp.path(), "reports"));
+    let phases = doc["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 4);
+    assert!(
+        phases.iter().all(|p| p["kind"] == "undecided"),
+        "{phases:?}"
+    );
+    assert!(out.contains("no request fell in this phase"), "{out}");
+}

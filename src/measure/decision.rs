@@ -352,8 +352,12 @@ pub fn finish(
                 b: None,
                 ci: None,
                 text: format!(
-                    "all {} thresholds passed; no metric is significantly worse ({} verdict rows over {} pairs)",
-                    checks.len(),
+                    "{}; no metric is significantly worse ({} verdict rows over {} judged pairs)",
+                    if checks.is_empty() {
+                        "no thresholds".to_string()
+                    } else {
+                        format!("all {} thresholds passed", checks.len())
+                    },
                     rows,
                     pairs.len()
                 ),

@@ -45,7 +45,8 @@ pub struct Group {
     pub output_tokens: u64,
     pub estimated_rows: u64,
     pub cost_nano: u64,
-    /// Sum over ok streams of output tokens and of their generation time (first token -> done), for tokens/s.
+    /// Sum over ok streams of output tokens after the first and of their generation time (first token -> done), for
+    /// tokens/s: N tokens arrive over N - 1 gaps.
     pub stream_tokens: u64,
     pub stream_gen_ms: f64,
 }
@@ -107,8 +108,9 @@ impl Group {
                 }
                 if r.stream {
                     if let (Some(l), Some(t)) = (r.latency_ms, r.ttft_ms) {
+                        // first token -> done spans the N - 1 gaps after the first of N tokens
                         if l > t && r.output_tokens > 1 {
-                            self.stream_tokens += r.output_tokens;
+                            self.stream_tokens += r.output_tokens - 1;
                             self.stream_gen_ms += l - t;
                         }
                     }
@@ -378,6 +380,26 @@ impl Metrics {
         self.targets.entry(r.target.clone()).or_default().add(r);
     }
 
+    /// Leave a conversation out of every target's projection when it is incomplete on any target that saw it, so
+    /// every target is projected from the same conversations: a slower target has more long conversations cut by a
+    /// stop, and its own complete set alone would favour it with shorter ones. (After a stop the level still leans
+    /// to shorter conversations, on every target alike; the report says so.) Call once all records are added.
+    pub fn align_measured_conversations(&mut self) {
+        let cut: std::collections::BTreeSet<u64> = self
+            .targets
+            .values()
+            .flat_map(|t| t.conv_costs.iter().filter(|(_, c)| c.incomplete))
+            .map(|(id, _)| *id)
+            .collect();
+        for t in self.targets.values_mut() {
+            for id in &cut {
+                if let Some(c) = t.conv_costs.get_mut(id) {
+                    c.incomplete = true;
+                }
+            }
+        }
+    }
+
     /// Conversations that sent at least one request: the denominator of cost per conversation.
     pub fn conversations_sent(&self, target: &str) -> u64 {
         self.targets
@@ -449,6 +471,7 @@ impl Metrics {
         for r in read_records(path)? {
             m.add(&r?);
         }
+        m.align_measured_conversations();
         Ok(m)
     }
 }
@@ -498,6 +521,18 @@ mod tests {
     }
 
     #[test]
+    fn output_tokens_per_second_counts_the_gaps_between_tokens() {
+        // 20 tokens, the first at 100 ms and one every 10 ms after it: the last at 290 ms, 100 tokens/s.
+        let mut m = Metrics::new(1000.0, 10.0);
+        let mut r = row("g", Outcome::Ok, true, 290.0);
+        r.ttft_ms = Some(100.0);
+        r.output_tokens = 20;
+        m.add(&r);
+        let v = m.metric("g", "output_tokens_per_s").unwrap();
+        assert!((v - 100.0).abs() < 1e-9, "{v}");
+    }
+
+    #[test]
     fn interrupted_run_projects_from_completed_conversations() {
         // 4 conversations done at 1,000 nano-dollars each, 6 scheduled but never sent (Ctrl-C): the projection is
         // 1,000 nano-dollars per conversation, not 4,000 / 10.
@@ -505,6 +540,7 @@ mod tests {
         for c in 0..10u64 {
             let mut r = row("g", Outcome::Ok, false, 100.0);
             r.conversation = c;
+            r.scheduled_ms = c as f64 * 10.0;
             if c < 4 {
                 r.cost_nano_usd = 1000;
             } else {
@@ -516,6 +552,22 @@ mod tests {
         assert!((m.monthly_cost_usd("g").unwrap() - want).abs() < 1e-12);
         assert_eq!(m.targets["g"].measured_conversations(), 4);
         assert_eq!(m.targets["g"].incomplete_conversations(), 6);
+        // On a slower target "l" the stop cut conversation 2: it leaves both targets' projections.
+        for c in 0..4u64 {
+            let mut r = row("l", Outcome::Ok, false, 100.0);
+            r.conversation = c;
+            r.scheduled_ms = c as f64 * 10.0;
+            r.cost_nano_usd = 2000;
+            if c == 2 {
+                r.outcome = Some(Outcome::Cancelled);
+            }
+            m.add(&r);
+        }
+        m.align_measured_conversations();
+        assert_eq!(m.targets["g"].measured_conversations(), 3);
+        assert_eq!(m.targets["l"].measured_conversations(), 3);
+        assert_eq!(m.targets["l"].measured_cost_nano(None), 6000);
+        assert_eq!(m.targets["g"].measured_cost_nano(None), 3000);
     }
 
     #[test]

@@ -15,6 +15,11 @@ pub struct Check {
     /// The threshold could not be evaluated (a metric had no data): undecided, not failed.
     #[serde(default)]
     pub no_data: bool,
+    /// The two sides' values, when evaluated.
+    #[serde(default)]
+    pub lhs: Option<f64>,
+    #[serde(default)]
+    pub rhs: Option<f64>,
 }
 
 pub fn evaluate_thresholds(scope: &str, list: &[String], m: &Metrics) -> Vec<Check> {
@@ -26,6 +31,8 @@ pub fn evaluate_thresholds(scope: &str, list: &[String], m: &Metrics) -> Vec<Che
                 passed: false,
                 measured: format!("invalid: {e}"),
                 no_data: false,
+                lhs: None,
+                rhs: None,
             },
             Ok(t) => match t.evaluate(&|target: &str, metric: &str| m.metric(target, metric)) {
                 Ok(ev) => Check {
@@ -34,6 +41,8 @@ pub fn evaluate_thresholds(scope: &str, list: &[String], m: &Metrics) -> Vec<Che
                     passed: ev.passed,
                     measured: format!("{} vs {}", fmt_num(ev.lhs), fmt_num(ev.rhs)),
                     no_data: false,
+                    lhs: Some(ev.lhs),
+                    rhs: Some(ev.rhs),
                 },
                 Err(e) => Check {
                     scope: scope.into(),
@@ -41,6 +50,8 @@ pub fn evaluate_thresholds(scope: &str, list: &[String], m: &Metrics) -> Vec<Che
                     passed: false,
                     measured: format!("no data: {e}"),
                     no_data: true,
+                    lhs: None,
+                    rhs: None,
                 },
             },
         })

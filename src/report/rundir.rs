@@ -44,6 +44,10 @@ impl Run {
             }
             metrics.add(&r);
         }
+        metrics.align_measured_conversations();
+        for m in phases.values_mut() {
+            m.align_measured_conversations();
+        }
         Ok(Run {
             dir: dir.to_path_buf(),
             meta,

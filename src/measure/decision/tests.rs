@@ -126,6 +126,8 @@ fn a_failed_threshold_is_not_safe_and_one_without_data_undecided() {
         passed,
         measured: String::new(),
         no_data,
+        lhs: None,
+        rhs: None,
     };
     let run = |checks| {
         decide_run(RunInputs {

@@ -79,7 +79,7 @@ fn header(o: &mut String, run: &Run, decision: &Decision) {
             .sum();
         let _ = writeln!(
             o,
-            "> **INTERRUPTED** — {reason}. Figures cover what was measured before the stop; not-sent requests are listed below. The monthly projection is made from the conversations completed before the stop ({incomplete} conversations left incomplete are not in it).\n"
+            "> **INTERRUPTED** — {reason}. Figures cover what was measured before the stop; not-sent requests are listed below. The monthly projection is made from the conversations completed on every target before the stop ({incomplete} target-conversations cut by it are left out); a stop cuts long conversations more often, so the projected level leans low, on every target alike.\n"
         );
     }
     if let Some(note) = crate::report::merge::note(m) {
