@@ -311,17 +311,27 @@ pub fn retry_after(h: &HeaderMap, now: SystemTime) -> Option<Duration> {
     if let Some(ms) = h
         .get("retry-after-ms")
         .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0)
+        .and_then(|s| hint_duration(s, 0.001))
     {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        return Some(ms);
     }
     let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    if v.parse::<f64>().is_ok() {
+        return hint_duration(v, 1.0);
     }
     let at = httpdate::parse_http_date(v).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A numeric header value times `unit_s` seconds, saturating: any finite or infinite non-negative number gives a
+/// duration (`Duration::MAX` past its range; the runner caps it at `retry.max_retry_after_s`), a negative number,
+/// NaN or text gives `None`. Never panics, whatever the server sends.
+pub(crate) fn hint_duration(text: &str, unit_s: f64) -> Option<Duration> {
+    let secs = text.trim().parse::<f64>().ok()? * unit_s;
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
 #[cfg(test)]
@@ -349,5 +359,30 @@ mod tests {
         h.remove("retry-after-ms");
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h, now), None);
+    }
+
+    #[test]
+    fn absurd_hints_saturate_instead_of_panicking() {
+        let now = SystemTime::UNIX_EPOCH;
+        let mut h = HeaderMap::new();
+        for huge in ["1e20", "1e30", "1e308", "inf", "+Infinity"] {
+            h.insert("retry-after", HeaderValue::from_static(huge));
+            assert_eq!(retry_after(&h, now), Some(Duration::MAX), "{huge}");
+        }
+        for bad in ["NaN", "-1", "-inf", "-1e30"] {
+            h.insert("retry-after", HeaderValue::from_static(bad));
+            assert_eq!(retry_after(&h, now), None, "{bad}");
+        }
+        h.remove("retry-after");
+        h.insert("retry-after-ms", HeaderValue::from_static("1e30"));
+        assert_eq!(retry_after(&h, now), Some(Duration::MAX));
+        h.insert("retry-after-ms", HeaderValue::from_static("1500"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_millis(1500)));
+        // A bad ms hint falls back to retry-after.
+        h.insert("retry-after-ms", HeaderValue::from_static("nan"));
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(3)));
+        assert_eq!(hint_duration(" 0 ", 1.0), Some(Duration::ZERO));
+        assert_eq!(hint_duration("1e-12", 1.0), Some(Duration::ZERO));
     }
 }
