@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 pub enum ErrorKind {
     /// HTTP status >= 400 other than 429 (`http_500`, `http_401`, ...).
     Http(u16),
+    /// A 3xx answer: never followed (a redirect could lead off loopback, and 301/302/303 would turn the POST into a
+    /// GET). The status is kept in the record; the detail names the Location host. Counted as unavailability: the
+    /// user got no answer.
+    Redirect(u16),
     /// 429 still returned when retries or the retry budget ran out.
     RateLimited,
     /// Coze envelope `code != 0` with HTTP 200 (`envelope_4016`, ...).
@@ -40,6 +44,7 @@ impl ErrorKind {
     pub fn as_str(&self) -> String {
         match self {
             ErrorKind::Http(s) => format!("http_{s}"),
+            ErrorKind::Redirect(_) => "redirect".into(),
             ErrorKind::RateLimited => "rate_limited".into(),
             ErrorKind::Envelope(c) => format!("envelope_{c}"),
             ErrorKind::ChatFailed => "chat_failed".into(),
@@ -156,6 +161,9 @@ mod tests {
         assert!(ErrorKind::Http(503).is_unavailability());
         assert!(!ErrorKind::Http(401).is_unavailability());
         assert!(ErrorKind::Timeout.is_unavailability());
+        assert!(ErrorKind::Redirect(308).is_unavailability());
+        assert!(!ErrorKind::Redirect(307).retryable(true));
+        assert_eq!(ErrorKind::Redirect(301).as_str(), "redirect");
         assert!(ErrorKind::RateLimited.retryable(false));
         assert!(!ErrorKind::Http(500).retryable(false));
         assert!(ErrorKind::Http(500).retryable(true));

@@ -16,10 +16,12 @@ use super::secret::Secret;
 use super::sse::{self, SseParser, StreamItem};
 use crate::config::scenario::{CozeSettings, ProtocolKind};
 
-/// Build the HTTP client: no proxies (traffic must go where the scenario says), a pool big enough for the load.
+/// Build the HTTP client: no proxies and no redirects (traffic must go where the scenario says: a followed redirect
+/// could leave loopback, and 301/302/303 would turn a POST into a GET), a pool big enough for the load.
 pub fn http_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(1024)
         .pool_idle_timeout(Duration::from_secs(30))
         .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -152,6 +154,10 @@ impl Endpoint {
         a.first_byte = Some(Instant::now());
         let status = resp.status().as_u16();
         a.status = Some(status);
+        if (300..400).contains(&status) {
+            let detail = redirect_detail(&resp);
+            return Err(a.fail(ErrorKind::Redirect(status), self.redact(&detail)));
+        }
         if status == 429 || status >= 400 {
             a.retry_after = retry_after(resp.headers(), SystemTime::now());
             let kind = if status == 429 {
@@ -286,6 +292,29 @@ fn error_message(body: &[u8]) -> Option<String> {
         .or_else(|| v.get("msg"))
         .and_then(Value::as_str)?;
     Some(msg.chars().take(200).collect())
+}
+
+/// `HTTP 308 redirect to host:port (not followed)`: the Location's host only, so credentials, path and query in it
+/// never reach an output. A relative Location names the request's own host.
+fn redirect_detail(resp: &reqwest::Response) -> String {
+    let status = resp.status().as_u16();
+    let Some(loc) = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return format!("HTTP {status} redirect without a Location (not followed)");
+    };
+    match resp.url().join(loc) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("?");
+            match u.port_or_known_default() {
+                Some(p) => format!("HTTP {status} redirect to {host}:{p} (not followed)"),
+                None => format!("HTTP {status} redirect to {host} (not followed)"),
+            }
+        }
+        Err(_) => format!("HTTP {status} redirect to an unparsable Location (not followed)"),
+    }
 }
 
 fn classify_send_error(e: &reqwest::Error) -> ErrorKind {
