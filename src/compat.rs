@@ -204,17 +204,13 @@ pub async fn probe(
     p: &Probe,
     conversation_id: &str,
 ) -> Result<(Shape, Value), String> {
-    let url = format!(
-        "{}{}",
-        ep.base_url,
-        p.path.replace("{conversation_id}", conversation_id)
-    );
+    let url = ep.url(&p.path.replace("{conversation_id}", conversation_id), &[]);
     let mut headers = ep.headers.clone();
     if p.no_auth {
         headers.remove(reqwest::header::AUTHORIZATION);
     }
     let mut rb = client
-        .request(p.method.clone(), &url)
+        .request(p.method.clone(), url)
         .headers(headers)
         .timeout(std::time::Duration::from_secs(30));
     if let Some(b) = &p.body {

@@ -147,6 +147,11 @@ impl Attempt {
         self.answer.push_str(text);
     }
 
+    /// Append answer text read from a non-stream body.
+    pub(crate) fn push_answer(&mut self, text: &str) {
+        self.answer.push_str(text);
+    }
+
     pub fn ok(&self) -> bool {
         self.error.is_none()
     }

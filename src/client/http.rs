@@ -37,7 +37,8 @@ pub const MAX_BODY_BYTES: usize = 4 << 20;
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     pub kind: ProtocolKind,
-    pub base_url: String,
+    /// The scenario's `base_url`, parsed; API paths are joined to its path and its query is kept (see [`Self::url`]).
+    pub(crate) base: reqwest::Url,
     pub key: Option<Secret>,
     pub headers: HeaderMap,
     pub coze: Option<CozeSettings>,
@@ -74,14 +75,40 @@ impl Endpoint {
             v.set_sensitive(true);
             headers.insert(AUTHORIZATION, v);
         }
+        let base =
+            reqwest::Url::parse(base_url).map_err(|e| format!("base_url `{base_url}`: {e}"))?;
         Ok(Endpoint {
             kind,
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base,
             key,
             headers,
             coze,
             max_tokens,
         })
+    }
+
+    /// The URL of an API path (which may carry its own `?query`) under `base_url`: the path is appended to the base's
+    /// path, the base's query (e.g. Azure's `?api-version=...`) comes first, then the path's, then `params`
+    /// (percent-encoded, so an id from the server cannot inject parameters).
+    pub(crate) fn url(&self, path: &str, params: &[(&str, &str)]) -> reqwest::Url {
+        let mut u = self.base.clone();
+        let (p, q) = path.split_once('?').unwrap_or((path, ""));
+        let joined = format!("{}{p}", u.path().trim_end_matches('/'));
+        u.set_path(&joined);
+        let query: Vec<&str> = [u.query().unwrap_or(""), q]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
+        let query = query.join("&");
+        u.set_query((!query.is_empty()).then_some(query.as_str()));
+        u.set_fragment(None);
+        if !params.is_empty() {
+            let mut pairs = u.query_pairs_mut();
+            for (k, v) in params {
+                pairs.append_pair(k, v);
+            }
+        }
+        u
     }
 
     /// Does this protocol need a conversation created before the first turn?
@@ -93,12 +120,16 @@ impl Endpoint {
         &self,
         client: &reqwest::Client,
         method: reqwest::Method,
-        url: &str,
+        url: reqwest::Url,
     ) -> reqwest::RequestBuilder {
         client.request(method, url).headers(self.headers.clone())
     }
 
-    pub(super) async fn get_json(&self, client: &reqwest::Client, url: &str) -> (Attempt, Value) {
+    pub(super) async fn get_json(
+        &self,
+        client: &reqwest::Client,
+        url: reqwest::Url,
+    ) -> (Attempt, Value) {
         let rb = self.request(client, reqwest::Method::GET, url);
         self.send_json(rb).await
     }
@@ -106,7 +137,7 @@ impl Endpoint {
     pub(super) async fn post_json(
         &self,
         client: &reqwest::Client,
-        url: &str,
+        url: reqwest::Url,
         body: &Value,
     ) -> (Attempt, Value) {
         let rb = self.request(client, reqwest::Method::POST, url).json(body);
@@ -178,7 +209,7 @@ impl Endpoint {
     pub(super) async fn post_stream(
         &self,
         client: &reqwest::Client,
-        url: &str,
+        url: reqwest::Url,
         body: &Value,
         classify: fn(&sse::SseEvent) -> StreamItem,
     ) -> Attempt {
@@ -388,6 +419,34 @@ mod tests {
         h.remove("retry-after-ms");
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h, now), None);
+    }
+
+    fn endpoint(base: &str) -> Endpoint {
+        let none = std::collections::BTreeMap::new();
+        Endpoint::new(ProtocolKind::Openai, base, None, &none, None, None).unwrap()
+    }
+
+    #[test]
+    fn urls_join_the_base_path_and_keep_its_query() {
+        let e = endpoint("http://127.0.0.1:9/openai/?api-version=2024-02-01");
+        assert_eq!(
+            e.url("/v1/chat/completions", &[]).as_str(),
+            "http://127.0.0.1:9/openai/v1/chat/completions?api-version=2024-02-01"
+        );
+        assert_eq!(
+            e.url("/v3/chat", &[("conversation_id", "a&b=c#d")]).as_str(),
+            "http://127.0.0.1:9/openai/v3/chat?api-version=2024-02-01&conversation_id=a%26b%3Dc%23d"
+        );
+        assert_eq!(
+            e.url("/v3/chat?conversation_id=1", &[("chat_id", "2")])
+                .as_str(),
+            "http://127.0.0.1:9/openai/v3/chat?api-version=2024-02-01&conversation_id=1&chat_id=2"
+        );
+        let e = endpoint("http://[::1]:8080");
+        assert_eq!(
+            e.url("/v1/models", &[]).as_str(),
+            "http://[::1]:8080/v1/models"
+        );
     }
 
     #[test]

@@ -30,13 +30,13 @@ impl Endpoint {
         if let Some(m) = self.max_tokens {
             body["max_tokens"] = json!(m);
         }
-        let url = format!("{}/v1/chat/completions", self.base_url);
+        let url = self.url("/v1/chat/completions", &[]);
         if stream {
             return self
-                .post_stream(client, &url, &body, sse::classify_openai)
+                .post_stream(client, url, &body, sse::classify_openai)
                 .await;
         }
-        let (mut a, v) = self.post_json(client, &url, &body).await;
+        let (mut a, v) = self.post_json(client, url, &body).await;
         if a.error.is_some() {
             return a;
         }
