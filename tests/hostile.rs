@@ -278,7 +278,6 @@ fn echo_run(s: Scenario, expect_kind: &str, dir: &tempfile::TempDir) {
 }
 
 #[test]
-#[ignore = "issue 11 item 6: not fixed yet"]
 fn key_echoed_in_a_coze_200_envelope_error_is_redacted() {
     let srv = Server::start(|r, _| {
         Reply::Raw(json(
@@ -291,7 +290,6 @@ fn key_echoed_in_a_coze_200_envelope_error_is_redacted() {
 }
 
 #[test]
-#[ignore = "issue 11 item 6: not fixed yet"]
 fn key_echoed_in_a_malformed_sse_line_is_redacted() {
     let srv = Server::start(|r, _| {
         let mut b = sse_head();
@@ -309,7 +307,6 @@ fn key_echoed_in_a_malformed_sse_line_is_redacted() {
 }
 
 #[test]
-#[ignore = "issue 11 item 6: not fixed yet"]
 fn key_echoed_in_a_content_type_header_is_redacted_case_insensitively() {
     let srv = Server::start(|r, _| {
         let ct = format!("text/x-{}", r.bearer());
@@ -324,7 +321,6 @@ fn key_echoed_in_a_content_type_header_is_redacted_case_insensitively() {
 }
 
 #[test]
-#[ignore = "issue 11 item 6: not fixed yet"]
 fn key_cut_by_clipping_leaks_no_prefix() {
     // 190 characters and a space, then the key: clipping at 200 characters before redacting keeps 9 of its
     // characters, which exact-match redaction cannot see.
@@ -340,7 +336,6 @@ fn key_cut_by_clipping_leaks_no_prefix() {
 }
 
 #[test]
-#[ignore = "issue 11 item 6: not fixed yet"]
 fn key_echoed_upper_cased_in_an_error_body_is_redacted() {
     let srv = Server::start(|r, _| {
         let msg = format!("invalid api key {}", r.bearer().to_ascii_uppercase());
@@ -642,7 +637,6 @@ fn usage_of_2_pow_63_tokens_saturates_and_is_flagged() {
 }
 
 #[test]
-#[ignore = "issue 11 item 17: not fixed yet"]
 fn stream_error_messages_are_clipped() {
     let srv = Server::start(|_, _| {
         let mut b = sse_head();

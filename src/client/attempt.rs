@@ -82,6 +82,17 @@ impl ErrorKind {
     }
 }
 
+/// Longest failure detail kept, in characters: clipped AFTER redaction, so a key cut by the clip cannot leak a piece.
+pub const DETAIL_CHARS: usize = 300;
+
+/// At most `n` characters of `s`, with `...` when clipped.
+pub(crate) fn clip_chars(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
 /// One attempt at one request.
 #[derive(Debug, Clone)]
 pub struct Attempt {

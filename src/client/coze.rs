@@ -21,11 +21,11 @@ impl Endpoint {
         let body = json!({ "bot_id": self.bot_for(model) });
         let (mut a, v) = self.post_json(client, url, &body).await;
         if a.error.is_some() {
-            return a;
+            return self.scrub(a);
         }
         let v = match coze_envelope(&mut a, v) {
             Some(d) => d,
-            None => return a,
+            None => return self.scrub(a),
         };
         match v.get("id").and_then(json_id) {
             Some(id) => conv.coze_conversation_id = Some(id),
@@ -159,7 +159,6 @@ impl Endpoint {
                         .pointer("/last_error/msg")
                         .and_then(Value::as_str)
                         .unwrap_or("failed");
-                    let msg = self.redact(msg);
                     return Err(a.fail(ErrorKind::ChatFailed, format!("chat failed: {msg}")));
                 }
                 Some(_) => continue,

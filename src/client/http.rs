@@ -158,7 +158,10 @@ impl Endpoint {
         a.done = Instant::now();
         if !ct.contains("json") {
             return (
-                a.fail(ErrorKind::WrongContentType, format!("content-type `{ct}`")),
+                a.fail(
+                    ErrorKind::WrongContentType,
+                    self.redact(&format!("content-type `{ct}`")),
+                ),
                 Value::Null,
             );
         }
@@ -236,7 +239,7 @@ impl Endpoint {
             }
             return a.fail(
                 ErrorKind::WrongContentType,
-                format!("content-type `{ct}` for a stream"),
+                self.redact(&format!("content-type `{ct}` for a stream")),
             );
         }
         let mut parser = SseParser::new();
@@ -259,7 +262,9 @@ impl Endpoint {
                     StreamItem::Error(msg) => {
                         return a.fail(ErrorKind::StreamError, self.redact(&msg))
                     }
-                    StreamItem::Malformed(msg) => return a.fail(ErrorKind::MalformedJson, msg),
+                    StreamItem::Malformed(msg) => {
+                        return a.fail(ErrorKind::MalformedJson, self.redact(&msg))
+                    }
                     StreamItem::Done => {
                         finished = true;
                         break 'read;
@@ -322,7 +327,8 @@ fn error_message(body: &[u8]) -> Option<String> {
         .pointer("/error/message")
         .or_else(|| v.get("msg"))
         .and_then(Value::as_str)?;
-    Some(msg.chars().take(200).collect())
+    // Generous: the detail is clipped to DETAIL_CHARS after redaction (see Endpoint::scrub).
+    Some(msg.chars().take(4096).collect())
 }
 
 /// `HTTP 308 redirect to host:port (not followed)`: the Location's host only, so credentials, path and query in it

@@ -703,12 +703,10 @@ fn error_text(v: &Value) -> String {
     }
 }
 
-/// At most 200 characters of a payload, for error details.
+/// At most 4096 characters of a payload, for error details. Generous on purpose: the client redacts the key and
+/// then clips details to 300 characters, so this clip never cuts a key that the final text keeps.
 fn clip(s: &str) -> String {
-    match s.char_indices().nth(200) {
-        Some((i, _)) => format!("{}...", &s[..i]),
-        None => s.to_owned(),
-    }
+    super::attempt::clip_chars(s, 4096)
 }
 
 #[cfg(test)]
