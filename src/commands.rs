@@ -236,7 +236,11 @@ pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prep
             t.coze.clone(),
             s.traffic.max_tokens,
         )
-        .map_err(|e| bad_input(format!("target `{}`: {e}", t.name)))?;
+        .map_err(|e| bad_input(format!("target `{}`: {e}", t.name)))?
+        .with_limits(crate::client::http::ResponseLimits {
+            max_response_bytes: s.limits.max_response_bytes,
+            max_answer_bytes: s.limits.max_answer_bytes,
+        });
         out.metas.push(TargetMeta {
             name: t.name.clone(),
             role: t.role.to_string(),

@@ -180,7 +180,6 @@ fn endless_stream_server() -> Server {
 }
 
 #[test]
-#[ignore = "issue 11 item 3: not fixed yet (no limits.max_response_bytes)"]
 fn endless_sse_stream_ends_as_oversize_body_at_max_response_bytes() {
     let srv = endless_stream_server();
     let dir = tmp();
@@ -206,7 +205,6 @@ fn endless_sse_stream_ends_as_oversize_body_at_max_response_bytes() {
 }
 
 #[test]
-#[ignore = "issue 11 item 3: not fixed yet (no limits.max_response_bytes)"]
 fn body_over_max_response_bytes_is_oversize_body() {
     let big = "y".repeat(2 << 20);
     let srv = Server::start(move |_, _| Reply::Raw(openai_ok(&big, 5, 5)));
@@ -228,7 +226,6 @@ fn body_over_max_response_bytes_is_oversize_body() {
 /// The stated memory cap: 10 concurrent endless fast streams with the default limits stay under 100 MiB peak RSS
 /// (generous: a debug build idles at a few tens of MiB), and each ends as `oversize_body` well before its timeout.
 #[test]
-#[ignore = "issue 11 item 3: not fixed yet"]
 fn ten_endless_streams_stay_under_100_mib_rss() {
     let srv = endless_stream_server();
     let dir = tmp();

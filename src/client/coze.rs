@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::attempt::{Attempt, ErrorKind};
 use super::http::{ConvState, Endpoint};
 use super::sse;
+use super::sse::token_count;
 
 impl Endpoint {
     /// Create the server-side conversation (Coze). One attempt.
@@ -211,7 +212,7 @@ fn coze_envelope(a: &mut Attempt, v: Value) -> Option<Value> {
 fn coze_usage(d: &Value) -> Option<(u64, u64)> {
     let u = d.get("usage")?;
     Some((
-        u.get("input_count")?.as_u64()?,
-        u.get("output_count")?.as_u64()?,
+        token_count(u.get("input_count")?)?,
+        token_count(u.get("output_count")?)?,
     ))
 }

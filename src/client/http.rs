@@ -30,8 +30,24 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .expect("reqwest client")
 }
 
-/// Largest response body read; a bigger one is an `oversize_body` failure (and is not buffered).
-pub const MAX_BODY_BYTES: usize = 4 << 20;
+/// Default `limits.max_response_bytes`: a bigger body or stream is an `oversize_body` failure (and is not buffered).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 4 << 20;
+
+/// What one response may hold: the bytes read (body or stream) and the answer text kept.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseLimits {
+    pub max_response_bytes: u64,
+    pub max_answer_bytes: usize,
+}
+
+impl Default for ResponseLimits {
+    fn default() -> Self {
+        ResponseLimits {
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_answer_bytes: super::attempt::DEFAULT_ANSWER_BYTES,
+        }
+    }
+}
 
 /// A target endpoint as the adapters need it.
 #[derive(Debug, Clone)]
@@ -43,6 +59,7 @@ pub struct Endpoint {
     pub headers: HeaderMap,
     pub coze: Option<CozeSettings>,
     pub max_tokens: Option<u32>,
+    pub(crate) limits: ResponseLimits,
 }
 
 /// Per-conversation state the protocol keeps between turns.
@@ -84,7 +101,19 @@ impl Endpoint {
             headers,
             coze,
             max_tokens,
+            limits: ResponseLimits::default(),
         })
+    }
+
+    /// The scenario's caps on what one response may hold (the defaults otherwise).
+    pub fn with_limits(mut self, limits: ResponseLimits) -> Endpoint {
+        self.limits = limits;
+        self
+    }
+
+    /// A fresh attempt, sent now, with this endpoint's answer cap.
+    pub(crate) fn attempt(&self) -> Attempt {
+        Attempt::new(Instant::now()).with_answer_cap(self.limits.max_answer_bytes)
     }
 
     /// The URL of an API path (which may carry its own `?query`) under `base_url`: the path is appended to the base's
@@ -145,13 +174,12 @@ impl Endpoint {
     }
 
     async fn send_json(&self, rb: reqwest::RequestBuilder) -> (Attempt, Value) {
-        let a = Attempt::new(Instant::now());
-        let (mut a, resp) = match self.start(a, rb).await {
+        let (mut a, resp) = match self.start(self.attempt(), rb).await {
             Ok(x) => x,
             Err(a) => return (a, Value::Null),
         };
         let ct = content_type(&resp);
-        let body = match read_body(resp).await {
+        let body = match read_body(resp, self.limits.max_response_bytes).await {
             Ok(b) => b,
             Err((kind, d)) => return (a.fail(kind, d), Value::Null),
         };
@@ -180,12 +208,12 @@ impl Endpoint {
         mut a: Attempt,
         rb: reqwest::RequestBuilder,
     ) -> Result<(Attempt, reqwest::Response), Attempt> {
-        a.sent = Instant::now();
+        a.restart(Instant::now());
         let resp = match rb.send().await {
             Ok(r) => r,
             Err(e) => return Err(a.fail(classify_send_error(&e), self.redact(&e.to_string()))),
         };
-        a.first_byte = Some(Instant::now());
+        a.timer.on_first_byte(Instant::now());
         let status = resp.status().as_u16();
         a.status = Some(status);
         if (300..400).contains(&status) {
@@ -200,7 +228,7 @@ impl Endpoint {
                 ErrorKind::Http(status)
             };
             // Read (bounded) the error body for the detail, ignoring failures: the status already decided.
-            let detail = match read_body(resp).await {
+            let detail = match read_body(resp, self.limits.max_response_bytes).await {
                 Ok(b) => error_message(&b).unwrap_or_else(|| format!("HTTP {status}")),
                 Err(_) => format!("HTTP {status}"),
             };
@@ -220,15 +248,16 @@ impl Endpoint {
             .request(client, reqwest::Method::POST, url)
             .header(reqwest::header::ACCEPT, "text/event-stream")
             .json(body);
-        let a = Attempt::new(Instant::now());
-        let (mut a, resp) = match self.start(a, rb).await {
+        let (a, resp) = match self.start(self.attempt(), rb).await {
             Ok(x) => x,
             Err(a) => return a,
         };
         let ct = content_type(&resp);
         if !ct.starts_with("text/event-stream") {
             // A JSON envelope error (Coze answers errors as JSON even for stream requests) is still an error.
-            let body = read_body(resp).await.unwrap_or_default();
+            let body = read_body(resp, self.limits.max_response_bytes)
+                .await
+                .unwrap_or_default();
             if let Ok(v) = serde_json::from_slice::<Value>(&body) {
                 if let Some(code) = v.get("code").and_then(Value::as_i64).filter(|c| *c != 0) {
                     return a.fail(
@@ -242,8 +271,23 @@ impl Endpoint {
                 self.redact(&format!("content-type `{ct}` for a stream")),
             );
         }
-        let mut parser = SseParser::new();
+        self.read_stream(a, resp, classify).await
+    }
+
+    /// Read an SSE answer to its end marker, at most `limits.max_response_bytes` of it, feeding the stream timer.
+    async fn read_stream(
+        &self,
+        mut a: Attempt,
+        resp: reqwest::Response,
+        classify: fn(&sse::SseEvent) -> StreamItem,
+    ) -> Attempt {
+        let cap = self.limits.max_response_bytes;
+        let event_cap = usize::try_from(cap).map_or(sse::DEFAULT_MAX_EVENT_BYTES, |c| {
+            c.min(sse::DEFAULT_MAX_EVENT_BYTES)
+        });
+        let mut parser = SseParser::with_max_event_bytes(event_cap);
         let mut bytes = resp.bytes_stream();
+        let mut read = 0u64;
         let mut finished = false;
         'read: while let Some(chunk) = bytes.next().await {
             let chunk = match chunk {
@@ -251,6 +295,10 @@ impl Endpoint {
                 Err(e) => return a.fail(classify_body_error(&e), self.redact(&e.to_string())),
             };
             let now = Instant::now();
+            read = read.saturating_add(chunk.len() as u64);
+            if read > cap {
+                return a.fail(ErrorKind::OversizeBody, format!("stream over {cap} bytes"));
+            }
             if let Err(e) = parser.push(&chunk) {
                 return a.fail(ErrorKind::OversizeBody, e.to_string());
             }
@@ -273,6 +321,7 @@ impl Endpoint {
             }
         }
         a.done = Instant::now();
+        a.timer.on_end(a.done);
         if !finished {
             return a.fail(ErrorKind::StreamCut, "stream ended before its end marker");
         }
@@ -296,25 +345,24 @@ fn content_type(resp: &reqwest::Response) -> String {
         .to_ascii_lowercase()
 }
 
-async fn read_body(resp: reqwest::Response) -> Result<Vec<u8>, (ErrorKind, String)> {
-    if resp
-        .content_length()
-        .is_some_and(|l| l as usize > MAX_BODY_BYTES)
-    {
+/// The whole body, at most `cap` bytes: a larger one (by Content-Length or as it arrives) is `oversize_body` and is
+/// never buffered past the cap. Used by the adapters and by `compat`.
+pub(crate) async fn read_body(
+    resp: reqwest::Response,
+    cap: u64,
+) -> Result<Vec<u8>, (ErrorKind, String)> {
+    if resp.content_length().is_some_and(|l| l > cap) {
         return Err((
             ErrorKind::OversizeBody,
-            format!("content-length over {MAX_BODY_BYTES} bytes"),
+            format!("content-length over {cap} bytes"),
         ));
     }
     let mut out = Vec::new();
     let mut s = resp.bytes_stream();
     while let Some(c) = s.next().await {
         let c = c.map_err(|e| (classify_body_error(&e), e.to_string()))?;
-        if out.len() + c.len() > MAX_BODY_BYTES {
-            return Err((
-                ErrorKind::OversizeBody,
-                format!("body over {MAX_BODY_BYTES} bytes"),
-            ));
+        if (out.len() + c.len()) as u64 > cap {
+            return Err((ErrorKind::OversizeBody, format!("body over {cap} bytes")));
         }
         out.extend_from_slice(&c);
     }

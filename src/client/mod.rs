@@ -4,6 +4,7 @@
 
 pub mod attempt;
 pub mod coze;
+pub mod gaps;
 pub mod http;
 pub mod openai;
 pub mod secret;
@@ -37,8 +38,8 @@ impl Endpoint {
         if let Some(d) = a.detail.take() {
             // The pre-clip only bounds the redaction's work; it is far longer than the final clip, so a key it cuts
             // is beyond the characters kept.
-            let d = attempt::clip_chars(&d, 16 * attempt::DETAIL_CHARS);
-            a.detail = Some(attempt::clip_chars(&self.redact(&d), attempt::DETAIL_CHARS));
+            let d = sse::clip_chars(&d, 16 * attempt::DETAIL_CHARS);
+            a.detail = Some(sse::clip_chars(&self.redact(&d), attempt::DETAIL_CHARS));
         }
         a
     }

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use super::attempt::{Attempt, ErrorKind};
 use super::http::{ConvState, Endpoint};
 use super::sse;
+use super::sse::token_count;
 
 impl Endpoint {
     pub(super) async fn openai_turn(
@@ -49,7 +50,7 @@ impl Endpoint {
                 "choices[0].message.content missing",
             );
         };
-        a.answer = text.to_string();
+        a.push_answer(text);
         a.usage = openai_usage(&v);
         a
     }
@@ -57,7 +58,7 @@ impl Endpoint {
 fn openai_usage(v: &Value) -> Option<(u64, u64)> {
     let u = v.get("usage")?;
     Some((
-        u.get("prompt_tokens")?.as_u64()?,
-        u.get("completion_tokens")?.as_u64()?,
+        token_count(u.get("prompt_tokens")?)?,
+        token_count(u.get("completion_tokens")?)?,
     ))
 }
