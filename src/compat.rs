@@ -228,7 +228,10 @@ pub async fn probe(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let body = resp.bytes().await.map_err(|e| ep.redact(&e.to_string()))?;
+    // The runner's cap: an endless or huge body ends the probe at `limits.max_response_bytes`, never buffered past it.
+    let body = crate::client::http::read_body(resp, ep.limits.max_response_bytes)
+        .await
+        .map_err(|(kind, detail)| ep.redact(&format!("{}: {detail}", kind.as_str())))?;
     let mut shape = Shape {
         status,
         content_type: content_type.clone(),

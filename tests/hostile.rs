@@ -730,7 +730,6 @@ fn a_run_where_every_request_fails_does_not_exit_0() {
 // Item 10: compat
 
 #[test]
-#[ignore = "issue 11 item 10: not fixed yet"]
 fn compat_caps_response_bodies() {
     // Every probe gets an endless close-delimited JSON body (up to 1 GiB).
     let srv = Server::start(|_, _| Reply::Endless {
