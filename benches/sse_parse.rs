@@ -142,13 +142,13 @@ fn main() {
     let timer_total = size_of::<StreamTimer>() + t.heap_bytes();
     println!(
         "memory per stream: SseParser {} B struct + {} B buffers = {} B; \
-         StreamTimer {} B struct + {} B gap list ({} gaps) = {} B; total {} B",
+         StreamTimer {} B struct + {} B gap statistics ({} gaps) = {} B; total {} B",
         size_of::<SseParser>(),
         p.heap_bytes(),
         parser_total,
         size_of::<StreamTimer>(),
         t.heap_bytes(),
-        t.gaps().len(),
+        t.gaps().count(),
         timer_total,
         parser_total + timer_total
     );

@@ -1,6 +1,6 @@
 //! What the commands do, as library functions (the binary only parses arguments and maps errors to exit codes).
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -131,33 +131,66 @@ pub fn load_scenario(path: &Path) -> Result<Loaded, AppError> {
     Scenario::load(path).map_err(|e| bad_input(e.to_string()))
 }
 
-fn is_loopback_host(host: &str) -> bool {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    if h.eq_ignore_ascii_case("localhost") {
-        return true;
+/// The host of `url` and every socket address it stands for: an IP literal (IPv6 in brackets included) is its own
+/// address; a name (`localhost` too) is resolved, so the loopback rule judges addresses, never names.
+async fn resolve_target(url: &str) -> Result<(String, Vec<SocketAddr>), String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("cannot parse URL: {e}"))?;
+    let port = u
+        .port_or_known_default()
+        .ok_or_else(|| "URL has no port".to_string())?;
+    let host = u.host_str().ok_or_else(|| "URL has no host".to_string())?;
+    // `host_str` keeps an IPv6 literal's brackets; a socket address wants the bare address.
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok((bare.to_string(), vec![SocketAddr::new(ip, port)]));
     }
-    h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    let lookup = tokio::net::lookup_host((bare, port));
+    let addrs: Vec<SocketAddr> = match tokio::time::timeout(Duration::from_secs(10), lookup).await {
+        Ok(Ok(a)) => a.collect(),
+        Ok(Err(e)) => return Err(format!("cannot resolve {bare}: {e}")),
+        Err(_) => return Err(format!("cannot resolve {bare}: timed out after 10 s")),
+    };
+    if addrs.is_empty() {
+        return Err(format!("cannot resolve {bare}: no address"));
+    }
+    Ok((bare.to_string(), addrs))
 }
 
-fn host_port(url: &str) -> Option<(String, u16)> {
-    let u = reqwest::Url::parse(url).ok()?;
-    Some((u.host_str()?.to_string(), u.port_or_known_default()?))
+/// The addresses of target `i` (`name`, `url`), refused unless every one is loopback or remote targets are allowed.
+async fn loopback_rule(
+    loaded: &Loaded,
+    i: usize,
+    name: &str,
+    url: &str,
+    allow_remote: bool,
+) -> Result<Vec<SocketAddr>, AppError> {
+    let resolved = resolve_target(url).await;
+    let loopback = resolved
+        .as_ref()
+        .is_ok_and(|(_, addrs)| addrs.iter().all(|a| a.ip().is_loopback()));
+    if !loopback && !allow_remote {
+        let why = match &resolved {
+            Ok((host, addrs)) => {
+                let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+                format!("{host} resolves to {}", list.join(", "))
+            }
+            Err(e) => e.clone(),
+        };
+        return Err(bad_input(format!(
+            "{}: targets[{i}].base_url: `{url}` is not a loopback address ({why}); refusing to send load there \
+             without `limits.allow_non_loopback: true` in the scenario or `--allow-remote`",
+            loaded.path.display()
+        )));
+    }
+    let (_, addrs) =
+        resolved.map_err(|e| bad_input(format!("target `{name}` ({url}) is unreachable: {e}")))?;
+    Ok(addrs)
 }
 
-/// Try a TCP connect to the target so an unreachable one fails fast, before any load is planned on it.
-async fn check_reachable(name: &str, url: &str) -> Result<(), AppError> {
-    let (host, port) = host_port(url)
-        .ok_or_else(|| bad_input(format!("target `{name}`: cannot parse URL `{url}`")))?;
-    let addrs: Vec<SocketAddr> = (host.as_str(), port)
-        .to_socket_addrs()
-        .map_err(|e| {
-            bad_input(format!(
-                "target `{name}` ({url}) is unreachable: cannot resolve {host}: {e}"
-            ))
-        })?
-        .collect();
+/// Try a TCP connect to the target's addresses so an unreachable one fails fast, before any load is planned on it.
+async fn check_reachable(name: &str, url: &str, addrs: &[SocketAddr]) -> Result<(), AppError> {
     let mut last = None;
-    for a in addrs {
+    for &a in addrs {
         match tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(a)).await
         {
             Ok(Ok(_)) => return Ok(()),
@@ -225,22 +258,14 @@ pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prep
             )
         } else {
             let url = t.base_url.clone().expect("validated: base_url or mock");
-            let (host, _) = host_port(&url)
-                .ok_or_else(|| bad_input(format!("target `{}`: bad URL `{url}`", t.name)))?;
-            if !is_loopback_host(&host) && !allow_remote {
-                return Err(bad_input(format!(
-                    "{}: targets[{i}].base_url: `{url}` is not a loopback address; refusing to send load there without \
-                     `limits.allow_non_loopback: true` in the scenario or `--allow-remote`",
-                    loaded.path.display()
-                )));
-            }
+            let addrs = loopback_rule(loaded, i, &t.name, &url, allow_remote).await?;
             let key = match &t.api_key_env {
                 Some(var) => {
                     Some(Secret::from_env(var, &t.name).map_err(|e| bad_input(e.to_string()))?)
                 }
                 None => None,
             };
-            check_reachable(&t.name, &url).await?;
+            check_reachable(&t.name, &url, &addrs).await?;
             (url.clone(), key, url, false)
         };
         let endpoint = Endpoint::new(
@@ -251,7 +276,11 @@ pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prep
             t.coze.clone(),
             s.traffic.max_tokens,
         )
-        .map_err(|e| bad_input(format!("target `{}`: {e}", t.name)))?;
+        .map_err(|e| bad_input(format!("target `{}`: {e}", t.name)))?
+        .with_limits(crate::client::http::ResponseLimits {
+            max_response_bytes: s.limits.max_response_bytes,
+            max_answer_bytes: s.limits.max_answer_bytes,
+        });
         out.metas.push(TargetMeta {
             name: t.name.clone(),
             role: t.role.to_string(),

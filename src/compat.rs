@@ -204,17 +204,13 @@ pub async fn probe(
     p: &Probe,
     conversation_id: &str,
 ) -> Result<(Shape, Value), String> {
-    let url = format!(
-        "{}{}",
-        ep.base_url,
-        p.path.replace("{conversation_id}", conversation_id)
-    );
+    let url = ep.url(&p.path.replace("{conversation_id}", conversation_id), &[]);
     let mut headers = ep.headers.clone();
     if p.no_auth {
         headers.remove(reqwest::header::AUTHORIZATION);
     }
     let mut rb = client
-        .request(p.method.clone(), &url)
+        .request(p.method.clone(), url)
         .headers(headers)
         .timeout(std::time::Duration::from_secs(30));
     if let Some(b) = &p.body {
@@ -232,7 +228,10 @@ pub async fn probe(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let body = resp.bytes().await.map_err(|e| ep.redact(&e.to_string()))?;
+    // The runner's cap: an endless or huge body ends the probe at `limits.max_response_bytes`, never buffered past it.
+    let body = crate::client::http::read_body(resp, ep.limits.max_response_bytes)
+        .await
+        .map_err(|(kind, detail)| ep.redact(&format!("{}: {detail}", kind.as_str())))?;
     let mut shape = Shape {
         status,
         content_type: content_type.clone(),

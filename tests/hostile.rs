@@ -93,7 +93,6 @@ fn assert_redirect_not_followed(status: u16, trap_host: &str) {
 }
 
 #[test]
-#[ignore = "issue 11 item 1: not fixed yet"]
 fn redirect_off_loopback_is_not_followed() {
     // The machine's own non-loopback address: a followed redirect leaves loopback but never the machine.
     let Some(ip) = own_non_loopback_ip() else {
@@ -105,13 +104,11 @@ fn redirect_off_loopback_is_not_followed() {
 }
 
 #[test]
-#[ignore = "issue 11 item 1: not fixed yet"]
 fn redirect_to_another_loopback_host_is_not_followed_either() {
     assert_redirect_not_followed(308, "127.0.0.2");
 }
 
 #[test]
-#[ignore = "issue 11 items 1 and 21: not fixed yet"]
 fn redirect_301_302_303_do_not_turn_post_into_get() {
     for status in [301, 302, 303] {
         assert_redirect_not_followed(status, "127.0.0.2");
@@ -161,13 +158,11 @@ fn huge_retry_after(header: (&'static str, &'static str)) {
 }
 
 #[test]
-#[ignore = "issue 11 item 2: not fixed yet"]
 fn retry_after_1e20_seconds_is_capped_not_a_panic() {
     huge_retry_after(("retry-after", "1e20"));
 }
 
 #[test]
-#[ignore = "issue 11 item 2: not fixed yet"]
 fn retry_after_ms_1e30_is_capped_not_a_panic() {
     huge_retry_after(("retry-after-ms", "1e30"));
 }
@@ -185,7 +180,6 @@ fn endless_stream_server() -> Server {
 }
 
 #[test]
-#[ignore = "issue 11 item 3: not fixed yet (no limits.max_response_bytes)"]
 fn endless_sse_stream_ends_as_oversize_body_at_max_response_bytes() {
     let srv = endless_stream_server();
     let dir = tmp();
@@ -211,7 +205,6 @@ fn endless_sse_stream_ends_as_oversize_body_at_max_response_bytes() {
 }
 
 #[test]
-#[ignore = "issue 11 item 3: not fixed yet (no limits.max_response_bytes)"]
 fn body_over_max_response_bytes_is_oversize_body() {
     let big = "y".repeat(2 << 20);
     let srv = Server::start(move |_, _| Reply::Raw(openai_ok(&big, 5, 5)));
@@ -233,7 +226,6 @@ fn body_over_max_response_bytes_is_oversize_body() {
 /// The stated memory cap: 10 concurrent endless fast streams with the default limits stay under 100 MiB peak RSS
 /// (generous: a debug build idles at a few tens of MiB), and each ends as `oversize_body` well before its timeout.
 #[test]
-#[ignore = "issue 11 item 3: not fixed yet"]
 fn ten_endless_streams_stay_under_100_mib_rss() {
     let srv = endless_stream_server();
     let dir = tmp();
@@ -283,7 +275,6 @@ fn echo_run(s: Scenario, expect_kind: &str, dir: &tempfile::TempDir) {
 }
 
 #[test]
-#[ignore = "issue 11 item 6: not fixed yet"]
 fn key_echoed_in_a_coze_200_envelope_error_is_redacted() {
     let srv = Server::start(|r, _| {
         Reply::Raw(json(
@@ -296,7 +287,6 @@ fn key_echoed_in_a_coze_200_envelope_error_is_redacted() {
 }
 
 #[test]
-#[ignore = "issue 11 item 6: not fixed yet"]
 fn key_echoed_in_a_malformed_sse_line_is_redacted() {
     let srv = Server::start(|r, _| {
         let mut b = sse_head();
@@ -314,7 +304,6 @@ fn key_echoed_in_a_malformed_sse_line_is_redacted() {
 }
 
 #[test]
-#[ignore = "issue 11 item 6: not fixed yet"]
 fn key_echoed_in_a_content_type_header_is_redacted_case_insensitively() {
     let srv = Server::start(|r, _| {
         let ct = format!("text/x-{}", r.bearer());
@@ -329,7 +318,6 @@ fn key_echoed_in_a_content_type_header_is_redacted_case_insensitively() {
 }
 
 #[test]
-#[ignore = "issue 11 item 6: not fixed yet"]
 fn key_cut_by_clipping_leaks_no_prefix() {
     // 190 characters and a space, then the key: clipping at 200 characters before redacting keeps 9 of its
     // characters, which exact-match redaction cannot see.
@@ -345,7 +333,6 @@ fn key_cut_by_clipping_leaks_no_prefix() {
 }
 
 #[test]
-#[ignore = "issue 11 item 6: not fixed yet"]
 fn key_echoed_upper_cased_in_an_error_body_is_redacted() {
     let srv = Server::start(|r, _| {
         let msg = format!("invalid api key {}", r.bearer().to_ascii_uppercase());
@@ -647,7 +634,6 @@ fn usage_of_2_pow_63_tokens_saturates_and_is_flagged() {
 }
 
 #[test]
-#[ignore = "issue 11 item 17: not fixed yet"]
 fn stream_error_messages_are_clipped() {
     let srv = Server::start(|_, _| {
         let mut b = sse_head();
@@ -744,7 +730,6 @@ fn a_run_where_every_request_fails_does_not_exit_0() {
 // Item 10: compat
 
 #[test]
-#[ignore = "issue 11 item 10: not fixed yet"]
 fn compat_caps_response_bodies() {
     // Every probe gets an endless close-delimited JSON body (up to 1 GiB).
     let srv = Server::start(|_, _| Reply::Endless {

@@ -436,7 +436,6 @@ fn scenario_name_with_control_characters_or_1000_chars_is_refused() {
 // Items 13, 14 and 22: target addresses
 
 #[test]
-#[ignore = "issue 11 item 13: not fixed yet"]
 fn ipv6_loopback_literal_works() {
     let srv =
         Server::start_on("[::1]:0", |_, _| Reply::Raw(openai_ok("hello", 5, 2))).expect("bind ::1");
@@ -450,7 +449,6 @@ fn ipv6_loopback_literal_works() {
 }
 
 #[test]
-#[ignore = "issue 11 item 14: not fixed yet"]
 fn localhost_is_resolved_and_must_be_loopback() {
     // In a private mount namespace /etc/hosts maps `localhost` to this machine's non-loopback address, where a
     // server listens: a tool that trusts the name sends load there.
@@ -501,7 +499,6 @@ fn localhost_resolving_to_loopback_works() {
 }
 
 #[test]
-#[ignore = "issue 11 item 22: not fixed yet"]
 fn base_url_with_a_query_string_keeps_it_after_the_path() {
     let srv = ok_server();
     let dir = tmp();

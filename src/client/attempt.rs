@@ -3,11 +3,19 @@
 
 use std::time::{Duration, Instant};
 
+#[cfg(test)]
+use super::sse::token_count;
+use super::sse::StreamTimer;
+
 /// What went wrong, one kind per failure mode; the CSV and report use [`ErrorKind::as_str`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorKind {
     /// HTTP status >= 400 other than 429 (`http_500`, `http_401`, ...).
     Http(u16),
+    /// A 3xx answer: never followed (a redirect could lead off loopback, and 301/302/303 would turn the POST into a
+    /// GET). The status is kept in the record; the detail names the Location host. Counted as unavailability: the
+    /// user got no answer.
+    Redirect(u16),
     /// 429 still returned when retries or the retry budget ran out.
     RateLimited,
     /// Coze envelope `code != 0` with HTTP 200 (`envelope_4016`, ...).
@@ -22,7 +30,7 @@ pub enum ErrorKind {
     MalformedJson,
     /// 2xx with a content type the protocol does not use.
     WrongContentType,
-    /// Body larger than [`MAX_BODY_BYTES`] (or an SSE event larger than the parser's cap).
+    /// Body or stream larger than `limits.max_response_bytes` (or an SSE event larger than the parser's cap).
     OversizeBody,
     /// The per-request timeout fired (includes a server that accepts and never answers).
     Timeout,
@@ -40,6 +48,7 @@ impl ErrorKind {
     pub fn as_str(&self) -> String {
         match self {
             ErrorKind::Http(s) => format!("http_{s}"),
+            ErrorKind::Redirect(_) => "redirect".into(),
             ErrorKind::RateLimited => "rate_limited".into(),
             ErrorKind::Envelope(c) => format!("envelope_{c}"),
             ErrorKind::ChatFailed => "chat_failed".into(),
@@ -77,14 +86,17 @@ impl ErrorKind {
     }
 }
 
-/// One attempt at one request.
+/// Longest failure detail kept, in characters: clipped AFTER redaction, so a key cut by the clip cannot leak a piece.
+pub const DETAIL_CHARS: usize = 300;
+
+/// Answer text kept per attempt by default (the conversation history and the token estimate need no more).
+pub const DEFAULT_ANSWER_BYTES: usize = 64 << 10;
+
+/// One attempt at one request. Its state is bounded whatever the server sends: the timer keeps running statistics
+/// and the answer keeps a prefix.
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub sent: Instant,
-    pub first_byte: Option<Instant>,
-    /// First chunk with non-empty answer content (streams only).
-    pub first_token: Option<Instant>,
-    pub last_token: Option<Instant>,
     pub done: Instant,
     pub status: Option<u16>,
     pub error: Option<ErrorKind>,
@@ -94,21 +106,19 @@ pub struct Attempt {
     pub retry_after: Option<Duration>,
     /// (input, output) tokens from the server's usage block.
     pub usage: Option<(u64, u64)>,
-    /// Answer text (for the conversation history and, without usage, the token estimate).
+    /// The first `answer_cap` bytes of the answer (for the conversation history and the token estimate).
     pub answer: String,
-    /// Non-empty content chunks received.
-    pub content_chunks: u32,
-    /// Gaps between consecutive content chunks.
-    pub gaps: Vec<Duration>,
+    /// Bytes of answer text received, kept or not.
+    pub answer_bytes: u64,
+    answer_cap: usize,
+    /// First byte, first and last content chunk, gaps and chunk count, from `sent`: the one stream timer.
+    pub timer: StreamTimer,
 }
 
 impl Attempt {
     pub(crate) fn new(sent: Instant) -> Attempt {
         Attempt {
             sent,
-            first_byte: None,
-            first_token: None,
-            last_token: None,
             done: sent,
             status: None,
             error: None,
@@ -116,9 +126,21 @@ impl Attempt {
             retry_after: None,
             usage: None,
             answer: String::new(),
-            content_chunks: 0,
-            gaps: Vec::new(),
+            answer_bytes: 0,
+            answer_cap: DEFAULT_ANSWER_BYTES,
+            timer: StreamTimer::new(sent),
         }
+    }
+
+    pub(crate) fn with_answer_cap(mut self, cap: usize) -> Attempt {
+        self.answer_cap = cap;
+        self
+    }
+
+    /// The request goes out now: timings start again from here.
+    pub(crate) fn restart(&mut self, sent: Instant) {
+        self.sent = sent;
+        self.timer = StreamTimer::new(sent);
     }
 
     pub(crate) fn fail(mut self, kind: ErrorKind, detail: impl Into<String>) -> Attempt {
@@ -128,18 +150,37 @@ impl Attempt {
         self
     }
 
+    /// A content chunk of a stream, read at `at`.
     pub(crate) fn content(&mut self, at: Instant, text: &str) {
-        if text.is_empty() {
+        self.timer.on_content(at, text.len() as u64);
+        self.push_answer(text);
+    }
+
+    /// Append answer text, keeping at most the cap (cut at a character boundary).
+    pub(crate) fn push_answer(&mut self, text: &str) {
+        self.answer_bytes = self.answer_bytes.saturating_add(text.len() as u64);
+        let room = self.answer_cap.saturating_sub(self.answer.len());
+        if text.len() <= room {
+            self.answer.push_str(text);
             return;
         }
-        if let Some(prev) = self.last_token {
-            self.gaps.push(at.saturating_duration_since(prev));
-        } else {
-            self.first_token = Some(at);
+        let mut cut = room;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
         }
-        self.last_token = Some(at);
-        self.content_chunks += 1;
-        self.answer.push_str(text);
+        self.answer.push_str(&text[..cut]);
+    }
+
+    /// Output tokens estimated from the answer (when the server sent no usage): the kept prefix's estimate, scaled
+    /// by the bytes received when the answer was longer than the prefix.
+    pub fn estimated_output_tokens(&self) -> u64 {
+        let kept = crate::config::prices::estimate_tokens(&self.answer);
+        let kept_bytes = self.answer.len() as u64;
+        if self.answer_bytes <= kept_bytes || kept_bytes == 0 {
+            return kept;
+        }
+        let scaled = kept as u128 * u128::from(self.answer_bytes) / u128::from(kept_bytes);
+        u64::try_from(scaled).unwrap_or(u64::MAX)
     }
 
     pub fn ok(&self) -> bool {
@@ -156,10 +197,46 @@ mod tests {
         assert!(ErrorKind::Http(503).is_unavailability());
         assert!(!ErrorKind::Http(401).is_unavailability());
         assert!(ErrorKind::Timeout.is_unavailability());
+        assert!(ErrorKind::Redirect(308).is_unavailability());
+        assert!(!ErrorKind::Redirect(307).retryable(true));
+        assert_eq!(ErrorKind::Redirect(301).as_str(), "redirect");
         assert!(ErrorKind::RateLimited.retryable(false));
         assert!(!ErrorKind::Http(500).retryable(false));
         assert!(ErrorKind::Http(500).retryable(true));
         assert!(!ErrorKind::Http(404).retryable(true));
         assert_eq!(ErrorKind::Envelope(4016).as_str(), "envelope_4016");
+    }
+
+    #[test]
+    fn token_counts_saturate() {
+        use serde_json::json;
+        assert_eq!(token_count(&json!(5)), Some(5));
+        assert_eq!(token_count(&json!(9223372036854775808u64)), Some(1 << 63));
+        assert_eq!(token_count(&json!(u64::MAX)), Some(u64::MAX));
+        let huge: serde_json::Value = serde_json::from_str("1e30").unwrap();
+        assert_eq!(token_count(&huge), Some(u64::MAX));
+        let over: serde_json::Value = serde_json::from_str("18446744073709551616").unwrap();
+        assert_eq!(token_count(&over), Some(u64::MAX));
+        assert_eq!(token_count(&json!(-1)), None);
+        assert_eq!(token_count(&json!(2.5)), Some(2));
+        assert_eq!(token_count(&json!("7")), None);
+    }
+
+    #[test]
+    fn answer_keeps_a_prefix_and_the_estimate_scales() {
+        let t = Instant::now();
+        let mut a = Attempt::new(t).with_answer_cap(9);
+        a.content(t, "héllo ");
+        a.content(t + Duration::from_millis(5), "wörld and more");
+        // 8 of the 9 bytes allowed kept: the 2-byte ö would cross the cap, so the cut falls before it.
+        assert_eq!(a.answer, "héllo w");
+        assert_eq!(a.answer_bytes, 22);
+        assert_eq!(a.timer.content_chunks(), 2);
+        assert_eq!(a.timer.gaps().max(), Some(Duration::from_millis(5)));
+        // "héllo w": 7 chars -> 2 tokens by chars, 2 words -> 2; scaled by 22 / 8 bytes -> 5.
+        assert_eq!(a.estimated_output_tokens(), 5);
+        let mut b = Attempt::new(t);
+        b.push_answer("two words");
+        assert_eq!(b.estimated_output_tokens(), 3);
     }
 }

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::attempt::{Attempt, ErrorKind};
 use super::http::{ConvState, Endpoint};
 use super::sse;
+use super::sse::token_count;
 
 impl Endpoint {
     /// Create the server-side conversation (Coze). One attempt.
@@ -17,15 +18,15 @@ impl Endpoint {
         conv: &mut ConvState,
         model: &str,
     ) -> Attempt {
-        let url = format!("{}/v1/conversation/create", self.base_url);
+        let url = self.url("/v1/conversation/create", &[]);
         let body = json!({ "bot_id": self.bot_for(model) });
-        let (mut a, v) = self.post_json(client, &url, &body).await;
+        let (mut a, v) = self.post_json(client, url, &body).await;
         if a.error.is_some() {
-            return a;
+            return self.scrub(a);
         }
         let v = match coze_envelope(&mut a, v) {
             Some(d) => d,
-            None => return a,
+            None => return self.scrub(a),
         };
         match v.get("id").and_then(json_id) {
             Some(id) => conv.coze_conversation_id = Some(id),
@@ -57,7 +58,7 @@ impl Endpoint {
         stream: bool,
     ) -> Attempt {
         let conv_id = conv.coze_conversation_id.clone().unwrap_or_default();
-        let url = format!("{}/v3/chat?conversation_id={}", self.base_url, conv_id);
+        let url = self.url("/v3/chat", &[("conversation_id", &conv_id)]);
         let body = json!({
             "bot_id": self.bot_for(model),
             "user_id": conv.user,
@@ -67,10 +68,10 @@ impl Endpoint {
         });
         if stream {
             return self
-                .post_stream(client, &url, &body, sse::classify_coze)
+                .post_stream(client, url, &body, sse::classify_coze)
                 .await;
         }
-        let (mut a, v) = self.post_json(client, &url, &body).await;
+        let (mut a, v) = self.post_json(client, url, &body).await;
         if a.error.is_some() {
             return a;
         }
@@ -80,63 +81,17 @@ impl Endpoint {
         let Some(chat_id) = data.get("id").and_then(json_id) else {
             return a.fail(ErrorKind::MalformedJson, "v3/chat: data.id missing");
         };
-        let poll = Duration::from_millis(
-            self.coze
-                .as_ref()
-                .map(|c| c.poll_interval_ms)
-                .unwrap_or(1000),
-        );
-        let retrieve = format!(
-            "{}/v3/chat/retrieve?conversation_id={}&chat_id={}",
-            self.base_url, conv_id, chat_id
-        );
-        loop {
-            tokio::time::sleep(poll).await;
-            let (mut p, v) = self.get_json(client, &retrieve).await;
-            if let Some(e) = p.error.take() {
-                // A failing poll fails the chat: the caller decides about retrying the whole turn.
-                a.status = p.status;
-                a.retry_after = p.retry_after;
-                return a.fail(
-                    e,
-                    format!("chat/retrieve: {}", p.detail.unwrap_or_default()),
-                );
-            }
-            let Some(d) = coze_envelope(&mut p, v) else {
-                a.status = p.status;
-                return a.fail(
-                    p.error.unwrap_or(ErrorKind::MalformedJson),
-                    p.detail.unwrap_or_default(),
-                );
-            };
-            match d.get("status").and_then(Value::as_str) {
-                Some("completed") => {
-                    a.done = Instant::now();
-                    a.usage = coze_usage(&d);
-                    break;
-                }
-                Some("failed") | Some("canceled") => {
-                    let msg = d
-                        .pointer("/last_error/msg")
-                        .and_then(Value::as_str)
-                        .unwrap_or("failed");
-                    return a.fail(ErrorKind::ChatFailed, format!("chat failed: {msg}"));
-                }
-                Some(_) => continue,
-                None => {
-                    return a.fail(
-                        ErrorKind::MalformedJson,
-                        "chat/retrieve: data.status missing",
-                    )
-                }
-            }
-        }
+        let ids = [
+            ("conversation_id", conv_id.as_str()),
+            ("chat_id", chat_id.as_str()),
+        ];
+        let a = match self.poll_until_completed(client, a, &ids).await {
+            Ok(a) => a,
+            Err(a) => return a,
+        };
         let done = a.done;
-        let list = format!(
-            "{}/v3/chat/message/list?conversation_id={}&chat_id={}",
-            self.base_url, conv_id, chat_id
-        );
-        let (mut m, v) = self.get_json(client, &list).await;
+        let list = self.url("/v3/chat/message/list", &ids);
+        let (mut m, v) = self.get_json(client, list).await;
         if let Some(e) = m.error.take() {
             return a.fail(e, format!("message/list: {}", m.detail.unwrap_or_default()));
         }
@@ -146,18 +101,76 @@ impl Endpoint {
                 m.detail.unwrap_or_default(),
             );
         };
-        let answer: String = d
-            .as_array()
-            .map(|msgs| {
-                msgs.iter()
-                    .filter(|m| m.get("type").and_then(Value::as_str) == Some("answer"))
-                    .filter_map(|m| m.get("content").and_then(Value::as_str))
-                    .collect()
-            })
-            .unwrap_or_default();
-        a.answer = answer;
+        let mut a = a;
+        if let Some(msgs) = d.as_array() {
+            let answers = msgs
+                .iter()
+                .filter(|m| m.get("type").and_then(Value::as_str) == Some("answer"))
+                .filter_map(|m| m.get("content").and_then(Value::as_str));
+            for text in answers {
+                a.push_answer(text);
+            }
+        }
         a.done = done;
         a
+    }
+
+    /// Poll `/v3/chat/retrieve` every `poll_interval_ms` until the chat is completed (`Ok`, with `done` and usage
+    /// set) or fails (`Err`, the finished failed attempt). The runner's timeout bounds the loop.
+    async fn poll_until_completed(
+        &self,
+        client: &reqwest::Client,
+        mut a: Attempt,
+        ids: &[(&str, &str)],
+    ) -> Result<Attempt, Attempt> {
+        let poll = Duration::from_millis(
+            self.coze
+                .as_ref()
+                .map(|c| c.poll_interval_ms)
+                .unwrap_or(1000),
+        );
+        let retrieve = self.url("/v3/chat/retrieve", ids);
+        loop {
+            tokio::time::sleep(poll).await;
+            let (mut p, v) = self.get_json(client, retrieve.clone()).await;
+            if let Some(e) = p.error.take() {
+                // A failing poll fails the chat: the caller decides about retrying the whole turn.
+                a.status = p.status;
+                a.retry_after = p.retry_after;
+                return Err(a.fail(
+                    e,
+                    format!("chat/retrieve: {}", p.detail.unwrap_or_default()),
+                ));
+            }
+            let Some(d) = coze_envelope(&mut p, v) else {
+                a.status = p.status;
+                return Err(a.fail(
+                    p.error.unwrap_or(ErrorKind::MalformedJson),
+                    p.detail.unwrap_or_default(),
+                ));
+            };
+            match d.get("status").and_then(Value::as_str) {
+                Some("completed") => {
+                    a.done = Instant::now();
+                    a.usage = coze_usage(&d);
+                    return Ok(a);
+                }
+                Some("failed") | Some("canceled") => {
+                    let msg = d
+                        .pointer("/last_error/msg")
+                        .and_then(Value::as_str)
+                        .unwrap_or("failed");
+                    return Err(a.fail(ErrorKind::ChatFailed, format!("chat failed: {msg}")));
+                }
+                Some(_) => continue,
+                None => {
+                    return Err(a.fail(
+                        ErrorKind::MalformedJson,
+                        "chat/retrieve: data.status missing",
+                    ))
+                }
+            }
+        }
     }
 }
 fn json_id(v: &Value) -> Option<String> {
@@ -199,7 +212,7 @@ fn coze_envelope(a: &mut Attempt, v: Value) -> Option<Value> {
 fn coze_usage(d: &Value) -> Option<(u64, u64)> {
     let u = d.get("usage")?;
     Some((
-        u.get("input_count")?.as_u64()?,
-        u.get("output_count")?.as_u64()?,
+        token_count(u.get("input_count")?)?,
+        token_count(u.get("output_count")?)?,
     ))
 }

@@ -16,10 +16,12 @@ use super::secret::Secret;
 use super::sse::{self, SseParser, StreamItem};
 use crate::config::scenario::{CozeSettings, ProtocolKind};
 
-/// Build the HTTP client: no proxies (traffic must go where the scenario says), a pool big enough for the load.
+/// Build the HTTP client: no proxies and no redirects (traffic must go where the scenario says: a followed redirect
+/// could leave loopback, and 301/302/303 would turn a POST into a GET), a pool big enough for the load.
 pub fn http_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(1024)
         .pool_idle_timeout(Duration::from_secs(30))
         .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -28,18 +30,36 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .expect("reqwest client")
 }
 
-/// Largest response body read; a bigger one is an `oversize_body` failure (and is not buffered).
-pub const MAX_BODY_BYTES: usize = 4 << 20;
+/// Default `limits.max_response_bytes`: a bigger body or stream is an `oversize_body` failure (and is not buffered).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 4 << 20;
+
+/// What one response may hold: the bytes read (body or stream) and the answer text kept.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseLimits {
+    pub max_response_bytes: u64,
+    pub max_answer_bytes: usize,
+}
+
+impl Default for ResponseLimits {
+    fn default() -> Self {
+        ResponseLimits {
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_answer_bytes: super::attempt::DEFAULT_ANSWER_BYTES,
+        }
+    }
+}
 
 /// A target endpoint as the adapters need it.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     pub kind: ProtocolKind,
-    pub base_url: String,
+    /// The scenario's `base_url`, parsed; API paths are joined to its path and its query is kept (see [`Self::url`]).
+    pub(crate) base: reqwest::Url,
     pub key: Option<Secret>,
     pub headers: HeaderMap,
     pub coze: Option<CozeSettings>,
     pub max_tokens: Option<u32>,
+    pub(crate) limits: ResponseLimits,
 }
 
 /// Per-conversation state the protocol keeps between turns.
@@ -72,14 +92,52 @@ impl Endpoint {
             v.set_sensitive(true);
             headers.insert(AUTHORIZATION, v);
         }
+        let base =
+            reqwest::Url::parse(base_url).map_err(|e| format!("base_url `{base_url}`: {e}"))?;
         Ok(Endpoint {
             kind,
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base,
             key,
             headers,
             coze,
             max_tokens,
+            limits: ResponseLimits::default(),
         })
+    }
+
+    /// The scenario's caps on what one response may hold (the defaults otherwise).
+    pub fn with_limits(mut self, limits: ResponseLimits) -> Endpoint {
+        self.limits = limits;
+        self
+    }
+
+    /// A fresh attempt, sent now, with this endpoint's answer cap.
+    pub(crate) fn attempt(&self) -> Attempt {
+        Attempt::new(Instant::now()).with_answer_cap(self.limits.max_answer_bytes)
+    }
+
+    /// The URL of an API path (which may carry its own `?query`) under `base_url`: the path is appended to the base's
+    /// path, the base's query (e.g. Azure's `?api-version=...`) comes first, then the path's, then `params`
+    /// (percent-encoded, so an id from the server cannot inject parameters).
+    pub(crate) fn url(&self, path: &str, params: &[(&str, &str)]) -> reqwest::Url {
+        let mut u = self.base.clone();
+        let (p, q) = path.split_once('?').unwrap_or((path, ""));
+        let joined = format!("{}{p}", u.path().trim_end_matches('/'));
+        u.set_path(&joined);
+        let query: Vec<&str> = [u.query().unwrap_or(""), q]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
+        let query = query.join("&");
+        u.set_query((!query.is_empty()).then_some(query.as_str()));
+        u.set_fragment(None);
+        if !params.is_empty() {
+            let mut pairs = u.query_pairs_mut();
+            for (k, v) in params {
+                pairs.append_pair(k, v);
+            }
+        }
+        u
     }
 
     /// Does this protocol need a conversation created before the first turn?
@@ -91,12 +149,16 @@ impl Endpoint {
         &self,
         client: &reqwest::Client,
         method: reqwest::Method,
-        url: &str,
+        url: reqwest::Url,
     ) -> reqwest::RequestBuilder {
         client.request(method, url).headers(self.headers.clone())
     }
 
-    pub(super) async fn get_json(&self, client: &reqwest::Client, url: &str) -> (Attempt, Value) {
+    pub(super) async fn get_json(
+        &self,
+        client: &reqwest::Client,
+        url: reqwest::Url,
+    ) -> (Attempt, Value) {
         let rb = self.request(client, reqwest::Method::GET, url);
         self.send_json(rb).await
     }
@@ -104,7 +166,7 @@ impl Endpoint {
     pub(super) async fn post_json(
         &self,
         client: &reqwest::Client,
-        url: &str,
+        url: reqwest::Url,
         body: &Value,
     ) -> (Attempt, Value) {
         let rb = self.request(client, reqwest::Method::POST, url).json(body);
@@ -112,20 +174,22 @@ impl Endpoint {
     }
 
     async fn send_json(&self, rb: reqwest::RequestBuilder) -> (Attempt, Value) {
-        let a = Attempt::new(Instant::now());
-        let (mut a, resp) = match self.start(a, rb).await {
+        let (mut a, resp) = match self.start(self.attempt(), rb).await {
             Ok(x) => x,
             Err(a) => return (a, Value::Null),
         };
         let ct = content_type(&resp);
-        let body = match read_body(resp).await {
+        let body = match read_body(resp, self.limits.max_response_bytes).await {
             Ok(b) => b,
             Err((kind, d)) => return (a.fail(kind, d), Value::Null),
         };
         a.done = Instant::now();
         if !ct.contains("json") {
             return (
-                a.fail(ErrorKind::WrongContentType, format!("content-type `{ct}`")),
+                a.fail(
+                    ErrorKind::WrongContentType,
+                    self.redact(&format!("content-type `{ct}`")),
+                ),
                 Value::Null,
             );
         }
@@ -144,14 +208,18 @@ impl Endpoint {
         mut a: Attempt,
         rb: reqwest::RequestBuilder,
     ) -> Result<(Attempt, reqwest::Response), Attempt> {
-        a.sent = Instant::now();
+        a.restart(Instant::now());
         let resp = match rb.send().await {
             Ok(r) => r,
             Err(e) => return Err(a.fail(classify_send_error(&e), self.redact(&e.to_string()))),
         };
-        a.first_byte = Some(Instant::now());
+        a.timer.on_first_byte(Instant::now());
         let status = resp.status().as_u16();
         a.status = Some(status);
+        if (300..400).contains(&status) {
+            let detail = redirect_detail(&resp);
+            return Err(a.fail(ErrorKind::Redirect(status), self.redact(&detail)));
+        }
         if status == 429 || status >= 400 {
             a.retry_after = retry_after(resp.headers(), SystemTime::now());
             let kind = if status == 429 {
@@ -160,7 +228,7 @@ impl Endpoint {
                 ErrorKind::Http(status)
             };
             // Read (bounded) the error body for the detail, ignoring failures: the status already decided.
-            let detail = match read_body(resp).await {
+            let detail = match read_body(resp, self.limits.max_response_bytes).await {
                 Ok(b) => error_message(&b).unwrap_or_else(|| format!("HTTP {status}")),
                 Err(_) => format!("HTTP {status}"),
             };
@@ -172,7 +240,7 @@ impl Endpoint {
     pub(super) async fn post_stream(
         &self,
         client: &reqwest::Client,
-        url: &str,
+        url: reqwest::Url,
         body: &Value,
         classify: fn(&sse::SseEvent) -> StreamItem,
     ) -> Attempt {
@@ -180,15 +248,16 @@ impl Endpoint {
             .request(client, reqwest::Method::POST, url)
             .header(reqwest::header::ACCEPT, "text/event-stream")
             .json(body);
-        let a = Attempt::new(Instant::now());
-        let (mut a, resp) = match self.start(a, rb).await {
+        let (a, resp) = match self.start(self.attempt(), rb).await {
             Ok(x) => x,
             Err(a) => return a,
         };
         let ct = content_type(&resp);
         if !ct.starts_with("text/event-stream") {
             // A JSON envelope error (Coze answers errors as JSON even for stream requests) is still an error.
-            let body = read_body(resp).await.unwrap_or_default();
+            let body = read_body(resp, self.limits.max_response_bytes)
+                .await
+                .unwrap_or_default();
             if let Ok(v) = serde_json::from_slice::<Value>(&body) {
                 if let Some(code) = v.get("code").and_then(Value::as_i64).filter(|c| *c != 0) {
                     return a.fail(
@@ -199,11 +268,26 @@ impl Endpoint {
             }
             return a.fail(
                 ErrorKind::WrongContentType,
-                format!("content-type `{ct}` for a stream"),
+                self.redact(&format!("content-type `{ct}` for a stream")),
             );
         }
-        let mut parser = SseParser::new();
+        self.read_stream(a, resp, classify).await
+    }
+
+    /// Read an SSE answer to its end marker, at most `limits.max_response_bytes` of it, feeding the stream timer.
+    async fn read_stream(
+        &self,
+        mut a: Attempt,
+        resp: reqwest::Response,
+        classify: fn(&sse::SseEvent) -> StreamItem,
+    ) -> Attempt {
+        let cap = self.limits.max_response_bytes;
+        let event_cap = usize::try_from(cap).map_or(sse::DEFAULT_MAX_EVENT_BYTES, |c| {
+            c.min(sse::DEFAULT_MAX_EVENT_BYTES)
+        });
+        let mut parser = SseParser::with_max_event_bytes(event_cap);
         let mut bytes = resp.bytes_stream();
+        let mut read = 0u64;
         let mut finished = false;
         'read: while let Some(chunk) = bytes.next().await {
             let chunk = match chunk {
@@ -211,6 +295,10 @@ impl Endpoint {
                 Err(e) => return a.fail(classify_body_error(&e), self.redact(&e.to_string())),
             };
             let now = Instant::now();
+            read = read.saturating_add(chunk.len() as u64);
+            if read > cap {
+                return a.fail(ErrorKind::OversizeBody, format!("stream over {cap} bytes"));
+            }
             if let Err(e) = parser.push(&chunk) {
                 return a.fail(ErrorKind::OversizeBody, e.to_string());
             }
@@ -222,7 +310,9 @@ impl Endpoint {
                     StreamItem::Error(msg) => {
                         return a.fail(ErrorKind::StreamError, self.redact(&msg))
                     }
-                    StreamItem::Malformed(msg) => return a.fail(ErrorKind::MalformedJson, msg),
+                    StreamItem::Malformed(msg) => {
+                        return a.fail(ErrorKind::MalformedJson, self.redact(&msg))
+                    }
                     StreamItem::Done => {
                         finished = true;
                         break 'read;
@@ -231,6 +321,7 @@ impl Endpoint {
             }
         }
         a.done = Instant::now();
+        a.timer.on_end(a.done);
         if !finished {
             return a.fail(ErrorKind::StreamCut, "stream ended before its end marker");
         }
@@ -254,25 +345,24 @@ fn content_type(resp: &reqwest::Response) -> String {
         .to_ascii_lowercase()
 }
 
-async fn read_body(resp: reqwest::Response) -> Result<Vec<u8>, (ErrorKind, String)> {
-    if resp
-        .content_length()
-        .is_some_and(|l| l as usize > MAX_BODY_BYTES)
-    {
+/// The whole body, at most `cap` bytes: a larger one (by Content-Length or as it arrives) is `oversize_body` and is
+/// never buffered past the cap. Used by the adapters and by `compat`.
+pub(crate) async fn read_body(
+    resp: reqwest::Response,
+    cap: u64,
+) -> Result<Vec<u8>, (ErrorKind, String)> {
+    if resp.content_length().is_some_and(|l| l > cap) {
         return Err((
             ErrorKind::OversizeBody,
-            format!("content-length over {MAX_BODY_BYTES} bytes"),
+            format!("content-length over {cap} bytes"),
         ));
     }
     let mut out = Vec::new();
     let mut s = resp.bytes_stream();
     while let Some(c) = s.next().await {
         let c = c.map_err(|e| (classify_body_error(&e), e.to_string()))?;
-        if out.len() + c.len() > MAX_BODY_BYTES {
-            return Err((
-                ErrorKind::OversizeBody,
-                format!("body over {MAX_BODY_BYTES} bytes"),
-            ));
+        if (out.len() + c.len()) as u64 > cap {
+            return Err((ErrorKind::OversizeBody, format!("body over {cap} bytes")));
         }
         out.extend_from_slice(&c);
     }
@@ -285,7 +375,31 @@ fn error_message(body: &[u8]) -> Option<String> {
         .pointer("/error/message")
         .or_else(|| v.get("msg"))
         .and_then(Value::as_str)?;
-    Some(msg.chars().take(200).collect())
+    // Generous: the detail is clipped to DETAIL_CHARS after redaction (see Endpoint::scrub).
+    Some(msg.chars().take(4096).collect())
+}
+
+/// `HTTP 308 redirect to host:port (not followed)`: the Location's host only, so credentials, path and query in it
+/// never reach an output. A relative Location names the request's own host.
+fn redirect_detail(resp: &reqwest::Response) -> String {
+    let status = resp.status().as_u16();
+    let Some(loc) = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return format!("HTTP {status} redirect without a Location (not followed)");
+    };
+    match resp.url().join(loc) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("?");
+            match u.port_or_known_default() {
+                Some(p) => format!("HTTP {status} redirect to {host}:{p} (not followed)"),
+                None => format!("HTTP {status} redirect to {host} (not followed)"),
+            }
+        }
+        Err(_) => format!("HTTP {status} redirect to an unparsable Location (not followed)"),
+    }
 }
 
 fn classify_send_error(e: &reqwest::Error) -> ErrorKind {
@@ -311,17 +425,27 @@ pub fn retry_after(h: &HeaderMap, now: SystemTime) -> Option<Duration> {
     if let Some(ms) = h
         .get("retry-after-ms")
         .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0)
+        .and_then(|s| hint_duration(s, 0.001))
     {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        return Some(ms);
     }
     let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    if v.parse::<f64>().is_ok() {
+        return hint_duration(v, 1.0);
     }
     let at = httpdate::parse_http_date(v).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A numeric header value times `unit_s` seconds, saturating: any finite or infinite non-negative number gives a
+/// duration (`Duration::MAX` past its range; the runner caps it at `retry.max_retry_after_s`), a negative number,
+/// NaN or text gives `None`. Never panics, whatever the server sends.
+pub(crate) fn hint_duration(text: &str, unit_s: f64) -> Option<Duration> {
+    let secs = text.trim().parse::<f64>().ok()? * unit_s;
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
 #[cfg(test)]
@@ -349,5 +473,58 @@ mod tests {
         h.remove("retry-after-ms");
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h, now), None);
+    }
+
+    fn endpoint(base: &str) -> Endpoint {
+        let none = std::collections::BTreeMap::new();
+        Endpoint::new(ProtocolKind::Openai, base, None, &none, None, None).unwrap()
+    }
+
+    #[test]
+    fn urls_join_the_base_path_and_keep_its_query() {
+        let e = endpoint("http://127.0.0.1:9/openai/?api-version=2024-02-01");
+        assert_eq!(
+            e.url("/v1/chat/completions", &[]).as_str(),
+            "http://127.0.0.1:9/openai/v1/chat/completions?api-version=2024-02-01"
+        );
+        assert_eq!(
+            e.url("/v3/chat", &[("conversation_id", "a&b=c#d")]).as_str(),
+            "http://127.0.0.1:9/openai/v3/chat?api-version=2024-02-01&conversation_id=a%26b%3Dc%23d"
+        );
+        assert_eq!(
+            e.url("/v3/chat?conversation_id=1", &[("chat_id", "2")])
+                .as_str(),
+            "http://127.0.0.1:9/openai/v3/chat?api-version=2024-02-01&conversation_id=1&chat_id=2"
+        );
+        let e = endpoint("http://[::1]:8080");
+        assert_eq!(
+            e.url("/v1/models", &[]).as_str(),
+            "http://[::1]:8080/v1/models"
+        );
+    }
+
+    #[test]
+    fn absurd_hints_saturate_instead_of_panicking() {
+        let now = SystemTime::UNIX_EPOCH;
+        let mut h = HeaderMap::new();
+        for huge in ["1e20", "1e30", "1e308", "inf", "+Infinity"] {
+            h.insert("retry-after", HeaderValue::from_static(huge));
+            assert_eq!(retry_after(&h, now), Some(Duration::MAX), "{huge}");
+        }
+        for bad in ["NaN", "-1", "-inf", "-1e30"] {
+            h.insert("retry-after", HeaderValue::from_static(bad));
+            assert_eq!(retry_after(&h, now), None, "{bad}");
+        }
+        h.remove("retry-after");
+        h.insert("retry-after-ms", HeaderValue::from_static("1e30"));
+        assert_eq!(retry_after(&h, now), Some(Duration::MAX));
+        h.insert("retry-after-ms", HeaderValue::from_static("1500"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_millis(1500)));
+        // A bad ms hint falls back to retry-after.
+        h.insert("retry-after-ms", HeaderValue::from_static("nan"));
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(3)));
+        assert_eq!(hint_duration(" 0 ", 1.0), Some(Duration::ZERO));
+        assert_eq!(hint_duration("1e-12", 1.0), Some(Duration::ZERO));
     }
 }

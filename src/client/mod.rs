@@ -4,6 +4,7 @@
 
 pub mod attempt;
 pub mod coze;
+pub mod gaps;
 pub mod http;
 pub mod openai;
 pub mod secret;
@@ -24,9 +25,22 @@ impl Endpoint {
         model: &str,
         stream: bool,
     ) -> Attempt {
-        match self.kind {
+        let a = match self.kind {
             ProtocolKind::Openai => self.openai_turn(client, conv, prompt, model, stream).await,
             ProtocolKind::Coze => self.coze_turn(client, conv, prompt, model, stream).await,
+        };
+        self.scrub(a)
+    }
+
+    /// Every detail leaves the client redacted, then clipped to [`attempt::DETAIL_CHARS`]: whatever path wrote it
+    /// (HTTP error body, envelope message, malformed SSE line, content type, transport error).
+    pub(crate) fn scrub(&self, mut a: Attempt) -> Attempt {
+        if let Some(d) = a.detail.take() {
+            // The pre-clip only bounds the redaction's work; it is far longer than the final clip, so a key it cuts
+            // is beyond the characters kept.
+            let d = sse::clip_chars(&d, 16 * attempt::DETAIL_CHARS);
+            a.detail = Some(sse::clip_chars(&self.redact(&d), attempt::DETAIL_CHARS));
         }
+        a
     }
 }

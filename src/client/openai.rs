@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use super::attempt::{Attempt, ErrorKind};
 use super::http::{ConvState, Endpoint};
 use super::sse;
+use super::sse::token_count;
 
 impl Endpoint {
     pub(super) async fn openai_turn(
@@ -30,13 +31,13 @@ impl Endpoint {
         if let Some(m) = self.max_tokens {
             body["max_tokens"] = json!(m);
         }
-        let url = format!("{}/v1/chat/completions", self.base_url);
+        let url = self.url("/v1/chat/completions", &[]);
         if stream {
             return self
-                .post_stream(client, &url, &body, sse::classify_openai)
+                .post_stream(client, url, &body, sse::classify_openai)
                 .await;
         }
-        let (mut a, v) = self.post_json(client, &url, &body).await;
+        let (mut a, v) = self.post_json(client, url, &body).await;
         if a.error.is_some() {
             return a;
         }
@@ -49,7 +50,7 @@ impl Endpoint {
                 "choices[0].message.content missing",
             );
         };
-        a.answer = text.to_string();
+        a.push_answer(text);
         a.usage = openai_usage(&v);
         a
     }
@@ -57,7 +58,7 @@ impl Endpoint {
 fn openai_usage(v: &Value) -> Option<(u64, u64)> {
     let u = v.get("usage")?;
     Some((
-        u.get("prompt_tokens")?.as_u64()?,
-        u.get("completion_tokens")?.as_u64()?,
+        token_count(u.get("prompt_tokens")?)?,
+        token_count(u.get("completion_tokens")?)?,
     ))
 }

@@ -38,15 +38,72 @@ impl Secret {
         &self.0
     }
 
-    /// `text` with this key, and anything shaped like an API key (`sk-…`, `pat_…`), replaced by `***`.
+    /// `text` with this key, any piece of it of [`MIN_PIECE`] or more characters (case-insensitively: servers echo
+    /// keys lower- or upper-cased, and a clipped echo keeps only a piece), and anything shaped like an API key
+    /// (`sk-…`, `pat_…`, `Bearer …`) replaced by `***`. Redact before clipping, never after.
     pub fn redact(&self, text: &str) -> String {
-        let t = if self.0.len() >= 4 {
-            text.replace(&self.0, "***")
-        } else {
-            text.to_string()
-        };
-        redact_key_shapes(&t)
+        redact_key_shapes(&redact_pieces(text, &self.0))
     }
+}
+
+/// Shortest piece of a key that is redacted; a whole key shorter than this (but 4+ characters) is redacted too.
+pub const MIN_PIECE: usize = 8;
+
+/// `text` with every run of characters that matches a piece of `key` (ASCII case-insensitively) of at least
+/// [`MIN_PIECE`] bytes, or the whole key when it is shorter, replaced by `***`. O(text x key) at worst.
+fn redact_pieces(text: &str, key: &str) -> String {
+    let (t, k) = (text.as_bytes(), key.as_bytes());
+    let min = MIN_PIECE.min(k.len());
+    if min < 4 || t.len() < min {
+        return text.to_string();
+    }
+    // Byte ranges to hide, as the longest match of a key piece at each text position.
+    let mut hide: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i + min <= t.len() {
+        let best = (0..=k.len() - min)
+            .map(|j| common_prefix(&t[i..], &k[j..]))
+            .max()
+            .unwrap_or(0);
+        if best >= min {
+            match hide.last_mut() {
+                Some(last) if last.1 >= i => last.1 = last.1.max(i + best),
+                _ => hide.push((i, i + best)),
+            }
+        }
+        i += 1;
+    }
+    if hide.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (mut a, mut b) in hide {
+        // Widen to character boundaries (a key with non-ASCII characters can match mid-character).
+        while !text.is_char_boundary(a) {
+            a -= 1;
+        }
+        while !text.is_char_boundary(b) {
+            b += 1;
+        }
+        if a < at {
+            a = at;
+        }
+        out.push_str(&text[at..a]);
+        if b > a {
+            out.push_str("***");
+        }
+        at = at.max(b);
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter()
+        .zip(b)
+        .take_while(|(x, y)| x.eq_ignore_ascii_case(y))
+        .count()
 }
 
 /// Replace tokens that look like API keys (`sk-…`, `pat_…`, `Bearer …`) with `***`.
@@ -105,5 +162,33 @@ mod tests {
         assert_eq!(redact_key_shapes("task-1 sk-ab"), "task-1 sk-ab");
         let s = Secret::new("plainsecretvalue");
         assert_eq!(s.redact("x plainsecretvalue y"), "x *** y");
+    }
+
+    #[test]
+    fn pieces_and_cases_are_redacted() {
+        let key = "Zq7vR2mXr9LpT4wYc8NbKd3F";
+        let s = Secret::new(key);
+        // Upper- and lower-cased echoes.
+        assert_eq!(
+            s.redact(&format!("bad {}!", key.to_uppercase())),
+            "bad ***!"
+        );
+        assert_eq!(
+            s.redact(&format!("text/x-{}", key.to_lowercase())),
+            "text/x-***"
+        );
+        // A clipped echo keeps a prefix; a suffix; a middle piece: each of 8+ characters goes.
+        assert_eq!(s.redact("...Zq7vR2mXr9"), "...***");
+        assert_eq!(s.redact("Kd3F and T4wYc8Nb."), "Kd3F and ***.");
+        assert_eq!(s.redact("Zq7vR2m is 7"), "Zq7vR2m is 7");
+        // Two echoes, adjacent and overlapping matches, non-ASCII around them.
+        assert_eq!(s.redact(&format!("é{key}{key}é")), "é***é");
+        // A short key is redacted whole.
+        let s = Secret::new("abcdef");
+        assert_eq!(s.redact("x ABCDEF y abcde"), "x *** y abcde");
+        // Non-ASCII key: widened to character boundaries, never a panic.
+        let s = Secret::new("ключ-секрет-значение");
+        assert_eq!(s.redact("a ключ-секрет b"), "a *** b");
+        assert_eq!(s.redact("é"), "é");
     }
 }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub use super::gaps::GapStats;
+
 /// Default bound on one line and on one event's data: 4 MiB.
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 4 << 20;
 
@@ -378,11 +380,12 @@ fn find_eol(s: &[u8]) -> Option<usize> {
         .map(|i| base + i)
 }
 
-/// Timing of one streamed response, from explicit instants (it never reads the clock).
+/// Timing of one streamed response, from explicit instants (it never reads the clock). The one stream timer: the
+/// client's [`Attempt`](super::Attempt) records every answer through it, and the bench measures the same code.
 ///
-/// Memory per stream: `size_of::<StreamTimer>()` plus 16 bytes (`Duration`) per kept gap, i.e. per content chunk
-/// after the first, up to the gap limit (default [`StreamTimer::DEFAULT_MAX_GAPS`], so at most 1 MiB plus `Vec`
-/// growth slack); gaps past the limit are counted in [`gaps_dropped`](Self::gaps_dropped), not stored.
+/// Memory per stream is bounded however long the stream: `size_of::<StreamTimer>()` plus its [`GapStats`] (a list
+/// of the first [`LISTED_GAPS`](super::gaps::LISTED_GAPS) gaps, then a histogram; see
+/// [`heap_bytes`](Self::heap_bytes)).
 #[derive(Debug, Clone)]
 pub struct StreamTimer {
     start: Instant,
@@ -392,9 +395,7 @@ pub struct StreamTimer {
     end: Option<Instant>,
     content_chunks: u64,
     content_units: u64,
-    gaps: Vec<Duration>,
-    max_gaps: usize,
-    gaps_dropped: u64,
+    gaps: GapStats,
 }
 
 /// The figures of one stream (see [`StreamTimer`]'s methods for each definition).
@@ -410,16 +411,8 @@ pub struct StreamTimes {
 }
 
 impl StreamTimer {
-    /// Default bound on the stored gap list: 65,536 gaps (1 MiB).
-    pub const DEFAULT_MAX_GAPS: usize = 1 << 16;
-
     /// `start`: the instant the request was sent.
     pub fn new(start: Instant) -> Self {
-        Self::with_max_gaps(start, Self::DEFAULT_MAX_GAPS)
-    }
-
-    /// As [`new`](Self::new), storing at most `max_gaps` gaps.
-    pub fn with_max_gaps(start: Instant, max_gaps: usize) -> Self {
         StreamTimer {
             start,
             first_byte: None,
@@ -428,9 +421,7 @@ impl StreamTimer {
             end: None,
             content_chunks: 0,
             content_units: 0,
-            gaps: Vec::new(),
-            max_gaps,
-            gaps_dropped: 0,
+            gaps: GapStats::default(),
         }
     }
 
@@ -448,18 +439,12 @@ impl StreamTimer {
         }
         self.first_byte.get_or_insert(t);
         match self.last_content {
-            Some(prev) => {
-                if self.gaps.len() < self.max_gaps {
-                    self.gaps.push(t.saturating_duration_since(prev));
-                } else {
-                    self.gaps_dropped += 1;
-                }
-            }
+            Some(prev) => self.gaps.record(t.saturating_duration_since(prev)),
             None => self.first_content = Some(t),
         }
         self.last_content = Some(t);
         self.content_chunks += 1;
-        self.content_units += units;
+        self.content_units = self.content_units.saturating_add(units);
     }
 
     /// End of the stream (last byte); the last call wins.
@@ -507,14 +492,17 @@ impl StreamTimer {
         (output_tokens > 0 && !span.is_zero()).then(|| output_tokens as f64 / span.as_secs_f64())
     }
 
-    /// Gaps between consecutive content chunks, in order (at most the gap limit).
-    pub fn gaps(&self) -> &[Duration] {
+    /// Gaps between consecutive content chunks: count, maximum, the first ones listed, all of them poolable.
+    pub fn gaps(&self) -> &GapStats {
         &self.gaps
     }
 
-    /// Gaps not stored because the limit was reached.
-    pub fn gaps_dropped(&self) -> u64 {
-        self.gaps_dropped
+    /// First content chunk -> last content chunk (zero with one chunk), `None` without content.
+    pub fn content_span(&self) -> Option<Duration> {
+        Some(
+            self.last_content?
+                .saturating_duration_since(self.first_content?),
+        )
     }
 
     /// Number of chunks with non-empty content.
@@ -527,9 +515,9 @@ impl StreamTimer {
         self.content_units
     }
 
-    /// Heap bytes held by the gap list.
+    /// Heap bytes held by the gap statistics.
     pub fn heap_bytes(&self) -> usize {
-        self.gaps.capacity() * std::mem::size_of::<Duration>()
+        self.gaps.heap_bytes()
     }
 
     /// All figures at once, for `output_tokens` (server usage, else an estimate such as the chunk count).
@@ -610,7 +598,7 @@ pub fn classify_openai(ev: &SseEvent) -> StreamItem {
         return StreamItem::Content(text.to_owned());
     }
     if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-        let field = |k: &str| u.get(k).and_then(Value::as_u64);
+        let field = |k: &str| u.get(k).and_then(token_count);
         if let (Some(input), Some(output)) = (field("prompt_tokens"), field("completion_tokens")) {
             return StreamItem::Usage { input, output };
         }
@@ -653,7 +641,7 @@ pub fn classify_coze(ev: &SseEvent) -> StreamItem {
             let Some(u) = v.get("usage").filter(|u| u.is_object()) else {
                 return StreamItem::Ignored;
             };
-            let field = |k: &str| u.get(k).and_then(Value::as_u64);
+            let field = |k: &str| u.get(k).and_then(token_count);
             let input = field("input_count");
             let output = field("output_count")
                 .or_else(|| field("token_count").map(|t| t.saturating_sub(input.unwrap_or(0))));
@@ -703,12 +691,29 @@ fn error_text(v: &Value) -> String {
     }
 }
 
-/// At most 200 characters of a payload, for error details.
+/// At most 4096 characters of a payload, for error details. Generous on purpose: the client redacts the key and
+/// then clips details to 300 characters, so this clip never cuts a key that the final text keeps.
 fn clip(s: &str) -> String {
-    match s.char_indices().nth(200) {
+    clip_chars(s, 4096)
+}
+
+/// At most `n` characters of `s`, with `...` when clipped.
+pub(crate) fn clip_chars(s: &str, n: usize) -> String {
+    match s.char_indices().nth(n) {
         Some((i, _)) => format!("{}...", &s[..i]),
         None => s.to_owned(),
     }
+}
+
+/// A token count from a usage block, saturating: integers up to `u64::MAX`, a larger or fractional JSON number
+/// (serde reads it as a float) saturates at `u64::MAX` or truncates; negative, NaN or not a number gives `None`.
+pub(crate) fn token_count(v: &serde_json::Value) -> Option<u64> {
+    if let Some(n) = v.as_u64() {
+        return Some(n);
+    }
+    let f = v.as_f64().filter(|f| *f >= 0.0)?;
+    // `as` saturates at u64::MAX for large floats.
+    Some(f as u64)
 }
 
 #[cfg(test)]

@@ -243,6 +243,19 @@ pub struct Limits {
     /// How long in-flight requests may finish after arrivals stop (Ctrl-C or end of window).
     #[serde(default = "default_grace")]
     pub grace_s: f64,
+    /// Largest response body or stream read per request, bytes; past it the request fails as `oversize_body`.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u64,
+    /// Answer text kept per request for the conversation history and the token estimate, bytes (a prefix).
+    #[serde(default = "default_max_answer_bytes")]
+    pub max_answer_bytes: usize,
+}
+
+fn default_max_response_bytes() -> u64 {
+    4 << 20
+}
+fn default_max_answer_bytes() -> usize {
+    64 << 10
 }
 
 fn default_max_rps() -> f64 {
@@ -275,6 +288,8 @@ impl Default for Limits {
             max_spend_usd: None,
             allow_non_loopback: false,
             grace_s: default_grace(),
+            max_response_bytes: default_max_response_bytes(),
+            max_answer_bytes: default_max_answer_bytes(),
         }
     }
 }

@@ -121,23 +121,17 @@ where
     r.retry_wait_ms = ms(waited);
     r.sent_ms = Some(since(first_sent));
     r.status = attempt.status;
-    r.ttfb_ms = attempt
-        .first_byte
-        .map(|t| ms(t.saturating_duration_since(attempt.sent)));
+    r.ttfb_ms = attempt.timer.ttfb().map(ms);
     r.latency_ms = Some(ms(attempt.done.saturating_duration_since(attempt.sent)));
     r.e2e_ms = Some(ms(attempt.done.saturating_duration_since(first_sent)));
     r.from_scheduled_ms = Some(ms(attempt.done.saturating_duration_since(intended)));
-    r.chunks = attempt.content_chunks;
+    r.chunks = u32::try_from(attempt.timer.content_chunks()).unwrap_or(u32::MAX);
     if r.stream {
-        r.ttft_ms = attempt
-            .first_token
-            .map(|t| ms(t.saturating_duration_since(attempt.sent)));
-        r.max_gap_ms = attempt.gaps.iter().max().map(|g| ms(*g));
-        if attempt.ok() && !attempt.gaps.is_empty() {
+        r.ttft_ms = attempt.timer.ttft().map(ms);
+        r.max_gap_ms = attempt.timer.gaps().max().map(ms);
+        if attempt.ok() && attempt.timer.gaps().count() > 0 {
             let mut h = state.gaps.lock().expect("gap histogram lock");
-            for g in &attempt.gaps {
-                h.saturating_record((g.as_micros() as u64).max(1));
-            }
+            attempt.timer.gaps().record_into(&mut h);
         }
     }
     // Tokens: the server's usage, else an estimate that says so.
@@ -153,7 +147,7 @@ where
                     .sum();
                 (
                     cost::estimate_tokens(prompt) + hist,
-                    cost::estimate_tokens(&attempt.answer),
+                    attempt.estimated_output_tokens(),
                     true,
                 )
             }
@@ -163,8 +157,8 @@ where
         r.output_tokens = output;
         r.tokens_estimated = estimated;
         if r.stream && output > 1 {
-            if let (Some(f), Some(l)) = (attempt.first_token, attempt.last_token) {
-                r.itl_ms = Some(ms(l.saturating_duration_since(f)) / (output - 1) as f64);
+            if let Some(span) = attempt.timer.content_span() {
+                r.itl_ms = Some(ms(span) / (output - 1) as f64);
             }
         }
         if let Ok(price) = shared.prices.price(&r.model) {

@@ -462,7 +462,9 @@ fn timer_exact_figures() {
     let ms = Duration::from_millis;
     assert_eq!(t.ttfb(), Some(ms(100)));
     assert_eq!(t.ttft(), Some(ms(250)));
-    assert_eq!(t.gaps(), &[ms(50), ms(80), ms(120)]);
+    assert_eq!(t.gaps().listed(), &[ms(50), ms(80), ms(120)]);
+    assert_eq!(t.gaps().max(), Some(ms(120)));
+    assert_eq!(t.content_span(), Some(ms(250)));
     assert_eq!(t.content_chunks(), 4);
     assert_eq!(t.content_units(), 14);
     assert_eq!(t.e2e(), Some(ms(520)));
@@ -480,7 +482,7 @@ fn timer_exact_figures() {
     let all = t.times(6);
     assert_eq!(all.itl, Some(ms(50)));
     assert_eq!(all.content_chunks, 4);
-    assert_eq!(t.heap_bytes(), t.gaps.capacity() * 16);
+    assert_eq!(t.heap_bytes(), t.gaps().heap_bytes());
 }
 
 #[test]
@@ -495,19 +497,24 @@ fn timer_without_content_and_gap_limit() {
     assert_eq!(t.output_tokens_per_sec(10), None);
     assert_eq!(t.e2e(), Some(Duration::from_millis(90)));
 
-    let mut t = StreamTimer::with_max_gaps(at(b, 0), 2);
+    let mut t = StreamTimer::new(at(b, 0));
     for ms in [10, 20, 40, 70] {
         t.on_content(at(b, ms), 1);
     }
     // No first byte recorded: the first content is.
     assert_eq!(t.ttfb(), Some(Duration::from_millis(10)));
-    assert_eq!(
-        t.gaps(),
-        &[Duration::from_millis(10), Duration::from_millis(20)]
-    );
-    assert_eq!(t.gaps_dropped(), 1);
-    // ITL still uses first and last content: (70 - 10) / 3.
-    assert_eq!(t.itl(4), Some(Duration::from_millis(20)));
+    let ms = Duration::from_millis;
+    assert_eq!(t.gaps().listed(), &[ms(10), ms(20), ms(30)]);
+    assert_eq!(t.gaps().count(), 3);
+    // A stream of a million chunks holds bounded state: the list, then a histogram.
+    let mut t = StreamTimer::new(at(b, 0));
+    for k in 0..1_000_000u64 {
+        t.on_content(b + Duration::from_micros(k * 150 + k % 7 * 10), 1);
+    }
+    assert_eq!(t.gaps().count(), 999_999);
+    assert!(t.heap_bytes() < 100_000, "{}", t.heap_bytes());
+    // ITL uses first and last content.
+    assert!(t.itl(2).is_some());
     // Same instant for first content and end: no rate.
     let mut t = StreamTimer::new(at(b, 0));
     t.on_content(at(b, 5), 1);
@@ -543,7 +550,7 @@ fn parser_drives_timer() {
     // Pieces: O1@100, O2@110, comment@120, O3@130, O4@140, O5@150, DONE@160.
     assert_eq!(t.ttfb(), Some(Duration::from_millis(100)));
     assert_eq!(t.ttft(), Some(Duration::from_millis(110)));
-    assert_eq!(t.gaps(), &[Duration::from_millis(20)]);
+    assert_eq!(t.gaps().listed(), &[Duration::from_millis(20)]);
     assert_eq!(usage, Some(3));
     assert_eq!(t.content_units(), 3 + "lo ✓ é".len() as u64);
     // (130 - 110) / (3 - 1) = 10 ms.
