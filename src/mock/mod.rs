@@ -18,11 +18,14 @@
 mod body;
 mod coze;
 mod dist;
+mod fault_kind;
 mod faults;
+mod http;
 mod openai;
 mod profile;
 mod server;
 mod text;
+mod validate;
 
 #[cfg(test)]
 mod tests;
