@@ -130,3 +130,8 @@ pub(crate) fn envelope_error(status: StatusCode, code: i64, msg: &str) -> Respon
         serde_json::to_vec(&E { code, msg }).unwrap_or_default(),
     )
 }
+
+/// The model id of `/v1/models/{id}` (ids may hold slashes, e.g. `openai/gpt-4.1`).
+pub(crate) fn model_path(path: &str) -> Option<&str> {
+    path.strip_prefix("/v1/models/").filter(|m| !m.is_empty())
+}

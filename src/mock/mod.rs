@@ -28,6 +28,8 @@ mod text;
 mod validate;
 
 #[cfg(test)]
+mod sdk_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
@@ -100,11 +102,13 @@ pub(crate) enum Route {
     ChatRetrieve,
     ChatMessages,
     ConversationMessages,
+    ChatCancel,
+    ModelRetrieve,
     Unknown,
 }
 
 impl Route {
-    const ALL: [Route; 8] = [
+    const ALL: [Route; 10] = [
         Route::ChatCompletions,
         Route::Models,
         Route::ConversationCreate,
@@ -112,6 +116,8 @@ impl Route {
         Route::ChatRetrieve,
         Route::ChatMessages,
         Route::ConversationMessages,
+        Route::ChatCancel,
+        Route::ModelRetrieve,
         Route::Unknown,
     ];
 
@@ -121,9 +127,11 @@ impl Route {
             Route::Models => "GET /v1/models",
             Route::ConversationCreate => "POST /v1/conversation/create",
             Route::Chat => "POST /v3/chat",
-            Route::ChatRetrieve => "GET /v3/chat/retrieve",
-            Route::ChatMessages => "GET /v3/chat/message/list",
-            Route::ConversationMessages => "POST /v1/conversation/message/list",
+            Route::ChatRetrieve => "GET|POST /v3/chat/retrieve",
+            Route::ChatMessages => "GET|POST /v3/chat/message/list",
+            Route::ConversationMessages => "GET|POST /v1/conversation/message/list",
+            Route::ChatCancel => "POST /v3/chat/cancel",
+            Route::ModelRetrieve => "GET /v1/models/{id}",
             Route::Unknown => "unknown",
         }
     }
@@ -177,7 +185,7 @@ impl Outcome {
 /// Lock-free counters (one atomic each; no lock on the hot path).
 #[derive(Default)]
 pub(crate) struct Counters {
-    routes: [AtomicU64; 8],
+    routes: [AtomicU64; Route::ALL.len()],
     outcomes: [AtomicU64; 8],
     faults: [AtomicU64; 15],
     connections: AtomicU64,

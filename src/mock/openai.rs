@@ -33,17 +33,28 @@ fn unauthorized(req_has_key: bool) -> Response<Body> {
     )
 }
 
+#[derive(Serialize)]
+struct Model<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    owned_by: &'static str,
+}
+
+fn model_obj(id: &str) -> Model<'_> {
+    Model {
+        id,
+        object: "model",
+        created: 1_700_000_000,
+        owned_by: "cutover-mock",
+    }
+}
+
+/// `GET /v1/models`: the catalogue.
 pub(crate) fn models(sh: &Shared, req: &Request<Incoming>) -> Response<Body> {
     if !sh.auth_ok(req.headers()) {
         sh.counters.outcome(Outcome::Unauthorized);
         return unauthorized(req.headers().contains_key(header::AUTHORIZATION));
-    }
-    #[derive(Serialize)]
-    struct Model<'a> {
-        id: &'a str,
-        object: &'static str,
-        created: u64,
-        owned_by: &'static str,
     }
     #[derive(Serialize)]
     struct List<'a> {
@@ -52,22 +63,30 @@ pub(crate) fn models(sh: &Shared, req: &Request<Incoming>) -> Response<Body> {
     }
     let body = List {
         object: "list",
-        data: sh
-            .profile
-            .models
-            .iter()
-            .map(|m| Model {
-                id: m,
-                object: "model",
-                created: 1_700_000_000,
-                owned_by: "cutover-mock",
-            })
-            .collect(),
+        data: sh.profile.models.iter().map(|m| model_obj(m)).collect(),
     };
     sh.counters.outcome(Outcome::Ok);
     json(
         StatusCode::OK,
         serde_json::to_vec(&body).unwrap_or_default(),
+    )
+}
+
+/// `GET /v1/models/{id}`: one model of the catalogue, or 404 `model_not_found`.
+pub(crate) fn model(sh: &Shared, req: &Request<Incoming>) -> Response<Body> {
+    if !sh.auth_ok(req.headers()) {
+        sh.counters.outcome(Outcome::Unauthorized);
+        return unauthorized(req.headers().contains_key(header::AUTHORIZATION));
+    }
+    let id = super::http::model_path(req.uri().path().trim_end_matches('/')).unwrap_or("");
+    if !sh.models.contains(id) {
+        sh.counters.outcome(Outcome::NotFound);
+        return model_not_found(id);
+    }
+    sh.counters.outcome(Outcome::Ok);
+    json(
+        StatusCode::OK,
+        serde_json::to_vec(&model_obj(id)).unwrap_or_default(),
     )
 }
 

@@ -211,11 +211,13 @@ async fn dispatch(
     let mut resp = match route {
         Route::ChatCompletions => openai::chat_completions(&shared, &ctl, req).await,
         Route::Models => openai::models(&shared, &req),
+        Route::ModelRetrieve => openai::model(&shared, &req),
         Route::ConversationCreate
         | Route::Chat
         | Route::ChatRetrieve
         | Route::ChatMessages
-        | Route::ConversationMessages => coze::handle(&shared, &ctl, route, req).await,
+        | Route::ConversationMessages
+        | Route::ChatCancel => coze::handle(&shared, &ctl, route, req).await,
         Route::Unknown => {
             shared.counters.outcome(Outcome::NotFound);
             match shared.protocol {
@@ -234,26 +236,44 @@ async fn dispatch(
             }
         }
     };
-    if shared.protocol == ProtocolKind::Coze {
-        let n = shared.logid_no.fetch_add(1, Ordering::Relaxed);
-        let secs = super::text::unix_now();
-        if let Ok(v) = HeaderValue::from_str(&format!("{secs}{n:016X}")) {
-            resp.headers_mut().insert("x-tt-logid", v);
-        }
+    // Every response carries the protocol's request id: Coze `x-tt-logid`, OpenAI `x-request-id` (the SDKs read
+    // them into the response's request id).
+    let n = shared.logid_no.fetch_add(1, Ordering::Relaxed);
+    let (name, value) = match shared.protocol {
+        ProtocolKind::Coze => ("x-tt-logid", format!("{}{n:016X}", super::text::unix_now())),
+        ProtocolKind::Openai => (
+            "x-request-id",
+            format!("req_mock{:016x}{n:08x}", shared.seed),
+        ),
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().insert(name, v);
     }
     resp
 }
 
 fn route_of(protocol: ProtocolKind, method: &Method, path: &str) -> Route {
     let path = path.strip_suffix('/').unwrap_or(path);
-    match (protocol, method, path) {
-        (ProtocolKind::Openai, &Method::POST, "/v1/chat/completions") => Route::ChatCompletions,
-        (ProtocolKind::Openai, &Method::GET, "/v1/models") => Route::Models,
-        (ProtocolKind::Coze, &Method::POST, "/v1/conversation/create") => Route::ConversationCreate,
-        (ProtocolKind::Coze, &Method::POST, "/v3/chat") => Route::Chat,
-        (ProtocolKind::Coze, &Method::GET, "/v3/chat/retrieve") => Route::ChatRetrieve,
-        (ProtocolKind::Coze, &Method::GET, "/v3/chat/message/list") => Route::ChatMessages,
-        (ProtocolKind::Coze, &Method::POST, "/v1/conversation/message/list") => {
+    let get_or_post = method == Method::GET || method == Method::POST;
+    match (protocol, path) {
+        (ProtocolKind::Openai, "/v1/chat/completions") if method == Method::POST => {
+            Route::ChatCompletions
+        }
+        (ProtocolKind::Openai, "/v1/models") if method == Method::GET => Route::Models,
+        (ProtocolKind::Openai, p)
+            if method == Method::GET && super::http::model_path(p).is_some() =>
+        {
+            Route::ModelRetrieve
+        }
+        (ProtocolKind::Coze, "/v1/conversation/create") if method == Method::POST => {
+            Route::ConversationCreate
+        }
+        (ProtocolKind::Coze, "/v3/chat") if method == Method::POST => Route::Chat,
+        (ProtocolKind::Coze, "/v3/chat/cancel") if method == Method::POST => Route::ChatCancel,
+        // The docs say GET; the official SDKs poll with POST: a faithful server takes both.
+        (ProtocolKind::Coze, "/v3/chat/retrieve") if get_or_post => Route::ChatRetrieve,
+        (ProtocolKind::Coze, "/v3/chat/message/list") if get_or_post => Route::ChatMessages,
+        (ProtocolKind::Coze, "/v1/conversation/message/list") if get_or_post => {
             Route::ConversationMessages
         }
         _ => Route::Unknown,

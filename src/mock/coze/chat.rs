@@ -14,7 +14,7 @@ use super::state::{answer_messages, shard, Chat, CozeState, StoredMsg};
 use super::stream::{coze_stream_response, ChatGuard, CozeStream, Phase};
 use super::wire::{
     bad_request, kind_of, not_found, ok_envelope, ChatObj, InMsg, LastError, Usage, CODE_BUSY,
-    CODE_INTERNAL,
+    CODE_INTERNAL, EMPTY_META,
 };
 use crate::mock::body::{json_with_fault, BodyFault};
 use crate::mock::faults::{apply_plan, FaultKind};
@@ -311,6 +311,7 @@ fn stream_chat(
             input,
             output: run.n_words,
             messages: Vec::new(),
+            canceled: false,
         },
     );
     let guard = ChatGuard {
@@ -372,6 +373,7 @@ fn accept_chat(st: &CozeState, a: &Admitted, run: &Run, input: u32, rng: &mut Ch
             input,
             output: run.n_words,
             messages,
+            canceled: false,
         },
     );
 }
@@ -388,6 +390,7 @@ fn in_progress_body(a: &Admitted, run: &Run) -> Bytes {
         last_error: LastError { code: 0, msg: "" },
         status: "in_progress",
         usage: None,
+        meta_data: EMPTY_META,
     };
     #[derive(Serialize)]
     struct Env<'a> {

@@ -4,6 +4,7 @@
 //! streamed chat's events, `poll` the retrieve and listing routes.
 
 mod chat;
+mod page;
 mod poll;
 mod state;
 mod stream;
@@ -42,6 +43,7 @@ pub(crate) async fn handle(
         Route::ChatRetrieve => poll::retrieve(sh, state, &req),
         Route::ChatMessages => poll::chat_messages(sh, state, &req),
         Route::ConversationMessages => poll::conversation_messages(sh, state, req).await,
+        Route::ChatCancel => poll::cancel(sh, state, req).await,
         _ => not_found(sh, "no such route"),
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rand_chacha::ChaCha8Rng;
 use tokio_util::sync::CancellationToken;
 
-use super::wire::{MsgObj, CODE_INTERNAL, VERBOSE_FINISH};
+use super::wire::{MsgObj, CODE_INTERNAL, EMPTY_META, VERBOSE_FINISH};
 use crate::mock::profile::CozeSpec;
 use crate::mock::text::{follow_up, unix_now};
 use crate::mock::Shared;
@@ -44,8 +44,10 @@ pub(crate) struct Chat {
     pub failed: Option<(i64, String)>,
     pub input: u32,
     pub output: u32,
-    /// Answer, verbose and follow-up messages (empty for a failed chat).
+    /// Answer, verbose and follow-up messages (empty for a failed or canceled chat).
     pub messages: Vec<StoredMsg>,
+    /// Ended by `POST /v3/chat/cancel`.
+    pub canceled: bool,
 }
 
 pub(crate) struct CozeState {
@@ -146,6 +148,13 @@ impl CozeState {
 
     pub fn finish_stream(&self, conv: u64, chat: u64, result: Option<Vec<StoredMsg>>, save: bool) {
         let now = Instant::now();
+        let mut canceled = false;
+        if let Some(c) = shard(&self.chats, chat).get_mut(&chat) {
+            canceled = c.canceled;
+        }
+        if canceled {
+            return;
+        }
         if let Some(c) = shard(&self.chats, chat).get_mut(&chat) {
             c.done_at = now;
             c.completed_at = unix_now();
@@ -172,6 +181,16 @@ impl CozeState {
                 })
                 .collect();
             self.save_history(conv, shown.iter());
+        }
+    }
+
+    /// A canceled chat frees its conversation, and its answer (saved ahead, visible later) is withdrawn.
+    pub fn release_canceled(&self, conv: u64, chat: u64, now: Instant) {
+        if let Some(c) = shard(&self.convs, conv).get_mut(&conv) {
+            c.busy_until = None;
+            c.touched = now;
+            c.messages
+                .retain(|m| m.chat_id != Some(chat) || m.visible_at <= now);
         }
     }
 
@@ -241,6 +260,9 @@ impl StoredMsg {
             content: &self.content,
             content_type: "text",
             created_at: self.created_at,
+            updated_at: self.created_at,
+            section_id: conv.to_string(),
+            meta_data: EMPTY_META,
         }
     }
 }

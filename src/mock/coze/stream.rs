@@ -9,7 +9,7 @@ use bytes::Bytes;
 use rand_chacha::ChaCha8Rng;
 
 use super::state::StoredMsg;
-use super::wire::{ChatObj, LastError, MsgObj, Usage, CODE_INTERNAL, VERBOSE_FINISH};
+use super::wire::{ChatObj, LastError, MsgObj, Usage, CODE_INTERNAL, EMPTY_META, VERBOSE_FINISH};
 use crate::mock::body::{stream_with_fault, BodyFault, EventSource, StreamFaultText};
 use crate::mock::dist::LogNormalMs;
 use crate::mock::http::ConnCtl;
@@ -114,6 +114,7 @@ impl CozeStream {
             } else {
                 None
             },
+            meta_data: EMPTY_META,
         };
         Self::event(name, &serde_json::to_vec(&obj).unwrap_or_default())
     }
@@ -129,6 +130,9 @@ impl CozeStream {
             content,
             content_type: "text",
             created_at: self.created_at,
+            updated_at: self.created_at,
+            section_id: self.conv.to_string(),
+            meta_data: EMPTY_META,
         };
         Self::event(name, &serde_json::to_vec(&m).unwrap_or_default())
     }

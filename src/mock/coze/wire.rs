@@ -13,25 +13,40 @@ pub(crate) const CODE_AUTH: i64 = 4100;
 pub(crate) const CODE_NOT_FOUND: i64 = 4200;
 pub(crate) const CODE_BUSY: i64 = 4016;
 pub(crate) const CODE_INTERNAL: i64 = 5000;
+/// `POST /v3/chat/cancel` on a chat that is not in progress (the SDK re-polls on it).
+pub(crate) const CODE_NOT_CANCELABLE: i64 = 4104;
+
+/// The `meta_data` the mock sends: always empty (the hosted API echoes what the caller set).
+pub(crate) const EMPTY_META: EmptyMeta = EmptyMeta {};
+
+#[derive(Serialize, Clone, Copy)]
+pub(crate) struct EmptyMeta {}
 
 pub(crate) const VERBOSE_FINISH: &str =
     "{\"msg_type\":\"generate_answer_finish\",\"data\":\"\",\"from_module\":null,\"from_unit\":null}";
 
-pub(crate) fn ok_envelope<T: Serialize>(data: &T) -> Response<Body> {
-    #[derive(Serialize)]
-    struct Env<'a, T> {
-        code: i64,
-        msg: &'static str,
-        data: &'a T,
-    }
-    json(
-        StatusCode::OK,
-        serde_json::to_vec(&Env {
+/// `{"code":0,"msg":"","data":...}`.
+#[derive(Serialize)]
+pub(crate) struct Env<T> {
+    pub code: i64,
+    pub msg: &'static str,
+    pub data: T,
+}
+
+impl<T> Env<T> {
+    pub fn ok(data: T) -> Env<T> {
+        Env {
             code: 0,
             msg: "",
             data,
-        })
-        .unwrap_or_default(),
+        }
+    }
+}
+
+pub(crate) fn ok_envelope<T: Serialize>(data: &T) -> Response<Body> {
+    json(
+        StatusCode::OK,
+        serde_json::to_vec(&Env::ok(data)).unwrap_or_default(),
     )
 }
 
@@ -62,6 +77,7 @@ pub(crate) struct ChatObj<'a> {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    pub meta_data: EmptyMeta,
 }
 
 #[derive(Serialize)]
@@ -76,6 +92,10 @@ pub(crate) struct MsgObj<'a> {
     pub content: &'a str,
     pub content_type: &'static str,
     pub created_at: u64,
+    pub updated_at: u64,
+    /// The context section: the mock never clears a context, so one section per conversation.
+    pub section_id: String,
+    pub meta_data: EmptyMeta,
 }
 
 pub(crate) fn bad_request(sh: &Shared, msg: &str) -> Response<Body> {
