@@ -153,7 +153,9 @@ impl Endpoint {
         let status = resp.status().as_u16();
         a.status = Some(status);
         if status == 429 || status >= 400 {
-            a.retry_after = retry_after(resp.headers(), SystemTime::now());
+            let hint = super::retry_hint::retry_hint(resp.headers(), SystemTime::now());
+            a.retry_after = hint.map(|(d, _)| d);
+            a.retry_hint = hint.map(|(_, w)| w.name());
             let kind = if status == 429 {
                 ErrorKind::RateLimited
             } else {
@@ -306,22 +308,9 @@ fn classify_body_error(e: &reqwest::Error) -> ErrorKind {
     }
 }
 
-/// Server wait hint: `retry-after-ms`, then `retry-after` as (fractional) seconds, then as an HTTP date.
+/// Server wait hint (see [`super::retry_hint`] for the forms and their order).
 pub fn retry_after(h: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    if let Some(ms) = h
-        .get("retry-after-ms")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0)
-    {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
-    }
-    let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
-    }
-    let at = httpdate::parse_http_date(v).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    super::retry_hint::retry_hint(h, now).map(|(d, _)| d)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod attempt;
 pub mod coze;
 pub mod http;
 pub mod openai;
+pub mod retry_hint;
 pub mod secret;
 pub mod sse;
 
