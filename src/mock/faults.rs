@@ -8,6 +8,7 @@ use axum::http::{header, HeaderValue, Response, StatusCode};
 use bytes::Bytes;
 
 use super::body::BodyFault;
+use super::capacity::Slot;
 pub use super::fault_kind::FaultKind;
 use super::http::{envelope_error, openai_error, respond, ConnCtl};
 use super::profile::{BurstSpec, FaultSpec, RetryAfter};
@@ -308,6 +309,27 @@ pub(crate) async fn apply_plan(
         Plan::Answer => {
             sh.counters.outcome(Outcome::Ok);
             Ok(None)
+        }
+    }
+}
+
+/// A slot of the profile's capacity (`None` without one), waiting FIFO if needed; beyond `concurrency + queue` the
+/// error response to send (`reject_status`, counted as overloaded).
+// The Err is the response to send, built once on a cold path.
+#[allow(clippy::result_large_err)]
+pub(crate) async fn take_slot(sh: &Shared) -> Result<Option<Slot>, Response<Body>> {
+    let Some(cap) = &sh.capacity else {
+        return Ok(None);
+    };
+    match cap.admit().await {
+        Some(slot) => Ok(Some(slot)),
+        None => {
+            sh.counters.outcome(Outcome::Overloaded);
+            Err(if cap.reject_status == 429 {
+                rate_limited(sh, RetryAfter::Seconds(1.0))
+            } else {
+                server_error(sh, StatusCode::SERVICE_UNAVAILABLE)
+            })
         }
     }
 }

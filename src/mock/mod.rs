@@ -16,6 +16,7 @@
 //!   content + 4). For coze, input messages are the conversation's kept history plus `additional_messages`.
 
 mod body;
+mod capacity;
 mod coze;
 mod dist;
 mod fault_kind;
@@ -46,8 +47,8 @@ use tokio_util::sync::CancellationToken;
 pub use dist::LogNormalMs;
 pub use faults::FaultKind;
 pub use profile::{
-    AuthSpec, BurstSpec, CozeSpec, DistSpec, ErrorSpec, FaultSpec, MockProfile, RateLimitSpec,
-    RetryAfter, StreamSpec, TokenRange,
+    AuthSpec, BurstSpec, CapacitySpec, CozeSpec, DistSpec, ErrorSpec, FaultSpec, MockProfile,
+    RateLimitSpec, RetryAfter, StreamSpec, TokenRange,
 };
 
 use crate::config::scenario::ProtocolKind;
@@ -154,10 +155,12 @@ pub(crate) enum Outcome {
     ServerError,
     /// A coze chat drawn to fail (`errors.chat_failed_share`).
     ChatFailed,
+    /// Turned away by `capacity` (more than concurrency + queue in the system).
+    Overloaded,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 8] = [
+    const ALL: [Outcome; 9] = [
         Outcome::Ok,
         Outcome::Unauthorized,
         Outcome::BadRequest,
@@ -166,6 +169,7 @@ impl Outcome {
         Outcome::RateLimited,
         Outcome::ServerError,
         Outcome::ChatFailed,
+        Outcome::Overloaded,
     ];
 
     pub fn name(self) -> &'static str {
@@ -178,6 +182,7 @@ impl Outcome {
             Outcome::RateLimited => "rate_limited",
             Outcome::ServerError => "server_error",
             Outcome::ChatFailed => "chat_failed",
+            Outcome::Overloaded => "overloaded",
         }
     }
 }
@@ -186,7 +191,7 @@ impl Outcome {
 #[derive(Default)]
 pub(crate) struct Counters {
     routes: [AtomicU64; Route::ALL.len()],
-    outcomes: [AtomicU64; 8],
+    outcomes: [AtomicU64; Outcome::ALL.len()],
     faults: [AtomicU64; 15],
     connections: AtomicU64,
 }
@@ -274,6 +279,7 @@ pub(crate) struct Shared {
     pub faults: Vec<FaultRt>,
     pub counters: Counters,
     pub coze: Option<coze::CozeState>,
+    pub capacity: Option<capacity::Capacity>,
     /// Cancelled when the server starts shutting down (ends hangs at once).
     pub shutdown: CancellationToken,
 }
@@ -332,6 +338,7 @@ impl Shared {
             counters: Counters::default(),
             coze: (protocol == ProtocolKind::Coze)
                 .then(|| coze::CozeState::new(&profile.coze_settings())),
+            capacity: profile.capacity.as_ref().map(capacity::Capacity::new),
             shutdown,
             profile,
         })

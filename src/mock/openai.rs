@@ -11,8 +11,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::body::{json_with_fault, stream_with_fault, BodyFault, EventSource, StreamFaultText};
+use super::capacity::Slot;
 use super::dist::LogNormalMs;
-use super::faults::apply_plan;
+use super::faults::{apply_plan, take_slot};
 use super::http::{json, openai_error as error, read_body, ConnCtl};
 use super::text::{json_str, message_tokens, unix_now, word};
 use super::{Outcome, Shared};
@@ -223,6 +224,11 @@ pub(crate) async fn chat_completions(
         Ok(c) => c,
         Err(r) => return r,
     };
+    // Held while the server works on this request: to the end of this function, or of the stream's body.
+    let slot = match take_slot(sh).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
     let stream = cr.stream.unwrap_or(false);
     let include_usage = cr
         .stream_options
@@ -240,7 +246,7 @@ pub(crate) async fn chat_completions(
     let id = format!("chatcmpl-mock{:016x}", rand::Rng::gen::<u64>(&mut rng));
     let created = unix_now();
     if stream {
-        let src = OaStream::new(
+        let mut src = OaStream::new(
             sh,
             rng,
             &id,
@@ -250,6 +256,7 @@ pub(crate) async fn chat_completions(
             prompt,
             include_usage,
         );
+        src._slot = slot;
         return stream_response(ctl, body_fault, src);
     }
     // Non-stream: the whole answer after one latency sample (a drip starts at once and is slow by itself).
@@ -260,7 +267,9 @@ pub(crate) async fn chat_completions(
     if !matches!(body_fault, Some(BodyFault::Drip(_))) {
         tokio::time::sleep(delay).await;
     }
-    json_with_fault(body, body_fault, ctl)
+    let resp = json_with_fault(body, body_fault, ctl);
+    drop(slot);
+    resp
 }
 
 fn completion_body(
@@ -345,6 +354,8 @@ enum Phase {
 /// The chunks of one streamed completion, produced lazily: role chunk at once, first content chunk after the TTFT
 /// sample, then one chunk per inter-token sample, the finish chunk, the usage chunk (with `include_usage`), `[DONE]`.
 struct OaStream {
+    /// The capacity slot, freed when the body is dropped.
+    _slot: Option<Slot>,
     rng: ChaCha8Rng,
     ttft: LogNormalMs,
     itl: LogNormalMs,
@@ -389,6 +400,7 @@ impl OaStream {
             words_left: n_words,
             per_chunk: sh.tokens_per_chunk,
             sent_any: false,
+            _slot: None,
             phase: Phase::Role,
         }
     }

@@ -55,6 +55,27 @@ pub struct MockProfile {
     /// `coze` only: conversation state knobs.
     #[serde(default)]
     pub coze: Option<CozeSpec>,
+    /// A finite capacity (unset = unlimited): see `capacity.rs`.
+    #[serde(default)]
+    pub capacity: Option<CapacitySpec>,
+}
+
+/// `capacity: {concurrency: N, queue: M, reject_status: 429|503}`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacitySpec {
+    /// Generation requests served at once.
+    pub concurrency: u32,
+    /// More requests that wait, FIFO (default 0).
+    #[serde(default)]
+    pub queue: u32,
+    /// Status for a request beyond `concurrency + queue` (default 503).
+    #[serde(default = "default_reject")]
+    pub reject_status: u16,
+}
+
+fn default_reject() -> u16 {
+    503
 }
 
 fn yes() -> bool {

@@ -32,7 +32,33 @@ impl MockProfile {
         for (i, f) in self.faults.iter().enumerate() {
             check_fault(i, f)?;
         }
-        self.check_coze()
+        self.check_coze()?;
+        self.check_capacity()
+    }
+
+    fn check_capacity(&self) -> Result<(), (String, String)> {
+        let Some(c) = &self.capacity else {
+            return Ok(());
+        };
+        if !(1..=100_000).contains(&c.concurrency) {
+            return Err((
+                "capacity.concurrency".into(),
+                format!("must be in [1, 100000], got {}", c.concurrency),
+            ));
+        }
+        if c.queue > 1_000_000 {
+            return Err((
+                "capacity.queue".into(),
+                format!("must be at most 1000000, got {}", c.queue),
+            ));
+        }
+        if c.reject_status != 429 && c.reject_status != 503 {
+            return Err((
+                "capacity.reject_status".into(),
+                format!("must be 429 or 503, got {}", c.reject_status),
+            ));
+        }
+        Ok(())
     }
 
     fn check_protocol(&self) -> Result<(), (String, String)> {

@@ -17,7 +17,8 @@ use super::wire::{
     CODE_INTERNAL, EMPTY_META,
 };
 use crate::mock::body::{json_with_fault, BodyFault};
-use crate::mock::faults::{apply_plan, FaultKind};
+use crate::mock::capacity::Slot;
+use crate::mock::faults::{apply_plan, take_slot, FaultKind};
 use crate::mock::http::{envelope_error, query_param, read_body, ConnCtl};
 use crate::mock::text::{follow_up, message_tokens, unix_now};
 use crate::mock::{Outcome, Plan, Shared};
@@ -239,6 +240,11 @@ pub(super) async fn chat(
         Ok(a) => a,
         Err(r) => return r,
     };
+    // Held while the chat runs: to the end of its stream, or until a polled chat completes.
+    let slot = match take_slot(sh).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
     let mut rng = sh.rng();
     let plan = sh.draw(&mut rng, a.stream);
     let failed = matches!(plan, Plan::ChatFailed);
@@ -269,10 +275,17 @@ pub(super) async fn chat(
         input_count: input,
     });
     if a.stream {
-        return stream_chat(sh, st, ctl, a, run, rng, input, usage, body_fault);
+        return stream_chat(sh, st, ctl, a, run, (rng, slot), input, usage, body_fault);
     }
     if claims {
         accept_chat(st, &a, &run, input, &mut rng);
+        if let Some(slot) = slot {
+            let done_at = tokio::time::Instant::from_std(run.now + run.delay);
+            tokio::spawn(async move {
+                tokio::time::sleep_until(done_at).await;
+                drop(slot);
+            });
+        }
     }
     json_with_fault(in_progress_body(&a, &run), body_fault, ctl)
 }
@@ -294,7 +307,7 @@ fn stream_chat(
     ctl: &Arc<ConnCtl>,
     a: Admitted,
     run: Run,
-    mut rng: ChaCha8Rng,
+    (mut rng, slot): (ChaCha8Rng, Option<Slot>),
     input: u32,
     usage: Option<Usage>,
     body_fault: Option<BodyFault>,
@@ -343,6 +356,7 @@ fn stream_chat(
         failed: run.failed,
         phase: Phase::Created,
         guard: Some(guard),
+        _slot: slot,
         rng,
     };
     coze_stream_response(ctl, body_fault, src)

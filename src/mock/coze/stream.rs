@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::state::StoredMsg;
 use super::wire::{ChatObj, LastError, MsgObj, Usage, CODE_INTERNAL, EMPTY_META, VERBOSE_FINISH};
 use crate::mock::body::{stream_with_fault, BodyFault, EventSource, StreamFaultText};
+use crate::mock::capacity::Slot;
 use crate::mock::dist::LogNormalMs;
 use crate::mock::http::ConnCtl;
 use crate::mock::text::{unix_now, word};
@@ -74,6 +75,8 @@ pub(crate) struct CozeStream {
     pub failed: bool,
     pub phase: Phase,
     pub guard: Option<ChatGuard>,
+    /// The capacity slot, freed when the body is dropped.
+    pub _slot: Option<Slot>,
 }
 
 impl CozeStream {
