@@ -27,6 +27,7 @@ mod profile;
 mod server;
 mod text;
 mod validate;
+mod variants;
 
 #[cfg(test)]
 mod sdk_tests;
@@ -48,7 +49,7 @@ pub use dist::LogNormalMs;
 pub use faults::FaultKind;
 pub use profile::{
     AuthSpec, BurstSpec, CapacitySpec, CozeSpec, DistSpec, ErrorSpec, FaultSpec, MockProfile,
-    RateLimitSpec, RetryAfter, StreamSpec, TokenRange,
+    RateLimitSpec, RetryAfter, ShapeVariant, StreamSpec, TokenRange,
 };
 
 use crate::config::scenario::ProtocolKind;

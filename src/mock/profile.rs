@@ -58,6 +58,23 @@ pub struct MockProfile {
     /// A finite capacity (unset = unlimited): see `capacity.rs`.
     #[serde(default)]
     pub capacity: Option<CapacitySpec>,
+    /// `coze` only: deliberate differences from the Coze API's shape (see `variants.rs`).
+    #[serde(default)]
+    pub shape_variants: Vec<ShapeVariant>,
+}
+
+/// One deliberate shape difference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ShapeVariant {
+    /// Drop this field (a `cutover compat` path: `data.last_section_id`, `data[].section_id`) from JSON answers.
+    MissingField { field: String },
+    /// Send this field as another JSON type (number <-> string).
+    ChangedType { field: String },
+    /// A streamed chat sends `conversation.chat.in_progress` before `conversation.chat.created`.
+    SseOrder,
+    /// "Not found" envelopes (code 4200) come with this HTTP status instead of 200.
+    NotFoundStatus { status: u16 },
 }
 
 /// `capacity: {concurrency: N, queue: M, reject_status: 429|503}`.

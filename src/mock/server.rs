@@ -236,6 +236,9 @@ async fn dispatch(
             }
         }
     };
+    if !shared.profile.shape_variants.is_empty() {
+        resp = super::variants::apply(&shared.profile.shape_variants, resp).await;
+    }
     // Every response carries the protocol's request id: Coze `x-tt-logid`, OpenAI `x-request-id` (the SDKs read
     // them into the response's request id).
     let n = shared.logid_no.fetch_add(1, Ordering::Relaxed);

@@ -33,7 +33,38 @@ impl MockProfile {
             check_fault(i, f)?;
         }
         self.check_coze()?;
-        self.check_capacity()
+        self.check_capacity()?;
+        self.check_variants()
+    }
+
+    fn check_variants(&self) -> Result<(), (String, String)> {
+        use super::profile::ShapeVariant;
+        if !self.shape_variants.is_empty() && self.protocol != ProtocolKind::Coze {
+            return Err((
+                "shape_variants".into(),
+                "shape variants are for coze profiles".into(),
+            ));
+        }
+        for (i, v) in self.shape_variants.iter().enumerate() {
+            match v {
+                ShapeVariant::MissingField { field } | ShapeVariant::ChangedType { field }
+                    if field.trim().is_empty() =>
+                {
+                    return Err((
+                        format!("shape_variants[{i}].field"),
+                        "must name a field".into(),
+                    ))
+                }
+                ShapeVariant::NotFoundStatus { status } if !(200..=599).contains(status) => {
+                    return Err((
+                        format!("shape_variants[{i}].status"),
+                        format!("must be an HTTP status, got {status}"),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     fn check_capacity(&self) -> Result<(), (String, String)> {

@@ -356,6 +356,10 @@ fn stream_chat(
         failed: run.failed,
         phase: Phase::Created,
         guard: Some(guard),
+        in_progress_first: sh
+            .profile
+            .shape_variants
+            .contains(&crate::mock::ShapeVariant::SseOrder),
         _slot: slot,
         rng,
     };

@@ -75,6 +75,8 @@ pub(crate) struct CozeStream {
     pub failed: bool,
     pub phase: Phase,
     pub guard: Option<ChatGuard>,
+    /// Shape variant `sse_order`: `chat.in_progress` before `chat.created`.
+    pub in_progress_first: bool,
     /// The capacity slot, freed when the body is dropped.
     pub _slot: Option<Slot>,
 }
@@ -151,6 +153,15 @@ impl CozeStream {
             visible_at: Instant::now(),
         }
     }
+    /// `conversation.chat.in_progress` when `in_progress`, else `conversation.chat.created`.
+    fn start_event(&self, in_progress: bool) -> Bytes {
+        if in_progress {
+            self.chat_event("conversation.chat.in_progress", "in_progress")
+        } else {
+            self.chat_event("conversation.chat.created", "created")
+        }
+    }
+
     /// The next answer delta: `per_chunk` words, due at the TTFT and then one inter-token sample apart.
     fn delta(&mut self) -> (Option<Instant>, Bytes) {
         let k = self.per_chunk.min(self.words_left);
@@ -183,10 +194,7 @@ impl EventSource for CozeStream {
         match self.phase {
             Phase::Created => {
                 self.phase = Phase::InProgress;
-                Some((
-                    None,
-                    self.chat_event("conversation.chat.created", "created"),
-                ))
+                Some((None, self.start_event(self.in_progress_first)))
             }
             Phase::InProgress => {
                 self.next_at = self.start + self.ttft.sample(&mut self.rng);
@@ -195,10 +203,7 @@ impl EventSource for CozeStream {
                 } else {
                     Phase::Delta
                 };
-                Some((
-                    None,
-                    self.chat_event("conversation.chat.in_progress", "in_progress"),
-                ))
+                Some((None, self.start_event(!self.in_progress_first)))
             }
             Phase::ChatFailed => {
                 self.phase = Phase::Done;
