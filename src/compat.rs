@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
+use crate::client::http::MAX_BODY_BYTES;
 use crate::client::sse::SseParser;
 use crate::client::Endpoint;
 use crate::config::scenario::ProtocolKind;
@@ -137,10 +138,39 @@ pub fn probes(kind: ProtocolKind, model: &str, bot_id: &str) -> Vec<Probe> {
                 },
                 Probe {
                     name: "missing key",
-                    method: post,
+                    method: post.clone(),
                     path: "/v1/chat/completions".into(),
                     body: Some(json!({"model": model, "messages": msg})),
                     no_auth: true,
+                },
+                // The model-name forms a migration meets: which ones does each side resolve, which 404?
+                Probe {
+                    name: "model name as configured",
+                    method: post.clone(),
+                    path: "/v1/chat/completions".into(),
+                    body: Some(json!({"model": model, "messages": msg})),
+                    no_auth: false,
+                },
+                Probe {
+                    name: "model name with provider prefix",
+                    method: post.clone(),
+                    path: "/v1/chat/completions".into(),
+                    body: Some(json!({"model": format!("openai/{model}"), "messages": msg})),
+                    no_auth: false,
+                },
+                Probe {
+                    name: "model name in capitals",
+                    method: post.clone(),
+                    path: "/v1/chat/completions".into(),
+                    body: Some(json!({"model": model.to_uppercase(), "messages": msg})),
+                    no_auth: false,
+                },
+                Probe {
+                    name: "model name, dated alias",
+                    method: post.clone(),
+                    path: "/v1/chat/completions".into(),
+                    body: Some(json!({"model": format!("{model}-2025-04-14"), "messages": msg})),
+                    no_auth: false,
                 },
                 Probe {
                     name: "list models",
@@ -232,17 +262,28 @@ pub async fn probe(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let body = resp.bytes().await.map_err(|e| ep.redact(&e.to_string()))?;
+    let hints = rate_limit_headers(resp.headers());
+    let body = read_capped(resp).await.map_err(|e| ep.redact(&e))?;
     let mut shape = Shape {
         status,
         content_type: content_type.clone(),
         ..Default::default()
     };
+    for h in hints {
+        shape
+            .fields
+            .insert(format!("<header {h}>"), "present".into());
+    }
     let mut value = Value::Null;
     if content_type == "text/event-stream" {
         let (events, fields) = sse_shape(&body);
         shape.events = events;
         shape.event_fields = fields;
+        if let Some(c) = usage_chunk_choices(&body) {
+            shape
+                .fields
+                .insert("<usage chunk>.choices".into(), c.into());
+        }
     } else if let Ok(v) = serde_json::from_slice::<Value>(&body) {
         shape.fields = json_shape(&v);
         value = v;
@@ -250,6 +291,56 @@ pub async fn probe(
         shape.fields.insert("<body>".into(), "not JSON".into());
     }
     Ok((shape, value))
+}
+
+/// The body, read with the runner's cap ([`MAX_BODY_BYTES`]): a huge or endless answer is an error, not a hang.
+async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while let Some(c) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if out.len() + c.len() > MAX_BODY_BYTES {
+            return Err(format!("body over {MAX_BODY_BYTES} bytes"));
+        }
+        out.extend_from_slice(&c);
+    }
+    Ok(out)
+}
+
+/// Names of the wait / rate-limit headers an answer carries (the forms a client's retry must understand).
+fn rate_limit_headers(h: &reqwest::header::HeaderMap) -> Vec<String> {
+    let mut v: Vec<String> = h
+        .keys()
+        .map(|k| k.as_str().to_string())
+        .filter(|k| {
+            k.starts_with("retry-after")
+                || k.starts_with("x-ratelimit-")
+                || k.starts_with("llm_provider-retry-after")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// In an OpenAI stream, the `choices` of the usage chunk: `empty` (the spec) or `non-empty` (LiteLLM sends
+/// `[{"index":0,"delta":{}}]`, which a client that treats the last chunk with choices as content may miscount).
+/// `None` when there is no usage chunk.
+pub fn usage_chunk_choices(body: &[u8]) -> Option<&'static str> {
+    let mut p = SseParser::new();
+    p.push(body).ok()?;
+    p.finish();
+    let mut found = None;
+    while let Some(ev) = p.next_event() {
+        let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+            continue;
+        };
+        if v.get("usage").is_some_and(Value::is_object) {
+            let empty = v
+                .get("choices")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty);
+            found = Some(if empty { "empty" } else { "non-empty" });
+        }
+    }
+    found
 }
 
 /// Every difference between two shapes, one line each.
@@ -326,6 +417,7 @@ pub async fn check(
         ));
     }
     let mut results = Vec::new();
+    let mut statuses = Vec::new();
     let (mut conv_a, mut conv_b) = (String::new(), String::new());
     for p in probes(legacy.kind, model, bot_id) {
         let (sa, va) = probe(client, legacy, &p, &conv_a)
@@ -346,15 +438,16 @@ pub async fn check(
                 .unwrap_or_default()
                 .to_string();
         }
+        statuses.push((sa.status, sb.status));
         results.push((p.name.to_string(), diff(&sa, &sb)));
     }
     let mut md = String::from("# cutover compat\n\n");
     let total: usize = results.iter().map(|(_, d)| d.len()).sum();
     let _ = writeln!(md, "{total} differences over {} probes.\n", results.len());
-    for (name, d) in &results {
+    for ((name, d), (la, gb)) in results.iter().zip(&statuses) {
         let _ = writeln!(
             md,
-            "## {name}: {}\n",
+            "## {name}: {} (legacy {la}, gateway {gb})\n",
             if d.is_empty() {
                 "same shape"
             } else {
@@ -418,5 +511,15 @@ mod tests {
             ]
         );
         assert_eq!(fields["conversation.message.delta"]["content"], "string");
+    }
+
+    #[test]
+    fn usage_chunk_with_choices_is_flagged() {
+        let spec = b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}],\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{\"completion_tokens\":1}}\n\ndata: [DONE]\n\n";
+        let litellm = b"data: {\"choices\":[{\"index\":0,\"delta\":{}}],\"usage\":{\"completion_tokens\":1}}\n\ndata: [DONE]\n\n";
+        let none = b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\n";
+        assert_eq!(usage_chunk_choices(spec), Some("empty"));
+        assert_eq!(usage_chunk_choices(litellm), Some("non-empty"));
+        assert_eq!(usage_chunk_choices(none), None);
     }
 }

@@ -71,3 +71,54 @@ async fn compat_lists_exactly_the_configured_shape_variants() {
     assert_eq!(got, want, "{md}");
     assert!(md.contains(&format!("{} differences", want.len())), "{md}");
 }
+
+/// Model-name forms: each side resolves the names its catalogue has and 404s the others; compat shows which.
+#[tokio::test]
+async fn compat_shows_which_model_name_forms_resolve() {
+    use cutover::client::Endpoint;
+    use cutover::config::scenario::ProtocolKind;
+    let profile = |models: &str| {
+        MockProfile::from_yaml_str(
+            &format!("name: m\nseed: 1\nprotocol: openai\nmodels: {models}\nerrors: {{rate: 0}}\nlatency: {{mean_ms: 2, p99_ms: 4}}\nstream: {{ttft: {{mean_ms: 2, p99_ms: 4}}, inter_token_ms: {{mean_ms: 1, p99_ms: 2}}}}\n"),
+            "m.yaml",
+        )
+        .unwrap()
+    };
+    let addr = "127.0.0.1:0".parse().unwrap();
+    // Legacy knows the dated alias; the gateway knows the provider-prefixed name. Neither knows capitals.
+    let legacy = cutover::mock::serve(profile("[gpt-4.1, gpt-4.1-2025-04-14]"), addr)
+        .await
+        .unwrap();
+    let gateway = cutover::mock::serve(profile("[gpt-4.1, openai/gpt-4.1]"), addr)
+        .await
+        .unwrap();
+    let ep = |url: String| {
+        Endpoint::new(
+            ProtocolKind::Openai,
+            &url,
+            None,
+            &Default::default(),
+            None,
+            None,
+        )
+        .unwrap()
+    };
+    let client = cutover::client::http::http_client(std::time::Duration::from_secs(5));
+    let (_, md) = cutover::compat::check(
+        &client,
+        &ep(legacy.base_url()),
+        &ep(gateway.base_url()),
+        "gpt-4.1",
+        "",
+    )
+    .await
+    .unwrap();
+    for line in [
+        "## model name as configured: same shape (legacy 200, gateway 200)",
+        "## model name with provider prefix: DIFFERENT (legacy 404, gateway 200)",
+        "## model name in capitals: same shape (legacy 404, gateway 404)",
+        "## model name, dated alias: DIFFERENT (legacy 200, gateway 404)",
+    ] {
+        assert!(md.contains(line), "{line}\n{md}");
+    }
+}
