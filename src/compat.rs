@@ -107,124 +107,106 @@ pub struct Probe {
     pub no_auth: bool,
 }
 
-pub fn probes(kind: ProtocolKind, model: &str, bot_id: &str) -> Vec<Probe> {
-    let post = reqwest::Method::POST;
-    match kind {
-        ProtocolKind::Openai => {
-            let msg = json!([{"role": "user", "content": "Where is my order?"}]);
-            vec![
-                Probe {
-                    name: "chat completion",
-                    method: post.clone(),
-                    path: "/v1/chat/completions".into(),
-                    body: Some(json!({"model": model, "messages": msg, "stream": false})),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "chat completion, stream",
-                    method: post.clone(),
-                    path: "/v1/chat/completions".into(),
-                    body: Some(
-                        json!({"model": model, "messages": msg, "stream": true, "stream_options": {"include_usage": true}}),
-                    ),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "unknown model",
-                    method: post.clone(),
-                    path: "/v1/chat/completions".into(),
-                    body: Some(json!({"model": "no-such-model-cutover", "messages": msg})),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "missing key",
-                    method: post.clone(),
-                    path: "/v1/chat/completions".into(),
-                    body: Some(json!({"model": model, "messages": msg})),
-                    no_auth: true,
-                },
-                // The model-name forms a migration meets: which ones does each side resolve, which 404?
-                Probe {
-                    name: "model name as configured",
-                    method: post.clone(),
-                    path: "/v1/chat/completions".into(),
-                    body: Some(json!({"model": model, "messages": msg})),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "model name with provider prefix",
-                    method: post.clone(),
-                    path: "/v1/chat/completions".into(),
-                    body: Some(json!({"model": format!("openai/{model}"), "messages": msg})),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "model name in capitals",
-                    method: post.clone(),
-                    path: "/v1/chat/completions".into(),
-                    body: Some(json!({"model": model.to_uppercase(), "messages": msg})),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "model name, dated alias",
-                    method: post.clone(),
-                    path: "/v1/chat/completions".into(),
-                    body: Some(json!({"model": format!("{model}-2025-04-14"), "messages": msg})),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "list models",
-                    method: reqwest::Method::GET,
-                    path: "/v1/models".into(),
-                    body: None,
-                    no_auth: false,
-                },
-            ]
-        }
-        ProtocolKind::Coze => {
-            let q = |stream: bool| {
-                json!({"bot_id": bot_id, "user_id": "compat-probe", "stream": stream, "auto_save_history": true,
-                       "additional_messages": [{"role": "user", "type": "question", "content": "Where is my order?", "content_type": "text"}]})
-            };
-            vec![
-                Probe {
-                    name: "create conversation",
-                    method: post.clone(),
-                    path: "/v1/conversation/create".into(),
-                    body: Some(json!({"bot_id": bot_id})),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "chat, stream",
-                    method: post.clone(),
-                    path: "/v3/chat?conversation_id={conversation_id}".into(),
-                    body: Some(q(true)),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "list conversation messages",
-                    method: post.clone(),
-                    path: "/v1/conversation/message/list?conversation_id={conversation_id}".into(),
-                    body: Some(json!({})),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "unknown bot",
-                    method: post.clone(),
-                    path: "/v1/conversation/create".into(),
-                    body: Some(json!({"bot_id": "0000000000000000000"})),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "missing key",
-                    method: post,
-                    path: "/v1/conversation/create".into(),
-                    body: Some(json!({"bot_id": bot_id})),
-                    no_auth: true,
-                },
-            ]
-        }
+fn post(name: &'static str, path: &str, body: Value) -> Probe {
+    Probe {
+        name,
+        method: reqwest::Method::POST,
+        path: path.into(),
+        body: Some(body),
+        no_auth: false,
     }
+}
+
+pub fn probes(kind: ProtocolKind, model: &str, bot_id: &str) -> Vec<Probe> {
+    match kind {
+        ProtocolKind::Openai => openai_probes(model),
+        ProtocolKind::Coze => coze_probes(bot_id),
+    }
+}
+
+fn openai_probes(model: &str) -> Vec<Probe> {
+    let path = "/v1/chat/completions";
+    let msg = json!([{"role": "user", "content": "Where is my order?"}]);
+    let mut v = vec![
+        post(
+            "chat completion",
+            path,
+            json!({"model": model, "messages": msg, "stream": false}),
+        ),
+        post(
+            "chat completion, stream",
+            path,
+            json!({"model": model, "messages": msg, "stream": true, "stream_options": {"include_usage": true}}),
+        ),
+        post(
+            "unknown model",
+            path,
+            json!({"model": "no-such-model-cutover", "messages": msg}),
+        ),
+        Probe {
+            no_auth: true,
+            ..post(
+                "missing key",
+                path,
+                json!({"model": model, "messages": msg}),
+            )
+        },
+    ];
+    // The model-name forms a migration meets: which ones does each side resolve, which 404?
+    let forms = [
+        ("model name as configured", model.to_string()),
+        ("model name with provider prefix", format!("openai/{model}")),
+        ("model name in capitals", model.to_uppercase()),
+        ("model name, dated alias", format!("{model}-2025-04-14")),
+    ];
+    for (name, m) in forms {
+        v.push(post(name, path, json!({"model": m, "messages": msg})));
+    }
+    v.push(Probe {
+        name: "list models",
+        method: reqwest::Method::GET,
+        path: "/v1/models".into(),
+        body: None,
+        no_auth: false,
+    });
+    v
+}
+
+fn coze_probes(bot_id: &str) -> Vec<Probe> {
+    let q = |stream: bool| {
+        json!({"bot_id": bot_id, "user_id": "compat-probe", "stream": stream, "auto_save_history": true,
+               "additional_messages": [{"role": "user", "type": "question", "content": "Where is my order?", "content_type": "text"}]})
+    };
+    vec![
+        post(
+            "create conversation",
+            "/v1/conversation/create",
+            json!({"bot_id": bot_id}),
+        ),
+        post(
+            "chat, stream",
+            "/v3/chat?conversation_id={conversation_id}",
+            q(true),
+        ),
+        post(
+            "list conversation messages",
+            "/v1/conversation/message/list?conversation_id={conversation_id}",
+            json!({}),
+        ),
+        post(
+            "unknown bot",
+            "/v1/conversation/create",
+            json!({"bot_id": "0000000000000000000"}),
+        ),
+        Probe {
+            no_auth: true,
+            ..post(
+                "missing key",
+                "/v1/conversation/create",
+                json!({"bot_id": bot_id}),
+            )
+        },
+    ]
 }
 
 /// Send one probe and take the shape of the answer.
