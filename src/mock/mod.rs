@@ -8,9 +8,10 @@
 //!   conversation (envelope 4016) -> `faults` (first whose draw hits) -> `rate_limit` (429) -> `errors` -> the answer.
 //!   Faults, rate limits and errors are drawn only on generation requests (`POST /v1/chat/completions`,
 //!   `POST /v3/chat`); polls and listings never fail by chance.
-//! * Randomness: one ChaCha8 generator per generation request, keyed by the profile `seed` and using the request's
-//!   arrival number as the stream, so the n-th request always draws the same (reproducible when arrivals are
-//!   serialised; under concurrency, arrival order itself may vary).
+//! * Randomness: one ChaCha8 generator per generation request, keyed by the profile `seed` and using as the stream
+//!   the request's arrival number (`draws: arrival`, the default: the n-th request always draws the same, so it is
+//!   reproducible when arrivals are serialised) or its identity (`draws: request`: user, messages and how often that
+//!   identity came before, so shards and runs agree whatever the arrival order; see `draw_key.rs`).
 //! * Tokens: an answer has exactly N whitespace-separated words, N uniform in `output_tokens`; `usage` reports
 //!   completion / output tokens = N and prompt / input tokens = sum over input messages of (whitespace words of the
 //!   content + 4). For coze, input messages are the conversation's kept history plus `additional_messages`.
@@ -19,6 +20,7 @@ mod body;
 mod capacity;
 mod coze;
 mod dist;
+mod draw_key;
 mod fault_kind;
 mod faults;
 mod http;
@@ -46,6 +48,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 pub use dist::LogNormalMs;
+pub use draw_key::DrawKey;
 pub use faults::FaultKind;
 pub use profile::{
     AuthSpec, BurstSpec, CapacitySpec, CozeSpec, DistSpec, ErrorSpec, FaultSpec, MockProfile,
@@ -259,6 +262,7 @@ pub(crate) struct Shared {
     pub seed: u64,
     seed_key: [u8; 32],
     req_no: AtomicU64,
+    occurrences: draw_key::Occurrences,
     pub logid_no: AtomicU64,
     pub started: Instant,
     /// `Authorization` header value expected, if any.
@@ -307,6 +311,7 @@ impl Shared {
             seed,
             seed_key,
             req_no: AtomicU64::new(0),
+            occurrences: draw_key::Occurrences::default(),
             logid_no: AtomicU64::new(0),
             started: Instant::now(),
             expected_auth: profile
@@ -345,9 +350,12 @@ impl Shared {
         })
     }
 
-    /// The generator of the next generation request.
-    pub fn rng(&self) -> ChaCha8Rng {
-        let n = self.req_no.fetch_add(1, Ordering::Relaxed);
+    /// The generator of the next generation request, whose identity is `id` (see [`DrawKey`]).
+    pub fn rng(&self, id: impl FnOnce() -> u64) -> ChaCha8Rng {
+        let n = match self.profile.draws {
+            DrawKey::Arrival => self.req_no.fetch_add(1, Ordering::Relaxed),
+            DrawKey::Request => self.occurrences.stream(id()),
+        };
         let mut r = ChaCha8Rng::from_seed(self.seed_key);
         r.set_stream(n);
         r

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::body::{json_with_fault, stream_with_fault, BodyFault, EventSource, StreamFaultText};
 use super::capacity::Slot;
 use super::dist::LogNormalMs;
+use super::draw_key::identity;
 use super::faults::{apply_plan, take_slot};
 use super::http::{json, openai_error as error, read_body, ConnCtl};
 use super::text::{json_str, message_tokens, unix_now, word};
@@ -94,6 +95,9 @@ pub(crate) fn model(sh: &Shared, req: &Request<Incoming>) -> Response<Body> {
 #[derive(Deserialize)]
 struct ChatRequest {
     model: String,
+    /// Any JSON (the spec says string; a lenient server takes what it gets): only hashed for the draw key.
+    #[serde(default)]
+    user: Option<serde_json::Value>,
     messages: Vec<RequestMessage>,
     #[serde(default)]
     stream: Option<bool>,
@@ -235,7 +239,14 @@ pub(crate) async fn chat_completions(
         .as_ref()
         .and_then(|o| o.include_usage)
         .unwrap_or(false);
-    let mut rng = sh.rng();
+    let mut rng = sh.rng(|| {
+        let user = cr.user.as_ref().map(|u| u.to_string()).unwrap_or_default();
+        let texts = cr.messages.iter().map(|m| match &m.content {
+            Some(Content::Text(t)) => t.as_str(),
+            _ => "",
+        });
+        identity([user.as_str(), cr.model.as_str()].into_iter().chain(texts))
+    });
     let plan = sh.draw(&mut rng, stream);
     let body_fault = match apply_plan(sh, ctl, plan, stream).await {
         Ok(f) => f,

@@ -43,6 +43,9 @@ pub struct MockProfile {
     /// `false` = responses carry no usage object (the client must estimate tokens).
     #[serde(default = "yes")]
     pub usage: bool,
+    /// What the per-request draws are keyed by: `arrival` (default) or `request` (see `draw_key.rs`).
+    #[serde(default)]
+    pub draws: super::draw_key::DrawKey,
     /// Random server errors.
     #[serde(default)]
     pub errors: Option<ErrorSpec>,

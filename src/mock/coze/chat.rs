@@ -18,6 +18,7 @@ use super::wire::{
 };
 use crate::mock::body::{json_with_fault, BodyFault};
 use crate::mock::capacity::Slot;
+use crate::mock::draw_key::identity;
 use crate::mock::faults::{apply_plan, take_slot, FaultKind};
 use crate::mock::http::{envelope_error, query_param, read_body, ConnCtl};
 use crate::mock::text::{follow_up, message_tokens, unix_now};
@@ -99,6 +100,7 @@ struct ChatReq {
 /// A chat request that passed its checks.
 struct Admitted {
     conv_id: u64,
+    user_id: String,
     bot_id: String,
     add: Vec<InMsg>,
     stream: bool,
@@ -152,6 +154,7 @@ async fn admit(
     };
     Ok(Admitted {
         conv_id,
+        user_id: cr.user_id,
         bot_id: cr.bot_id,
         add,
         stream,
@@ -245,7 +248,19 @@ pub(super) async fn chat(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let mut rng = sh.rng();
+    let mut rng = sh.rng(|| {
+        // The conversation's length encodes the turn (its id depends on arrival order, so it is left out).
+        let turn = shard(&st.convs, a.conv_id)
+            .get(&a.conv_id)
+            .map_or(0, |c| c.messages.len())
+            .to_string();
+        let texts = a.add.iter().map(|m| m.content.as_str());
+        identity(
+            [a.user_id.as_str(), a.bot_id.as_str(), turn.as_str()]
+                .into_iter()
+                .chain(texts),
+        )
+    });
     let plan = sh.draw(&mut rng, a.stream);
     let failed = matches!(plan, Plan::ChatFailed);
     let claims = match &plan {
