@@ -106,95 +106,106 @@ pub struct Probe {
     pub no_auth: bool,
 }
 
-pub fn probes(kind: ProtocolKind, model: &str, bot_id: &str) -> Vec<Probe> {
-    let post = reqwest::Method::POST;
-    match kind {
-        ProtocolKind::Openai => {
-            let msg = json!([{"role": "user", "content": "Where is my order?"}]);
-            vec![
-                Probe {
-                    name: "chat completion",
-                    method: post.clone(),
-                    path: "/v1/chat/completions".into(),
-                    body: Some(json!({"model": model, "messages": msg, "stream": false})),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "chat completion, stream",
-                    method: post.clone(),
-                    path: "/v1/chat/completions".into(),
-                    body: Some(
-                        json!({"model": model, "messages": msg, "stream": true, "stream_options": {"include_usage": true}}),
-                    ),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "unknown model",
-                    method: post.clone(),
-                    path: "/v1/chat/completions".into(),
-                    body: Some(json!({"model": "no-such-model-cutover", "messages": msg})),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "missing key",
-                    method: post,
-                    path: "/v1/chat/completions".into(),
-                    body: Some(json!({"model": model, "messages": msg})),
-                    no_auth: true,
-                },
-                Probe {
-                    name: "list models",
-                    method: reqwest::Method::GET,
-                    path: "/v1/models".into(),
-                    body: None,
-                    no_auth: false,
-                },
-            ]
-        }
-        ProtocolKind::Coze => {
-            let q = |stream: bool| {
-                json!({"bot_id": bot_id, "user_id": "compat-probe", "stream": stream, "auto_save_history": true,
-                       "additional_messages": [{"role": "user", "type": "question", "content": "Where is my order?", "content_type": "text"}]})
-            };
-            vec![
-                Probe {
-                    name: "create conversation",
-                    method: post.clone(),
-                    path: "/v1/conversation/create".into(),
-                    body: Some(json!({"bot_id": bot_id})),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "chat, stream",
-                    method: post.clone(),
-                    path: "/v3/chat?conversation_id={conversation_id}".into(),
-                    body: Some(q(true)),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "list conversation messages",
-                    method: post.clone(),
-                    path: "/v1/conversation/message/list?conversation_id={conversation_id}".into(),
-                    body: Some(json!({})),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "unknown bot",
-                    method: post.clone(),
-                    path: "/v1/conversation/create".into(),
-                    body: Some(json!({"bot_id": "0000000000000000000"})),
-                    no_auth: false,
-                },
-                Probe {
-                    name: "missing key",
-                    method: post,
-                    path: "/v1/conversation/create".into(),
-                    body: Some(json!({"bot_id": bot_id})),
-                    no_auth: true,
-                },
-            ]
-        }
+fn post(name: &'static str, path: &str, body: Value) -> Probe {
+    Probe {
+        name,
+        method: reqwest::Method::POST,
+        path: path.into(),
+        body: Some(body),
+        no_auth: false,
     }
+}
+
+pub fn probes(kind: ProtocolKind, model: &str, bot_id: &str) -> Vec<Probe> {
+    match kind {
+        ProtocolKind::Openai => openai_probes(model),
+        ProtocolKind::Coze => coze_probes(bot_id),
+    }
+}
+
+fn openai_probes(model: &str) -> Vec<Probe> {
+    let path = "/v1/chat/completions";
+    let msg = json!([{"role": "user", "content": "Where is my order?"}]);
+    let mut v = vec![
+        post(
+            "chat completion",
+            path,
+            json!({"model": model, "messages": msg, "stream": false}),
+        ),
+        post(
+            "chat completion, stream",
+            path,
+            json!({"model": model, "messages": msg, "stream": true, "stream_options": {"include_usage": true}}),
+        ),
+        post(
+            "unknown model",
+            path,
+            json!({"model": "no-such-model-cutover", "messages": msg}),
+        ),
+        Probe {
+            no_auth: true,
+            ..post(
+                "missing key",
+                path,
+                json!({"model": model, "messages": msg}),
+            )
+        },
+    ];
+    // The model-name forms a migration meets: which ones does each side resolve, which 404?
+    let forms = [
+        ("model name as configured", model.to_string()),
+        ("model name with provider prefix", format!("openai/{model}")),
+        ("model name in capitals", model.to_uppercase()),
+        ("model name, dated alias", format!("{model}-2025-04-14")),
+    ];
+    for (name, m) in forms {
+        v.push(post(name, path, json!({"model": m, "messages": msg})));
+    }
+    v.push(Probe {
+        name: "list models",
+        method: reqwest::Method::GET,
+        path: "/v1/models".into(),
+        body: None,
+        no_auth: false,
+    });
+    v
+}
+
+fn coze_probes(bot_id: &str) -> Vec<Probe> {
+    let q = |stream: bool| {
+        json!({"bot_id": bot_id, "user_id": "compat-probe", "stream": stream, "auto_save_history": true,
+               "additional_messages": [{"role": "user", "type": "question", "content": "Where is my order?", "content_type": "text"}]})
+    };
+    vec![
+        post(
+            "create conversation",
+            "/v1/conversation/create",
+            json!({"bot_id": bot_id}),
+        ),
+        post(
+            "chat, stream",
+            "/v3/chat?conversation_id={conversation_id}",
+            q(true),
+        ),
+        post(
+            "list conversation messages",
+            "/v1/conversation/message/list?conversation_id={conversation_id}",
+            json!({}),
+        ),
+        post(
+            "unknown bot",
+            "/v1/conversation/create",
+            json!({"bot_id": "0000000000000000000"}),
+        ),
+        Probe {
+            no_auth: true,
+            ..post(
+                "missing key",
+                "/v1/conversation/create",
+                json!({"bot_id": bot_id}),
+            )
+        },
+    ]
 }
 
 /// Send one probe and take the shape of the answer.
@@ -228,6 +239,7 @@ pub async fn probe(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
+    let hints = rate_limit_headers(resp.headers());
     // The runner's cap: an endless or huge body ends the probe at `limits.max_response_bytes`, never buffered past it.
     let body = crate::client::http::read_body(resp, ep.limits.max_response_bytes)
         .await
@@ -237,11 +249,21 @@ pub async fn probe(
         content_type: content_type.clone(),
         ..Default::default()
     };
+    for h in hints {
+        shape
+            .fields
+            .insert(format!("<header {h}>"), "present".into());
+    }
     let mut value = Value::Null;
     if content_type == "text/event-stream" {
         let (events, fields) = sse_shape(&body);
         shape.events = events;
         shape.event_fields = fields;
+        if let Some(c) = usage_chunk_choices(&body) {
+            shape
+                .fields
+                .insert("<usage chunk>.choices".into(), c.into());
+        }
     } else if let Ok(v) = serde_json::from_slice::<Value>(&body) {
         shape.fields = json_shape(&v);
         value = v;
@@ -249,6 +271,44 @@ pub async fn probe(
         shape.fields.insert("<body>".into(), "not JSON".into());
     }
     Ok((shape, value))
+}
+
+/// Names of the wait / rate-limit headers an answer carries (the forms a client's retry must understand).
+fn rate_limit_headers(h: &reqwest::header::HeaderMap) -> Vec<String> {
+    let mut v: Vec<String> = h
+        .keys()
+        .map(|k| k.as_str().to_string())
+        .filter(|k| {
+            k.starts_with("retry-after")
+                || k.starts_with("x-ratelimit-")
+                || k.starts_with("llm_provider-retry-after")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// In an OpenAI stream, the `choices` of the usage chunk: `empty` (the spec) or `non-empty` (LiteLLM sends
+/// `[{"index":0,"delta":{}}]`, which a client that treats the last chunk with choices as content may miscount).
+/// `None` when there is no usage chunk.
+pub fn usage_chunk_choices(body: &[u8]) -> Option<&'static str> {
+    let mut p = SseParser::new();
+    p.push(body).ok()?;
+    p.finish();
+    let mut found = None;
+    while let Some(ev) = p.next_event() {
+        let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
+            continue;
+        };
+        if v.get("usage").is_some_and(Value::is_object) {
+            let empty = v
+                .get("choices")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty);
+            found = Some(if empty { "empty" } else { "non-empty" });
+        }
+    }
+    found
 }
 
 /// Every difference between two shapes, one line each.
@@ -325,6 +385,7 @@ pub async fn check(
         ));
     }
     let mut results = Vec::new();
+    let mut statuses = Vec::new();
     let (mut conv_a, mut conv_b) = (String::new(), String::new());
     for p in probes(legacy.kind, model, bot_id) {
         let (sa, va) = probe(client, legacy, &p, &conv_a)
@@ -345,15 +406,16 @@ pub async fn check(
                 .unwrap_or_default()
                 .to_string();
         }
+        statuses.push((sa.status, sb.status));
         results.push((p.name.to_string(), diff(&sa, &sb)));
     }
     let mut md = String::from("# cutover compat\n\n");
     let total: usize = results.iter().map(|(_, d)| d.len()).sum();
     let _ = writeln!(md, "{total} differences over {} probes.\n", results.len());
-    for (name, d) in &results {
+    for ((name, d), (la, gb)) in results.iter().zip(&statuses) {
         let _ = writeln!(
             md,
-            "## {name}: {}\n",
+            "## {name}: {} (legacy {la}, gateway {gb})\n",
             if d.is_empty() {
                 "same shape"
             } else {
@@ -417,5 +479,15 @@ mod tests {
             ]
         );
         assert_eq!(fields["conversation.message.delta"]["content"], "string");
+    }
+
+    #[test]
+    fn usage_chunk_with_choices_is_flagged() {
+        let spec = b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}],\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{\"completion_tokens\":1}}\n\ndata: [DONE]\n\n";
+        let litellm = b"data: {\"choices\":[{\"index\":0,\"delta\":{}}],\"usage\":{\"completion_tokens\":1}}\n\ndata: [DONE]\n\n";
+        let none = b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\n";
+        assert_eq!(usage_chunk_choices(spec), Some("empty"));
+        assert_eq!(usage_chunk_choices(litellm), Some("non-empty"));
+        assert_eq!(usage_chunk_choices(none), None);
     }
 }

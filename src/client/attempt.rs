@@ -104,6 +104,8 @@ pub struct Attempt {
     pub detail: Option<String>,
     /// Server's wait hint (Retry-After / retry-after-ms), already parsed.
     pub retry_after: Option<Duration>,
+    /// The header `retry_after` came from (`retry-after`, `llm_provider-retry-after-ms`, ...).
+    pub retry_hint: Option<&'static str>,
     /// (input, output) tokens from the server's usage block.
     pub usage: Option<(u64, u64)>,
     /// The first `answer_cap` bytes of the answer (for the conversation history and the token estimate).
@@ -124,6 +126,7 @@ impl Attempt {
             error: None,
             detail: None,
             retry_after: None,
+            retry_hint: None,
             usage: None,
             answer: String::new(),
             answer_bytes: 0,

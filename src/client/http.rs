@@ -221,7 +221,9 @@ impl Endpoint {
             return Err(a.fail(ErrorKind::Redirect(status), self.redact(&detail)));
         }
         if status == 429 || status >= 400 {
-            a.retry_after = retry_after(resp.headers(), SystemTime::now());
+            let hint = super::retry_hint::retry_hint(resp.headers(), SystemTime::now());
+            a.retry_after = hint.map(|(d, _)| d);
+            a.retry_hint = hint.map(|(_, w)| w.name());
             let kind = if status == 429 {
                 ErrorKind::RateLimited
             } else {
@@ -420,32 +422,9 @@ fn classify_body_error(e: &reqwest::Error) -> ErrorKind {
     }
 }
 
-/// Server wait hint: `retry-after-ms`, then `retry-after` as (fractional) seconds, then as an HTTP date.
+/// Server wait hint (see [`super::retry_hint`] for the forms and their order).
 pub fn retry_after(h: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    if let Some(ms) = h
-        .get("retry-after-ms")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| hint_duration(s, 0.001))
-    {
-        return Some(ms);
-    }
-    let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if v.parse::<f64>().is_ok() {
-        return hint_duration(v, 1.0);
-    }
-    let at = httpdate::parse_http_date(v).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// A numeric header value times `unit_s` seconds, saturating: any finite or infinite non-negative number gives a
-/// duration (`Duration::MAX` past its range; the runner caps it at `retry.max_retry_after_s`), a negative number,
-/// NaN or text gives `None`. Never panics, whatever the server sends.
-pub(crate) fn hint_duration(text: &str, unit_s: f64) -> Option<Duration> {
-    let secs = text.trim().parse::<f64>().ok()? * unit_s;
-    if secs.is_nan() || secs < 0.0 {
-        return None;
-    }
-    Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
+    super::retry_hint::retry_hint(h, now).map(|(d, _)| d)
 }
 
 #[cfg(test)]
@@ -524,7 +503,7 @@ mod tests {
         h.insert("retry-after-ms", HeaderValue::from_static("nan"));
         h.insert("retry-after", HeaderValue::from_static("3"));
         assert_eq!(retry_after(&h, now), Some(Duration::from_secs(3)));
-        assert_eq!(hint_duration(" 0 ", 1.0), Some(Duration::ZERO));
-        assert_eq!(hint_duration("1e-12", 1.0), Some(Duration::ZERO));
+        h.insert("retry-after", HeaderValue::from_static(" 0 "));
+        assert_eq!(retry_after(&h, now), Some(Duration::ZERO));
     }
 }

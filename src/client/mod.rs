@@ -7,6 +7,7 @@ pub mod coze;
 pub mod gaps;
 pub mod http;
 pub mod openai;
+pub mod retry_hint;
 pub mod secret;
 pub mod sse;
 

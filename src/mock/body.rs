@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 
-use super::server::ConnCtl;
+use axum::http::{Response, StatusCode};
+
+use super::http::{json, respond, sse_response, with_len, ConnCtl};
 
 /// Pause between the last bytes handed to hyper and the reset, so those bytes reach the socket first.
 const RESET_FLUSH: Duration = Duration::from_millis(30);
@@ -122,4 +124,93 @@ pub(crate) fn half_then_reset(full: Bytes, ctl: Arc<ConnCtl>) -> Body {
         }),
         ctl,
     )
+}
+
+/// Faults whose effect needs the protocol's normal answer (the handler builds it, then applies this).
+pub(crate) enum BodyFault {
+    /// Part of the answer, then a reset.
+    ResetMid,
+    /// The answer, one byte per interval.
+    Drip(Duration),
+    /// A broken JSON body / `data:` payload.
+    Malformed,
+    /// Stream: stop halfway, cleanly.
+    Truncate,
+    /// Stream: an error event halfway.
+    ErrorEvent,
+}
+
+/// What a protocol's stream looks like when mangled: a broken event and an in-stream error event.
+pub(crate) struct StreamFaultText {
+    /// Pieces sent before a cut (the stream's head plus about half its chunks).
+    pub cut_after: usize,
+    /// A partial event whose JSON never closes.
+    pub broken: Bytes,
+    /// The protocol's in-stream error event.
+    pub error_event: Bytes,
+}
+
+/// The one fault-to-body switch for streams (both protocols): the normal stream, or the stream mangled by `fault`.
+pub(crate) fn stream_with_fault<S: EventSource>(
+    src: S,
+    fault: Option<BodyFault>,
+    text: StreamFaultText,
+    ctl: &Arc<ConnCtl>,
+) -> Response<Body> {
+    let cut = |kind| {
+        Some(Cut {
+            after: text.cut_after,
+            kind,
+        })
+    };
+    let body = match fault {
+        None => timed_body(src, None, ctl.clone()),
+        Some(BodyFault::Drip(interval)) => {
+            let all = materialize(src);
+            let len = all.len();
+            return with_len(sse_response(drip_body(all, interval)), len);
+        }
+        Some(BodyFault::ResetMid) => timed_body(src, cut(CutKind::Reset), ctl.clone()),
+        Some(BodyFault::Truncate) => timed_body(src, cut(CutKind::End), ctl.clone()),
+        Some(BodyFault::Malformed) => {
+            timed_body(src, cut(CutKind::Then(text.broken.clone())), ctl.clone())
+        }
+        Some(BodyFault::ErrorEvent) => timed_body(
+            src,
+            cut(CutKind::Then(text.error_event.clone())),
+            ctl.clone(),
+        ),
+    };
+    sse_response(body)
+}
+
+/// The one fault-to-body switch for whole JSON bodies (both protocols). Stream-only kinds are never drawn for a
+/// non-streamed request; they leave the body whole.
+pub(crate) fn json_with_fault(
+    body: Bytes,
+    fault: Option<BodyFault>,
+    ctl: &Arc<ConnCtl>,
+) -> Response<Body> {
+    match fault {
+        Some(BodyFault::Drip(interval)) => with_len(
+            respond(
+                StatusCode::OK,
+                "application/json",
+                drip_body(body.clone(), interval),
+            ),
+            body.len(),
+        ),
+        Some(BodyFault::ResetMid) => with_len(
+            respond(
+                StatusCode::OK,
+                "application/json",
+                half_then_reset(body.clone(), ctl.clone()),
+            ),
+            body.len(),
+        ),
+        Some(BodyFault::Malformed) => json(StatusCode::OK, body[..body.len() / 2].to_vec()),
+        Some(BodyFault::Truncate | BodyFault::ErrorEvent) | None => {
+            json(StatusCode::OK, body.to_vec())
+        }
+    }
 }

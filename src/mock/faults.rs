@@ -3,99 +3,17 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Response, StatusCode};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 
-use super::profile::{BurstSpec, FaultSpec};
+use super::body::BodyFault;
+use super::capacity::Slot;
+pub use super::fault_kind::FaultKind;
+use super::http::{envelope_error, openai_error, respond, ConnCtl};
+use super::profile::{BurstSpec, FaultSpec, RetryAfter};
+use super::{Outcome, Plan, Shared};
 use crate::config::scenario::ProtocolKind;
-
-/// What a fault does. Stream-only kinds are never drawn for a non-streamed request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
-    /// TCP RST before any response byte (SO_LINGER 0, then close).
-    ResetBeforeResponse,
-    /// Status line, headers and part of the body, then a TCP RST.
-    ResetDuringResponse,
-    /// Read the request, never answer (until `max_s`, then RST; server shutdown ends it too).
-    Hang,
-    /// The normal response, one byte every `interval_ms`.
-    SlowDrip,
-    /// HTTP 500 with the protocol's error body.
-    #[serde(rename = "http_500")]
-    Http500,
-    /// HTTP 502 with the protocol's error body.
-    #[serde(rename = "http_502")]
-    Http502,
-    /// HTTP 503 with the protocol's error body.
-    #[serde(rename = "http_503")]
-    Http503,
-    /// 429 without `retry-after` / `retry-after-ms`.
-    RateLimitNoRetryAfter,
-    /// 429 with `retry-after: <retry_after_s>` (and `retry-after-ms` for openai).
-    RateLimitSeconds,
-    /// 429 with `retry-after: <HTTP date retry_after_s ahead>`.
-    RateLimitHttpDate,
-    /// 200 with a JSON body cut in half (streams: a broken `data:` payload, then the end).
-    MalformedJson,
-    /// Stream only: the stream stops halfway, before `[DONE]` / `done`, and the response ends cleanly.
-    TruncatedSse,
-    /// 200 with a body of `size_bytes` (a valid completion with a huge content; streams: one huge event).
-    OversizeBody,
-    /// 200 `text/html` for a JSON / SSE endpoint.
-    WrongContentType,
-    /// Stream only: a 200 stream carrying an error event halfway.
-    StreamErrorEvent,
-}
-
-impl FaultKind {
-    pub const ALL: [FaultKind; 15] = [
-        FaultKind::ResetBeforeResponse,
-        FaultKind::ResetDuringResponse,
-        FaultKind::Hang,
-        FaultKind::SlowDrip,
-        FaultKind::Http500,
-        FaultKind::Http502,
-        FaultKind::Http503,
-        FaultKind::RateLimitNoRetryAfter,
-        FaultKind::RateLimitSeconds,
-        FaultKind::RateLimitHttpDate,
-        FaultKind::MalformedJson,
-        FaultKind::TruncatedSse,
-        FaultKind::OversizeBody,
-        FaultKind::WrongContentType,
-        FaultKind::StreamErrorEvent,
-    ];
-
-    /// The YAML name, also the key in `MockStats::faults`.
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::ResetBeforeResponse => "reset_before_response",
-            FaultKind::ResetDuringResponse => "reset_during_response",
-            FaultKind::Hang => "hang",
-            FaultKind::SlowDrip => "slow_drip",
-            FaultKind::Http500 => "http_500",
-            FaultKind::Http502 => "http_502",
-            FaultKind::Http503 => "http_503",
-            FaultKind::RateLimitNoRetryAfter => "rate_limit_no_retry_after",
-            FaultKind::RateLimitSeconds => "rate_limit_seconds",
-            FaultKind::RateLimitHttpDate => "rate_limit_http_date",
-            FaultKind::MalformedJson => "malformed_json",
-            FaultKind::TruncatedSse => "truncated_sse",
-            FaultKind::OversizeBody => "oversize_body",
-            FaultKind::WrongContentType => "wrong_content_type",
-            FaultKind::StreamErrorEvent => "stream_error_event",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    pub fn stream_only(self) -> bool {
-        matches!(self, FaultKind::TruncatedSse | FaultKind::StreamErrorEvent)
-    }
-}
 
 /// A fault ready to draw, its parameters resolved.
 #[derive(Debug)]
@@ -175,29 +93,14 @@ fn build_oversize(protocol: ProtocolKind, stream: bool, size: usize) -> Bytes {
     Bytes::from(v)
 }
 
-/// Faults whose effect needs the protocol's normal answer (the handler builds it, then applies this).
-pub(crate) enum BodyFault {
-    /// Part of the answer, then a reset.
-    ResetMid,
-    /// The answer, one byte per interval.
-    Drip(Duration),
-    /// A broken JSON body / `data:` payload.
-    Malformed,
-    /// Stream: stop halfway, cleanly.
-    Truncate,
-    /// Stream: an error event halfway.
-    ErrorEvent,
-}
-
 /// Inject `f` (counting it). Faults that do not depend on the answer are answered here; the others come back as a
 /// [`BodyFault`] for the protocol handler. Resets and hangs never return (the connection task drops the handler).
 pub(crate) async fn inject(
-    sh: &super::Shared,
-    ctl: &super::server::ConnCtl,
+    sh: &Shared,
+    ctl: &ConnCtl,
     f: &FaultRt,
     stream: bool,
-) -> Result<axum::http::Response<axum::body::Body>, BodyFault> {
-    use axum::http::StatusCode;
+) -> Result<Response<Body>, BodyFault> {
     sh.counters.fault(f.kind);
     match f.kind {
         FaultKind::ResetBeforeResponse => {
@@ -215,16 +118,13 @@ pub(crate) async fn inject(
         FaultKind::Http500 => Ok(server_error(sh, StatusCode::INTERNAL_SERVER_ERROR)),
         FaultKind::Http502 => Ok(server_error(sh, StatusCode::BAD_GATEWAY)),
         FaultKind::Http503 => Ok(server_error(sh, StatusCode::SERVICE_UNAVAILABLE)),
-        FaultKind::RateLimitNoRetryAfter => Ok(rate_limited(sh, super::RetryAfter::None)),
-        FaultKind::RateLimitSeconds => Ok(rate_limited(
-            sh,
-            super::RetryAfter::Seconds(f.retry_after_s),
-        )),
+        FaultKind::RateLimitNoRetryAfter => Ok(rate_limited(sh, RetryAfter::None)),
+        FaultKind::RateLimitSeconds => Ok(rate_limited(sh, RetryAfter::Seconds(f.retry_after_s))),
         FaultKind::RateLimitHttpDate => Ok(rate_limited(
             sh,
-            super::RetryAfter::HttpDateInS(f.retry_after_s.ceil().max(1.0) as u64),
+            RetryAfter::HttpDateInS(f.retry_after_s.ceil().max(1.0) as u64),
         )),
-        FaultKind::WrongContentType => Ok(super::server::respond(
+        FaultKind::WrongContentType => Ok(respond(
             StatusCode::OK,
             "text/html; charset=utf-8",
             WRONG_CONTENT_TYPE_PAGE,
@@ -237,9 +137,8 @@ pub(crate) async fn inject(
             } else {
                 "application/json"
             };
-            let mut r = super::server::respond(StatusCode::OK, ct, b);
-            r.headers_mut()
-                .insert(axum::http::header::CONTENT_LENGTH, len.into());
+            let mut r = respond(StatusCode::OK, ct, b);
+            r.headers_mut().insert(header::CONTENT_LENGTH, len.into());
             Ok(r)
         }
         FaultKind::ResetDuringResponse => Err(BodyFault::ResetMid),
@@ -254,10 +153,7 @@ const WRONG_CONTENT_TYPE_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Sign 
 <body><h1>Session expired</h1><p>Please sign in again to continue.</p></body></html>\n";
 
 /// An HTTP error with the protocol's error body.
-pub(crate) fn server_error(
-    sh: &super::Shared,
-    status: axum::http::StatusCode,
-) -> axum::http::Response<axum::body::Body> {
+pub(crate) fn server_error(sh: &Shared, status: StatusCode) -> Response<Body> {
     match sh.protocol {
         ProtocolKind::Openai => {
             let msg = match status.as_u16() {
@@ -267,9 +163,9 @@ pub(crate) fn server_error(
                 504 => "Gateway timeout.",
                 _ => "The server could not process your request.",
             };
-            super::openai::error(status, msg, "server_error", None, None)
+            openai_error(status, msg, "server_error", None, None)
         }
-        ProtocolKind::Coze => super::coze::envelope_error(
+        ProtocolKind::Coze => envelope_error(
             status,
             5000,
             &format!("internal server error (HTTP {})", status.as_u16()),
@@ -278,12 +174,7 @@ pub(crate) fn server_error(
 }
 
 /// A 429 with the protocol's error body; `retry` decides the `retry-after` headers.
-pub(crate) fn rate_limited(
-    sh: &super::Shared,
-    retry: super::RetryAfter,
-) -> axum::http::Response<axum::body::Body> {
-    use super::RetryAfter;
-    use axum::http::{HeaderValue, StatusCode};
+pub(crate) fn rate_limited(sh: &Shared, retry: RetryAfter) -> Response<Body> {
     let wait_s = match retry {
         RetryAfter::None => None,
         RetryAfter::Seconds(s) => Some(s),
@@ -298,7 +189,7 @@ pub(crate) fn rate_limited(
                 ),
                 None => "Rate limit reached for requests on this mock.".to_string(),
             };
-            super::openai::error(
+            openai_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 &msg,
                 "requests",
@@ -306,7 +197,7 @@ pub(crate) fn rate_limited(
                 Some("rate_limit_exceeded"),
             )
         }
-        ProtocolKind::Coze => super::coze::envelope_error(
+        ProtocolKind::Coze => envelope_error(
             StatusCode::TOO_MANY_REQUESTS,
             4013,
             "the request rate exceeds the limit, retry later",
@@ -381,6 +272,64 @@ pub(crate) fn go_duration(s: f64) -> String {
             format!("{}m{}s", whole / 60, whole % 60)
         } else {
             format!("{}h{}m{}s", whole / 3600, whole % 3600 / 60, whole % 60)
+        }
+    }
+}
+
+/// The drawn plan applied (and counted): an error response to send now, or the fault (if any) the handler applies
+/// to its answer. The same for both protocols.
+// The Err is the response to send, built once on a cold path.
+#[allow(clippy::result_large_err)]
+pub(crate) async fn apply_plan(
+    sh: &Shared,
+    ctl: &ConnCtl,
+    plan: Plan<'_>,
+    stream: bool,
+) -> Result<Option<BodyFault>, Response<Body>> {
+    match plan {
+        Plan::Fault(f) => match inject(sh, ctl, f, stream).await {
+            Ok(resp) => Err(resp),
+            Err(bf) => Ok(Some(bf)),
+        },
+        Plan::RateLimited => {
+            sh.counters.outcome(Outcome::RateLimited);
+            Err(rate_limited(sh, sh.retry_after))
+        }
+        Plan::ServerError(s) => {
+            sh.counters.outcome(Outcome::ServerError);
+            Err(server_error(
+                sh,
+                StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            ))
+        }
+        Plan::ChatFailed => {
+            sh.counters.outcome(Outcome::ChatFailed);
+            Ok(None)
+        }
+        Plan::Answer => {
+            sh.counters.outcome(Outcome::Ok);
+            Ok(None)
+        }
+    }
+}
+
+/// A slot of the profile's capacity (`None` without one), waiting FIFO if needed; beyond `concurrency + queue` the
+/// error response to send (`reject_status`, counted as overloaded).
+// The Err is the response to send, built once on a cold path.
+#[allow(clippy::result_large_err)]
+pub(crate) async fn take_slot(sh: &Shared) -> Result<Option<Slot>, Response<Body>> {
+    let Some(cap) = &sh.capacity else {
+        return Ok(None);
+    };
+    match cap.admit().await {
+        Some(slot) => Ok(Some(slot)),
+        None => {
+            sh.counters.outcome(Outcome::Overloaded);
+            Err(if cap.reject_status == 429 {
+                rate_limited(sh, RetryAfter::Seconds(1.0))
+            } else {
+                server_error(sh, StatusCode::SERVICE_UNAVAILABLE)
+            })
         }
     }
 }

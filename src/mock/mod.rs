@@ -8,22 +8,31 @@
 //!   conversation (envelope 4016) -> `faults` (first whose draw hits) -> `rate_limit` (429) -> `errors` -> the answer.
 //!   Faults, rate limits and errors are drawn only on generation requests (`POST /v1/chat/completions`,
 //!   `POST /v3/chat`); polls and listings never fail by chance.
-//! * Randomness: one ChaCha8 generator per generation request, keyed by the profile `seed` and using the request's
-//!   arrival number as the stream, so the n-th request always draws the same (reproducible when arrivals are
-//!   serialised; under concurrency, arrival order itself may vary).
+//! * Randomness: one ChaCha8 generator per generation request, keyed by the profile `seed` and using as the stream
+//!   the request's arrival number (`draws: arrival`, the default: the n-th request always draws the same, so it is
+//!   reproducible when arrivals are serialised) or its identity (`draws: request`: user, messages and how often that
+//!   identity came before, so shards and runs agree whatever the arrival order; see `draw_key.rs`).
 //! * Tokens: an answer has exactly N whitespace-separated words, N uniform in `output_tokens`; `usage` reports
 //!   completion / output tokens = N and prompt / input tokens = sum over input messages of (whitespace words of the
 //!   content + 4). For coze, input messages are the conversation's kept history plus `additional_messages`.
 
 mod body;
+mod capacity;
 mod coze;
 mod dist;
+mod draw_key;
+mod fault_kind;
 mod faults;
+mod http;
 mod openai;
 mod profile;
 mod server;
 mod text;
+mod validate;
+mod variants;
 
+#[cfg(test)]
+mod sdk_tests;
 #[cfg(test)]
 mod tests;
 
@@ -39,10 +48,11 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 pub use dist::LogNormalMs;
+pub use draw_key::DrawKey;
 pub use faults::FaultKind;
 pub use profile::{
-    AuthSpec, BurstSpec, CozeSpec, DistSpec, ErrorSpec, FaultSpec, MockProfile, RateLimitSpec,
-    RetryAfter, StreamSpec, TokenRange,
+    AuthSpec, BurstSpec, CapacitySpec, CozeSpec, DistSpec, ErrorSpec, FaultSpec, MockProfile,
+    RateLimitSpec, RetryAfter, ShapeVariant, StreamSpec, TokenRange,
 };
 
 use crate::config::scenario::ProtocolKind;
@@ -97,11 +107,13 @@ pub(crate) enum Route {
     ChatRetrieve,
     ChatMessages,
     ConversationMessages,
+    ChatCancel,
+    ModelRetrieve,
     Unknown,
 }
 
 impl Route {
-    const ALL: [Route; 8] = [
+    const ALL: [Route; 10] = [
         Route::ChatCompletions,
         Route::Models,
         Route::ConversationCreate,
@@ -109,6 +121,8 @@ impl Route {
         Route::ChatRetrieve,
         Route::ChatMessages,
         Route::ConversationMessages,
+        Route::ChatCancel,
+        Route::ModelRetrieve,
         Route::Unknown,
     ];
 
@@ -118,9 +132,11 @@ impl Route {
             Route::Models => "GET /v1/models",
             Route::ConversationCreate => "POST /v1/conversation/create",
             Route::Chat => "POST /v3/chat",
-            Route::ChatRetrieve => "GET /v3/chat/retrieve",
-            Route::ChatMessages => "GET /v3/chat/message/list",
-            Route::ConversationMessages => "POST /v1/conversation/message/list",
+            Route::ChatRetrieve => "GET|POST /v3/chat/retrieve",
+            Route::ChatMessages => "GET|POST /v3/chat/message/list",
+            Route::ConversationMessages => "GET|POST /v1/conversation/message/list",
+            Route::ChatCancel => "POST /v3/chat/cancel",
+            Route::ModelRetrieve => "GET /v1/models/{id}",
             Route::Unknown => "unknown",
         }
     }
@@ -143,10 +159,12 @@ pub(crate) enum Outcome {
     ServerError,
     /// A coze chat drawn to fail (`errors.chat_failed_share`).
     ChatFailed,
+    /// Turned away by `capacity` (more than concurrency + queue in the system).
+    Overloaded,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 8] = [
+    const ALL: [Outcome; 9] = [
         Outcome::Ok,
         Outcome::Unauthorized,
         Outcome::BadRequest,
@@ -155,6 +173,7 @@ impl Outcome {
         Outcome::RateLimited,
         Outcome::ServerError,
         Outcome::ChatFailed,
+        Outcome::Overloaded,
     ];
 
     pub fn name(self) -> &'static str {
@@ -167,6 +186,7 @@ impl Outcome {
             Outcome::RateLimited => "rate_limited",
             Outcome::ServerError => "server_error",
             Outcome::ChatFailed => "chat_failed",
+            Outcome::Overloaded => "overloaded",
         }
     }
 }
@@ -174,8 +194,8 @@ impl Outcome {
 /// Lock-free counters (one atomic each; no lock on the hot path).
 #[derive(Default)]
 pub(crate) struct Counters {
-    routes: [AtomicU64; 8],
-    outcomes: [AtomicU64; 8],
+    routes: [AtomicU64; Route::ALL.len()],
+    outcomes: [AtomicU64; Outcome::ALL.len()],
     faults: [AtomicU64; 15],
     connections: AtomicU64,
 }
@@ -242,6 +262,7 @@ pub(crate) struct Shared {
     pub seed: u64,
     seed_key: [u8; 32],
     req_no: AtomicU64,
+    occurrences: draw_key::Occurrences,
     pub logid_no: AtomicU64,
     pub started: Instant,
     /// `Authorization` header value expected, if any.
@@ -263,6 +284,7 @@ pub(crate) struct Shared {
     pub faults: Vec<FaultRt>,
     pub counters: Counters,
     pub coze: Option<coze::CozeState>,
+    pub capacity: Option<capacity::Capacity>,
     /// Cancelled when the server starts shutting down (ends hangs at once).
     pub shutdown: CancellationToken,
 }
@@ -289,6 +311,7 @@ impl Shared {
             seed,
             seed_key,
             req_no: AtomicU64::new(0),
+            occurrences: draw_key::Occurrences::default(),
             logid_no: AtomicU64::new(0),
             started: Instant::now(),
             expected_auth: profile
@@ -321,14 +344,18 @@ impl Shared {
             counters: Counters::default(),
             coze: (protocol == ProtocolKind::Coze)
                 .then(|| coze::CozeState::new(&profile.coze_settings())),
+            capacity: profile.capacity.as_ref().map(capacity::Capacity::new),
             shutdown,
             profile,
         })
     }
 
-    /// The generator of the next generation request.
-    pub fn rng(&self) -> ChaCha8Rng {
-        let n = self.req_no.fetch_add(1, Ordering::Relaxed);
+    /// The generator of the next generation request, whose identity is `id` (see [`DrawKey`]).
+    pub fn rng(&self, id: impl FnOnce() -> u64) -> ChaCha8Rng {
+        let n = match self.profile.draws {
+            DrawKey::Arrival => self.req_no.fetch_add(1, Ordering::Relaxed),
+            DrawKey::Request => self.occurrences.stream(id()),
+        };
         let mut r = ChaCha8Rng::from_seed(self.seed_key);
         r.set_stream(n);
         r

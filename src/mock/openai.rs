@@ -4,50 +4,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::http::{header, HeaderValue, Request, Response, StatusCode};
+use axum::http::{header, Request, Response, StatusCode};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::body::{drip_body, half_then_reset, materialize, timed_body, Cut, CutKind, EventSource};
+use super::body::{json_with_fault, stream_with_fault, BodyFault, EventSource, StreamFaultText};
+use super::capacity::Slot;
 use super::dist::LogNormalMs;
-use super::faults::{inject, rate_limited, server_error, BodyFault};
-use super::server::{json, read_body, respond, ConnCtl};
+use super::draw_key::identity;
+use super::faults::{apply_plan, take_slot};
+use super::http::{json, openai_error as error, read_body, ConnCtl};
 use super::text::{json_str, message_tokens, unix_now, word};
-use super::{Outcome, Plan, Shared};
-
-/// The OpenAI error body `{"error":{"message","type","param","code"}}`.
-pub(crate) fn error(
-    status: StatusCode,
-    message: &str,
-    kind: &str,
-    param: Option<&str>,
-    code: Option<&str>,
-) -> Response<Body> {
-    #[derive(Serialize)]
-    struct Inner<'a> {
-        message: &'a str,
-        #[serde(rename = "type")]
-        kind: &'a str,
-        param: Option<&'a str>,
-        code: Option<&'a str>,
-    }
-    #[derive(Serialize)]
-    struct Outer<'a> {
-        error: Inner<'a>,
-    }
-    let body = serde_json::to_vec(&Outer {
-        error: Inner {
-            message,
-            kind,
-            param,
-            code,
-        },
-    })
-    .unwrap_or_default();
-    json(status, body)
-}
+use super::{Outcome, Shared};
 
 fn unauthorized(req_has_key: bool) -> Response<Body> {
     let msg = if req_has_key {
@@ -65,17 +35,28 @@ fn unauthorized(req_has_key: bool) -> Response<Body> {
     )
 }
 
+#[derive(Serialize)]
+struct Model<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    owned_by: &'static str,
+}
+
+fn model_obj(id: &str) -> Model<'_> {
+    Model {
+        id,
+        object: "model",
+        created: 1_700_000_000,
+        owned_by: "cutover-mock",
+    }
+}
+
+/// `GET /v1/models`: the catalogue.
 pub(crate) fn models(sh: &Shared, req: &Request<Incoming>) -> Response<Body> {
     if !sh.auth_ok(req.headers()) {
         sh.counters.outcome(Outcome::Unauthorized);
         return unauthorized(req.headers().contains_key(header::AUTHORIZATION));
-    }
-    #[derive(Serialize)]
-    struct Model<'a> {
-        id: &'a str,
-        object: &'static str,
-        created: u64,
-        owned_by: &'static str,
     }
     #[derive(Serialize)]
     struct List<'a> {
@@ -84,17 +65,7 @@ pub(crate) fn models(sh: &Shared, req: &Request<Incoming>) -> Response<Body> {
     }
     let body = List {
         object: "list",
-        data: sh
-            .profile
-            .models
-            .iter()
-            .map(|m| Model {
-                id: m,
-                object: "model",
-                created: 1_700_000_000,
-                owned_by: "cutover-mock",
-            })
-            .collect(),
+        data: sh.profile.models.iter().map(|m| model_obj(m)).collect(),
     };
     sh.counters.outcome(Outcome::Ok);
     json(
@@ -103,9 +74,30 @@ pub(crate) fn models(sh: &Shared, req: &Request<Incoming>) -> Response<Body> {
     )
 }
 
+/// `GET /v1/models/{id}`: one model of the catalogue, or 404 `model_not_found`.
+pub(crate) fn model(sh: &Shared, req: &Request<Incoming>) -> Response<Body> {
+    if !sh.auth_ok(req.headers()) {
+        sh.counters.outcome(Outcome::Unauthorized);
+        return unauthorized(req.headers().contains_key(header::AUTHORIZATION));
+    }
+    let id = super::http::model_path(req.uri().path().trim_end_matches('/')).unwrap_or("");
+    if !sh.models.contains(id) {
+        sh.counters.outcome(Outcome::NotFound);
+        return model_not_found(id);
+    }
+    sh.counters.outcome(Outcome::Ok);
+    json(
+        StatusCode::OK,
+        serde_json::to_vec(&model_obj(id)).unwrap_or_default(),
+    )
+}
+
 #[derive(Deserialize)]
 struct ChatRequest {
     model: String,
+    /// Any JSON (the spec says string; a lenient server takes what it gets): only hashed for the draw key.
+    #[serde(default)]
+    user: Option<serde_json::Value>,
     messages: Vec<RequestMessage>,
     #[serde(default)]
     stream: Option<bool>,
@@ -183,81 +175,89 @@ fn bad_request(sh: &Shared, msg: &str, param: Option<&str>) -> Response<Body> {
     )
 }
 
+/// Auth, body and model checks: the parsed request, or the error response to send.
+// The Err is the response to send, built once on a cold path.
+#[allow(clippy::result_large_err)]
+async fn admit(sh: &Shared, req: Request<Incoming>) -> Result<ChatRequest, Response<Body>> {
+    if !sh.auth_ok(req.headers()) {
+        sh.counters.outcome(Outcome::Unauthorized);
+        return Err(unauthorized(
+            req.headers().contains_key(header::AUTHORIZATION),
+        ));
+    }
+    let raw = read_body(req.into_body())
+        .await
+        .map_err(|e| bad_request(sh, &e, None))?;
+    let cr: ChatRequest = serde_json::from_slice(&raw).map_err(|e| {
+        bad_request(
+            sh,
+            &format!("We could not parse the JSON body of your request: {e}"),
+            None,
+        )
+    })?;
+    if cr.messages.is_empty() {
+        return Err(bad_request(
+            sh,
+            "[] is too short - 'messages'",
+            Some("messages"),
+        ));
+    }
+    if !sh.models.contains(&cr.model) {
+        sh.counters.outcome(Outcome::NotFound);
+        return Err(model_not_found(&cr.model));
+    }
+    Ok(cr)
+}
+
+pub(crate) fn model_not_found(model: &str) -> Response<Body> {
+    error(
+        StatusCode::NOT_FOUND,
+        &format!("The model `{model}` does not exist or you do not have access to it."),
+        "invalid_request_error",
+        None,
+        Some("model_not_found"),
+    )
+}
+
 pub(crate) async fn chat_completions(
     sh: &Shared,
     ctl: &Arc<ConnCtl>,
     req: Request<Incoming>,
 ) -> Response<Body> {
-    if !sh.auth_ok(req.headers()) {
-        sh.counters.outcome(Outcome::Unauthorized);
-        return unauthorized(req.headers().contains_key(header::AUTHORIZATION));
-    }
-    let raw = match read_body(req.into_body()).await {
-        Ok(b) => b,
-        Err(e) => return bad_request(sh, &e, None),
-    };
-    let cr: ChatRequest = match serde_json::from_slice(&raw) {
+    let cr = match admit(sh, req).await {
         Ok(c) => c,
-        Err(e) => {
-            return bad_request(
-                sh,
-                &format!("We could not parse the JSON body of your request: {e}"),
-                None,
-            )
-        }
+        Err(r) => return r,
     };
-    if cr.messages.is_empty() {
-        return bad_request(sh, "[] is too short - 'messages'", Some("messages"));
-    }
-    if !sh.models.contains(&cr.model) {
-        sh.counters.outcome(Outcome::NotFound);
-        return error(
-            StatusCode::NOT_FOUND,
-            &format!(
-                "The model `{}` does not exist or you do not have access to it.",
-                cr.model
-            ),
-            "invalid_request_error",
-            None,
-            Some("model_not_found"),
-        );
-    }
+    // Held while the server works on this request: to the end of this function, or of the stream's body.
+    let slot = match take_slot(sh).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
     let stream = cr.stream.unwrap_or(false);
     let include_usage = cr
         .stream_options
         .as_ref()
         .and_then(|o| o.include_usage)
         .unwrap_or(false);
-    let mut rng = sh.rng();
+    let mut rng = sh.rng(|| {
+        let user = cr.user.as_ref().map(|u| u.to_string()).unwrap_or_default();
+        let texts = cr.messages.iter().map(|m| match &m.content {
+            Some(Content::Text(t)) => t.as_str(),
+            _ => "",
+        });
+        identity([user.as_str(), cr.model.as_str()].into_iter().chain(texts))
+    });
     let plan = sh.draw(&mut rng, stream);
-    let body_fault = match plan {
-        Plan::Fault(f) => match inject(sh, ctl, f, stream).await {
-            Ok(resp) => return resp,
-            Err(bf) => Some(bf),
-        },
-        Plan::RateLimited => {
-            sh.counters.outcome(Outcome::RateLimited);
-            return rate_limited(sh, sh.retry_after);
-        }
-        Plan::ServerError(s) => {
-            sh.counters.outcome(Outcome::ServerError);
-            return server_error(
-                sh,
-                StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            );
-        }
-        // Validation keeps chat_failed_share at 0 for openai; answer normally if it ever happens.
-        Plan::ChatFailed | Plan::Answer => None,
+    let body_fault = match apply_plan(sh, ctl, plan, stream).await {
+        Ok(f) => f,
+        Err(r) => return r,
     };
-    if body_fault.is_none() {
-        sh.counters.outcome(Outcome::Ok);
-    }
     let n_words = sh.answer_len(&mut rng);
     let prompt = prompt_tokens(&cr.messages);
     let id = format!("chatcmpl-mock{:016x}", rand::Rng::gen::<u64>(&mut rng));
     let created = unix_now();
     if stream {
-        let src = OaStream::new(
+        let mut src = OaStream::new(
             sh,
             rng,
             &id,
@@ -267,11 +267,29 @@ pub(crate) async fn chat_completions(
             prompt,
             include_usage,
         );
+        src._slot = slot;
         return stream_response(ctl, body_fault, src);
     }
-    // Non-stream: the whole answer after one latency sample.
+    // Non-stream: the whole answer after one latency sample (a drip starts at once and is slow by itself).
     let delay = sh.latency.sample(&mut rng);
     let content = super::text::answer(&mut rng, n_words);
+    let usage = sh.usage.then(|| Usage::new(prompt, n_words));
+    let body = completion_body(&id, created, &cr.model, content, usage);
+    if !matches!(body_fault, Some(BodyFault::Drip(_))) {
+        tokio::time::sleep(delay).await;
+    }
+    let resp = json_with_fault(body, body_fault, ctl);
+    drop(slot);
+    resp
+}
+
+fn completion_body(
+    id: &str,
+    created: u64,
+    model: &str,
+    content: String,
+    usage: Option<Usage>,
+) -> Bytes {
     #[derive(Serialize)]
     struct Message {
         role: &'static str,
@@ -296,102 +314,42 @@ pub(crate) async fn chat_completions(
         usage: Option<Usage>,
         system_fingerprint: &'static str,
     }
-    let body = serde_json::to_vec(&Completion {
-        id: &id,
-        object: "chat.completion",
-        created,
-        model: &cr.model,
-        choices: [Choice {
-            index: 0,
-            message: Message {
-                role: "assistant",
-                content,
-                refusal: None,
-            },
-            logprobs: None,
-            finish_reason: "stop",
-        }],
-        usage: sh.usage.then(|| Usage::new(prompt, n_words)),
-        system_fingerprint: "fp_mock",
-    })
-    .unwrap_or_default();
-    let body = Bytes::from(body);
-    match body_fault {
-        Some(BodyFault::Drip(interval)) => with_len(
-            respond(
-                StatusCode::OK,
-                "application/json",
-                drip_body(body.clone(), interval),
-            ),
-            body.len(),
-        ),
-        Some(BodyFault::ResetMid) => {
-            tokio::time::sleep(delay).await;
-            with_len(
-                respond(
-                    StatusCode::OK,
-                    "application/json",
-                    half_then_reset(body.clone(), ctl.clone()),
-                ),
-                body.len(),
-            )
-        }
-        Some(BodyFault::Malformed) => {
-            tokio::time::sleep(delay).await;
-            json(StatusCode::OK, body[..body.len() / 2].to_vec())
-        }
-        // Stream-only kinds are never drawn for a non-streamed request.
-        Some(BodyFault::Truncate | BodyFault::ErrorEvent) | None => {
-            tokio::time::sleep(delay).await;
-            json(StatusCode::OK, body.to_vec())
-        }
-    }
-}
-
-pub(crate) fn with_len(mut r: Response<Body>, len: usize) -> Response<Body> {
-    r.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    r
-}
-
-pub(crate) fn sse_response(body: Body) -> Response<Body> {
-    let mut r = respond(StatusCode::OK, "text/event-stream; charset=utf-8", body);
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    r
+    Bytes::from(
+        serde_json::to_vec(&Completion {
+            id,
+            object: "chat.completion",
+            created,
+            model,
+            choices: [Choice {
+                index: 0,
+                message: Message {
+                    role: "assistant",
+                    content,
+                    refusal: None,
+                },
+                logprobs: None,
+                finish_reason: "stop",
+            }],
+            usage,
+            system_fingerprint: "fp_mock",
+        })
+        .unwrap_or_default(),
+    )
 }
 
 fn stream_response(ctl: &Arc<ConnCtl>, fault: Option<BodyFault>, src: OaStream) -> Response<Body> {
-    let cut_at = 1 + (src.chunks() / 2).max(1) as usize;
-    let cut = |kind| {
-        Some(Cut {
-            after: cut_at,
-            kind,
-        })
-    };
-    let body = match fault {
-        None => timed_body(src, None, ctl.clone()),
-        Some(BodyFault::Drip(interval)) => {
-            let all = materialize(src);
-            let len = all.len();
-            return with_len(sse_response(drip_body(all, interval)), len);
-        }
-        Some(BodyFault::ResetMid) => timed_body(src, cut(CutKind::Reset), ctl.clone()),
-        Some(BodyFault::Truncate) => timed_body(src, cut(CutKind::End), ctl.clone()),
-        Some(BodyFault::Malformed) => {
-            let broken = format!("data: {}[{{\"index\":0,\"delta\":{{\"content\":\"brok\n\n", src.prefix);
-            timed_body(src, cut(CutKind::Then(Bytes::from(broken))), ctl.clone())
-        }
-        Some(BodyFault::ErrorEvent) => timed_body(
-            src,
-            cut(CutKind::Then(Bytes::from_static(
-                b"data: {\"error\":{\"message\":\"The server had an error while processing your request.\",\
+    let text = StreamFaultText {
+        cut_after: 1 + (src.chunks() / 2).max(1) as usize,
+        broken: Bytes::from(format!(
+            "data: {}[{{\"index\":0,\"delta\":{{\"content\":\"brok\n\n",
+            src.prefix
+        )),
+        error_event: Bytes::from_static(
+            b"data: {\"error\":{\"message\":\"The server had an error while processing your request.\",\
 \"type\":\"server_error\",\"param\":null,\"code\":\"internal_error\"}}\n\n",
-            ))),
-            ctl.clone(),
         ),
     };
-    sse_response(body)
+    stream_with_fault(src, fault, text, ctl)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -407,6 +365,8 @@ enum Phase {
 /// The chunks of one streamed completion, produced lazily: role chunk at once, first content chunk after the TTFT
 /// sample, then one chunk per inter-token sample, the finish chunk, the usage chunk (with `include_usage`), `[DONE]`.
 struct OaStream {
+    /// The capacity slot, freed when the body is dropped.
+    _slot: Option<Slot>,
     rng: ChaCha8Rng,
     ttft: LogNormalMs,
     itl: LogNormalMs,
@@ -451,6 +411,7 @@ impl OaStream {
             words_left: n_words,
             per_chunk: sh.tokens_per_chunk,
             sent_any: false,
+            _slot: None,
             phase: Phase::Role,
         }
     }

@@ -1,17 +1,17 @@
 //! Accept loop and per-connection task: hyper http1 serves each connection, and a handler can ask its connection to
-//! end with a TCP RST (SO_LINGER 0, then close) through [`ConnCtl`].
+//! end with a TCP RST (SO_LINGER 0, then close) through [`ConnCtl`]; routing to the protocol handlers.
 
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -19,26 +19,9 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::http::{envelope_error, openai_error, ConnCtl};
 use super::{coze, openai, MockError, Outcome, Route, Shared};
 use crate::config::scenario::ProtocolKind;
-
-/// Largest request body read (larger -> 400).
-pub(crate) const MAX_REQUEST_BODY: usize = 4 << 20;
-
-/// Per-connection control shared with the handlers of that connection.
-#[derive(Default)]
-pub(crate) struct ConnCtl {
-    reset: AtomicBool,
-    notify: Notify,
-}
-
-impl ConnCtl {
-    /// End this connection with a TCP RST as soon as the connection task sees it.
-    pub fn reset(&self) {
-        self.reset.store(true, Ordering::SeqCst);
-        self.notify.notify_one();
-    }
-}
 
 /// The TCP stream, which turns its close into a reset when asked to.
 struct ConnIo {
@@ -48,7 +31,7 @@ struct ConnIo {
 
 impl Drop for ConnIo {
     fn drop(&mut self) {
-        if self.ctl.reset.load(Ordering::SeqCst) {
+        if self.ctl.is_reset() {
             let _ = self.inner.set_zero_linger();
         }
     }
@@ -202,8 +185,8 @@ async fn serve_connection(
     loop {
         tokio::select! {
             biased;
-            _ = ctl.notify.notified() => {
-                if ctl.reset.load(Ordering::SeqCst) {
+            _ = ctl.notified() => {
+                if ctl.is_reset() {
                     break;
                 }
             }
@@ -228,22 +211,24 @@ async fn dispatch(
     let mut resp = match route {
         Route::ChatCompletions => openai::chat_completions(&shared, &ctl, req).await,
         Route::Models => openai::models(&shared, &req),
+        Route::ModelRetrieve => openai::model(&shared, &req),
         Route::ConversationCreate
         | Route::Chat
         | Route::ChatRetrieve
         | Route::ChatMessages
-        | Route::ConversationMessages => coze::handle(&shared, &ctl, route, req).await,
+        | Route::ConversationMessages
+        | Route::ChatCancel => coze::handle(&shared, &ctl, route, req).await,
         Route::Unknown => {
             shared.counters.outcome(Outcome::NotFound);
             match shared.protocol {
-                ProtocolKind::Openai => openai::error(
+                ProtocolKind::Openai => openai_error(
                     StatusCode::NOT_FOUND,
                     &format!("Invalid URL ({} {})", req.method(), req.uri().path()),
                     "invalid_request_error",
                     None,
                     None,
                 ),
-                ProtocolKind::Coze => coze::envelope_error(
+                ProtocolKind::Coze => envelope_error(
                     StatusCode::NOT_FOUND,
                     4004,
                     &format!("no route for {} {}", req.method(), req.uri().path()),
@@ -251,67 +236,49 @@ async fn dispatch(
             }
         }
     };
-    if shared.protocol == ProtocolKind::Coze {
-        let n = shared.logid_no.fetch_add(1, Ordering::Relaxed);
-        let secs = super::text::unix_now();
-        if let Ok(v) = HeaderValue::from_str(&format!("{secs}{n:016X}")) {
-            resp.headers_mut().insert("x-tt-logid", v);
-        }
+    if !shared.profile.shape_variants.is_empty() {
+        resp = super::variants::apply(&shared.profile.shape_variants, resp).await;
+    }
+    // Every response carries the protocol's request id: Coze `x-tt-logid`, OpenAI `x-request-id` (the SDKs read
+    // them into the response's request id).
+    let n = shared.logid_no.fetch_add(1, Ordering::Relaxed);
+    let (name, value) = match shared.protocol {
+        ProtocolKind::Coze => ("x-tt-logid", format!("{}{n:016X}", super::text::unix_now())),
+        ProtocolKind::Openai => (
+            "x-request-id",
+            format!("req_mock{:016x}{n:08x}", shared.seed),
+        ),
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().insert(name, v);
     }
     resp
 }
 
 fn route_of(protocol: ProtocolKind, method: &Method, path: &str) -> Route {
     let path = path.strip_suffix('/').unwrap_or(path);
-    match (protocol, method, path) {
-        (ProtocolKind::Openai, &Method::POST, "/v1/chat/completions") => Route::ChatCompletions,
-        (ProtocolKind::Openai, &Method::GET, "/v1/models") => Route::Models,
-        (ProtocolKind::Coze, &Method::POST, "/v1/conversation/create") => Route::ConversationCreate,
-        (ProtocolKind::Coze, &Method::POST, "/v3/chat") => Route::Chat,
-        (ProtocolKind::Coze, &Method::GET, "/v3/chat/retrieve") => Route::ChatRetrieve,
-        (ProtocolKind::Coze, &Method::GET, "/v3/chat/message/list") => Route::ChatMessages,
-        (ProtocolKind::Coze, &Method::POST, "/v1/conversation/message/list") => {
+    let get_or_post = method == Method::GET || method == Method::POST;
+    match (protocol, path) {
+        (ProtocolKind::Openai, "/v1/chat/completions") if method == Method::POST => {
+            Route::ChatCompletions
+        }
+        (ProtocolKind::Openai, "/v1/models") if method == Method::GET => Route::Models,
+        (ProtocolKind::Openai, p)
+            if method == Method::GET && super::http::model_path(p).is_some() =>
+        {
+            Route::ModelRetrieve
+        }
+        (ProtocolKind::Coze, "/v1/conversation/create") if method == Method::POST => {
+            Route::ConversationCreate
+        }
+        (ProtocolKind::Coze, "/v3/chat") if method == Method::POST => Route::Chat,
+        (ProtocolKind::Coze, "/v3/chat/cancel") if method == Method::POST => Route::ChatCancel,
+        // The docs say GET; the official SDKs poll with POST: a faithful server takes both.
+        (ProtocolKind::Coze, "/v3/chat/retrieve") if get_or_post => Route::ChatRetrieve,
+        (ProtocolKind::Coze, "/v3/chat/message/list") if get_or_post => Route::ChatMessages,
+        (ProtocolKind::Coze, "/v1/conversation/message/list") if get_or_post => {
             Route::ConversationMessages
         }
         _ => Route::Unknown,
     }
-}
-
-/// A complete response with a fixed body.
-pub(crate) fn respond(
-    status: StatusCode,
-    content_type: &'static str,
-    body: impl Into<Body>,
-) -> Response<Body> {
-    let mut r = Response::new(body.into());
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
-}
-
-pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Response<Body> {
-    let len = body.len();
-    let mut r = respond(status, "application/json", body);
-    r.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    r
-}
-
-/// Read the whole request body, bounded.
-pub(crate) async fn read_body(body: Incoming) -> Result<bytes::Bytes, String> {
-    axum::body::to_bytes(Body::new(body), MAX_REQUEST_BODY)
-        .await
-        .map_err(|e| {
-            format!("could not read the request body (at most {MAX_REQUEST_BODY} bytes): {e}")
-        })
-}
-
-/// `key`'s value in a query string (no percent-decoding: the ids are digits).
-pub(crate) fn query_param<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
-    query?
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v)
 }
