@@ -131,6 +131,69 @@ async fn check_reachable(name: &str, url: &str) -> Result<(), AppError> {
     )))
 }
 
+/// What `run` would refuse about the targets, checked without starting anything or reading keys: every mock profile
+/// loads and speaks the target's protocol, and every `base_url` is on loopback unless allowed. `validate` and `run`
+/// both call it, so they agree.
+pub fn check_target_sources(loaded: &Loaded, allow_remote: bool) -> Result<(), AppError> {
+    let s = &loaded.scenario;
+    let allow_remote = allow_remote || s.limits.allow_non_loopback;
+    for (i, t) in s.targets.iter().enumerate() {
+        if let Some(m) = &t.mock {
+            let field = format!("targets[{i}].mock");
+            let path = loaded.resolve(m);
+            let profile = MockProfile::from_yaml_file(&path)
+                .map_err(|e| bad_input(loaded.error_at(&field, &e.to_string())))?;
+            if profile.protocol != t.protocol {
+                return Err(bad_input(loaded.error_at(
+                    &field,
+                    &format!(
+                        "profile {} speaks {:?} but the target says {:?}",
+                        path.display(),
+                        profile.protocol,
+                        t.protocol
+                    ),
+                )));
+            }
+        } else if let Some(url) = &t.base_url {
+            let field = format!("targets[{i}].base_url");
+            let (host, _) = host_port(url)
+                .ok_or_else(|| bad_input(loaded.error_at(&field, "cannot parse the URL")))?;
+            if !is_loopback_host(&host) && !allow_remote {
+                return Err(bad_input(loaded.error_at(
+                    &field,
+                    &format!(
+                        "host `{host}` is not a loopback address; refusing to send load there without \
+                         `limits.allow_non_loopback: true` in the scenario or `--allow-remote`"
+                    ),
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `cutover validate`: everything `run` would refuse before sending, then the plan.
+pub fn validate(path: &Path, allow_remote: bool) -> Result<String, AppError> {
+    let loaded = load_scenario(path)?;
+    check_target_sources(&loaded, allow_remote)?;
+    let plan = crate::run::plan::plan(&loaded, loaded.scenario.traffic.duration_s);
+    Ok(crate::run::plan::describe(&loaded, &plan))
+}
+
+/// `--duration`: the same range and plan size as `traffic.duration_s`.
+fn override_duration(loaded: &mut Loaded, d: f64) -> Result<(), AppError> {
+    use crate::config::scenario::{check_plan, ranges};
+    if !(d.is_finite() && d > 0.0 && d <= ranges::MAX_SECONDS) {
+        return Err(bad_input(format!(
+            "--duration: {d} is outside the accepted range (0, {}] seconds",
+            ranges::MAX_SECONDS
+        )));
+    }
+    check_plan(&loaded.scenario, d).map_err(|(_, m)| bad_input(format!("--duration {d}: {m}")))?;
+    loaded.scenario.traffic.duration_s = d;
+    Ok(())
+}
+
 /// A target, resolved and ready, with the mock server that backs it if any.
 pub struct Prepared {
     pub targets: Vec<RunTarget>,
@@ -141,27 +204,18 @@ pub struct Prepared {
 /// Resolve every target: start embedded mocks, read keys from the environment, apply the loopback rule, check that
 /// each endpoint answers TCP. All errors are bad input (exit 2) and happen before anything is written.
 pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prepared, AppError> {
+    check_target_sources(loaded, allow_remote)?;
     let s = &loaded.scenario;
-    let allow_remote = allow_remote || s.limits.allow_non_loopback;
     let mut out = Prepared {
         targets: Vec::new(),
         metas: Vec::new(),
         mocks: Vec::new(),
     };
-    for (i, t) in s.targets.iter().enumerate() {
+    for t in &s.targets {
         let (base_url, key, endpoint_desc, is_mock) = if let Some(m) = &t.mock {
             let path = loaded.resolve(m);
             let profile =
                 MockProfile::from_yaml_file(&path).map_err(|e| bad_input(e.to_string()))?;
-            if profile.protocol != t.protocol {
-                return Err(bad_input(format!(
-                    "{}: targets[{i}].mock: profile {} speaks {:?} but the target says {:?}",
-                    loaded.path.display(),
-                    path.display(),
-                    profile.protocol,
-                    t.protocol
-                )));
-            }
             // A mock target uses the key from its variable when that is set (so a wrong key shows the mock's 401),
             // else the profile's own key: the bundled run needs no keys.
             let key = match &t.api_key_env {
@@ -185,15 +239,6 @@ pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prep
             )
         } else {
             let url = t.base_url.clone().expect("validated: base_url or mock");
-            let (host, _) = host_port(&url)
-                .ok_or_else(|| bad_input(format!("target `{}`: bad URL `{url}`", t.name)))?;
-            if !is_loopback_host(&host) && !allow_remote {
-                return Err(bad_input(format!(
-                    "{}: targets[{i}].base_url: `{url}` is not a loopback address; refusing to send load there without \
-                     `limits.allow_non_loopback: true` in the scenario or `--allow-remote`",
-                    loaded.path.display()
-                )));
-            }
             let key = match &t.api_key_env {
                 Some(var) => {
                     Some(Secret::from_env(var, &t.name).map_err(|e| bad_input(e.to_string()))?)
@@ -294,12 +339,7 @@ pub async fn run(
 ) -> Result<RunResult, AppError> {
     let mut loaded = load_scenario(scenario_path)?;
     if let Some(d) = opts.duration_s {
-        if !(d.is_finite() && d > 0.0) {
-            return Err(bad_input(format!(
-                "--duration: {d} must be a positive number of seconds"
-            )));
-        }
-        loaded.scenario.traffic.duration_s = d;
+        override_duration(&mut loaded, d)?;
     }
     if let Some(b) = &opts.baseline {
         crate::report::RunMeta::load(b).map_err(|e| bad_input(format!("--baseline: {e}")))?;

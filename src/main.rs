@@ -37,7 +37,12 @@ enum Cmd {
         quiet: bool,
     },
     /// Check a scenario file and print what it would do, without sending anything.
-    Validate { scenario: PathBuf },
+    Validate {
+        scenario: PathBuf,
+        /// Accept targets that are not on loopback, as `run --allow-remote` would.
+        #[arg(long)]
+        allow_remote: bool,
+    },
     /// Serve one embedded mock endpoint standalone, for other tools to hit.
     Mock {
         profile: PathBuf,
@@ -91,7 +96,14 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
         })?;
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::Run { scenario, out, duration, allow_remote, baseline, quiet } => {
+            Cmd::Run {
+                scenario,
+                out,
+                duration,
+                allow_remote,
+                baseline,
+                quiet,
+            } => {
                 let control = Control::default();
                 commands::install_signal_handlers(&control);
                 let opts = commands::RunOptions {
@@ -108,45 +120,66 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 }
                 Ok(r.exit_code())
             }
-            Cmd::Validate { scenario } => {
-                let l = commands::load_scenario(&scenario)?;
-                let s = &l.scenario;
-                let rate = l.conversations_per_wall_second();
-                println!(
-                    "{}: ok: {} targets, {:.1} conversations/s for {} s (~{:.0} conversations per target), {} thresholds",
-                    scenario.display(),
-                    s.targets.len(),
-                    rate,
-                    s.traffic.duration_s,
-                    rate * s.traffic.duration_s,
-                    s.thresholds.len()
-                );
+            Cmd::Validate {
+                scenario,
+                allow_remote,
+            } => {
+                print!("{}", commands::validate(&scenario, allow_remote)?);
                 Ok(exit::OK)
             }
-            Cmd::Mock { profile, port, host } => {
+            Cmd::Mock {
+                profile,
+                port,
+                host,
+            } => {
                 commands::serve_mock(&profile, host, port).await?;
                 Ok(exit::OK)
             }
-            Cmd::Compat { scenario, legacy, gateway, allow_remote } => {
-                let (md, differs) = commands::compat(&scenario, &legacy, &gateway, allow_remote).await?;
+            Cmd::Compat {
+                scenario,
+                legacy,
+                gateway,
+                allow_remote,
+            } => {
+                let (md, differs) =
+                    commands::compat(&scenario, &legacy, &gateway, allow_remote).await?;
                 print!("{md}");
-                Ok(if differs { exit::THRESHOLDS_FAILED } else { exit::OK })
+                Ok(if differs {
+                    exit::THRESHOLDS_FAILED
+                } else {
+                    exit::OK
+                })
             }
             Cmd::Report { dir } => {
-                let (checks, _) = cutover::report::render(&dir).map_err(|e| commands::bad_input(e.to_string()))?;
+                let (checks, _) = cutover::report::render(&dir)
+                    .map_err(|e| commands::bad_input(e.to_string()))?;
                 println!("report: {}", dir.join("report.md").display());
-                Ok(if checks.iter().all(|c| c.passed) { exit::OK } else { exit::THRESHOLDS_FAILED })
+                Ok(if checks.iter().all(|c| c.passed) {
+                    exit::OK
+                } else {
+                    exit::THRESHOLDS_FAILED
+                })
             }
-            Cmd::Compare { baseline, current, history } => {
-                let c = cutover::report::compare::compare_dirs(&baseline, &current).map_err(|e| commands::bad_input(e.to_string()))?;
+            Cmd::Compare {
+                baseline,
+                current,
+                history,
+            } => {
+                let c = cutover::report::compare::compare_dirs(&baseline, &current)
+                    .map_err(|e| commands::bad_input(e.to_string()))?;
                 print!("{}", c.text);
                 if !history.is_empty() {
                     let mut dirs = history;
                     dirs.push(current.clone());
-                    let p = cutover::report::compare::trend(&dirs, &current).map_err(|e| commands::bad_input(e.to_string()))?;
+                    let p = cutover::report::compare::trend(&dirs, &current)
+                        .map_err(|e| commands::bad_input(e.to_string()))?;
                     println!("trend chart: {}", p.display());
                 }
-                Ok(if c.regressed { exit::THRESHOLDS_FAILED } else { exit::OK })
+                Ok(if c.regressed {
+                    exit::THRESHOLDS_FAILED
+                } else {
+                    exit::OK
+                })
             }
         }
     })

@@ -36,7 +36,6 @@ const OVERSIZE_FILES: &[&str] = &[
 ];
 const OVERSIZE_FUNCTIONS: &[&str] = &[
     "client::coze::coze_turn", // issue 11: the poll loop becomes its own function
-    "config::scenario::validate", // issue 11: validation per section
     "mock::coze::chat",        // issue 14
     "mock::coze::next_event",  // issue 14
     "mock::openai::chat_completions", // issue 14
