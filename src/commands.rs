@@ -347,34 +347,38 @@ pub async fn run(
     let prepared = prepare_targets(&loaded, opts.allow_remote).await?;
     let dir = new_run_dir(&opts.out_root, &loaded.scenario.name)?;
     let started = chrono::Utc::now();
+    // run.json holds the plan before the first request, so a run killed at any point can still be re-rendered.
+    let mut meta = run_meta(&loaded, scenario_path, &prepared.metas, started);
+    meta.save(&dir).map_err(|e| harness(e.to_string()))?;
     let out = crate::run::runner::run(&loaded, prepared.targets, &dir, control, opts.progress)
         .await
         .map_err(|e| harness(format!("{}: {e}", dir.display())))?;
+    if out.hard_exit {
+        return Err(AppError {
+            code: crate::run::sink::HARD_EXIT_CODE,
+            message: format!(
+                "second interrupt: exited at once; the rows written so far are in {}",
+                out.requests_csv.display()
+            ),
+        });
+    }
     for m in prepared.mocks {
         m.shutdown().await;
     }
-    let meta = RunMeta {
-        tool: env!("CARGO_PKG_NAME").into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        scenario_file: scenario_path.display().to_string(),
-        started_utc: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        finished_utc: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        elapsed_s: out.elapsed.as_secs_f64(),
-        stopped: out.stopped.clone(),
-        targets: prepared.metas,
-        accounting: out.accounting.clone(),
-        scenario: loaded.scenario.clone(),
-        prices: loaded
-            .prices
-            .models()
-            .map(|(k, p)| {
-                (
-                    k.to_string(),
-                    (p.input as f64 / 1000.0, p.output as f64 / 1000.0),
-                )
-            })
-            .collect(),
-    };
+    meta.finished_utc = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    meta.elapsed_s = out.elapsed.as_secs_f64();
+    meta.stopped = out.stopped.clone();
+    meta.accounting = out.accounting.clone();
+    if let Some(e) = &out.write_error {
+        // Best effort: the disk may be full; `cutover report DIR` re-renders what was written.
+        let _ = meta.save(&dir);
+        let _ = crate::report::render(&dir);
+        return Err(harness(format!(
+            "write error, arrivals stopped: {e} ({} records lost); re-render with `cutover report {}`",
+            out.lost_rows,
+            dir.display()
+        )));
+    }
     meta.save(&dir).map_err(|e| harness(e.to_string()))?;
     let (checks, run) = crate::report::render(&dir).map_err(|e| harness(e.to_string()))?;
     let mut baseline_regressed = false;
@@ -392,6 +396,39 @@ pub async fn run(
         baseline_regressed,
         summary,
     })
+}
+
+/// `run.json` as written before the first request: the plan, marked unfinished until the run ends.
+fn run_meta(
+    loaded: &Loaded,
+    scenario_path: &Path,
+    metas: &[TargetMeta],
+    started: chrono::DateTime<chrono::Utc>,
+) -> RunMeta {
+    RunMeta {
+        tool: env!("CARGO_PKG_NAME").into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        scenario_file: scenario_path.display().to_string(),
+        started_utc: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        finished_utc: String::new(),
+        elapsed_s: 0.0,
+        stopped: Some(
+            "unfinished: the run ended before writing its results (killed or crashed)".into(),
+        ),
+        targets: metas.to_vec(),
+        accounting: Vec::new(),
+        scenario: loaded.scenario.clone(),
+        prices: loaded
+            .prices
+            .models()
+            .map(|(k, p)| {
+                (
+                    k.to_string(),
+                    (p.input as f64 / 1000.0, p.output as f64 / 1000.0),
+                )
+            })
+            .collect(),
+    }
 }
 
 fn summary_text(

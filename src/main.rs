@@ -151,8 +151,9 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 })
             }
             Cmd::Report { dir } => {
-                let (checks, _) = cutover::report::render(&dir)
+                let (checks, run) = cutover::report::render(&dir)
                     .map_err(|e| commands::bad_input(e.to_string()))?;
+                note_partial(&run);
                 println!("report: {}", dir.join("report.md").display());
                 Ok(if checks.iter().all(|c| c.passed) {
                     exit::OK
@@ -183,4 +184,11 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
             }
         }
     })
+}
+
+/// Say on stderr when `cutover report` skipped a partial trailing row of requests.csv.
+fn note_partial(run: &cutover::report::Run) {
+    if let Some(note) = run.partial_note() {
+        eprintln!("cutover: note: {note}");
+    }
 }
