@@ -73,13 +73,18 @@ pub struct RunResult {
     pub stopped: Option<String>,
     pub baseline_regressed: bool,
     pub summary: String,
+    /// Some target was sent requests and answered none (never a passing run, thresholds or not).
+    pub all_failed: bool,
 }
 
 impl RunResult {
     pub fn exit_code(&self) -> i32 {
         if self.stopped.is_some() {
             exit::INTERRUPTED
-        } else if self.checks.iter().any(|c| !c.passed) || self.baseline_regressed {
+        } else if self.checks.iter().any(|c| !c.passed)
+            || self.baseline_regressed
+            || self.all_failed
+        {
             exit::THRESHOLDS_FAILED
         } else {
             exit::OK
@@ -341,6 +346,10 @@ pub async fn run(
     if let Some(d) = opts.duration_s {
         override_duration(&mut loaded, d)?;
     }
+    let plan = crate::run::plan::plan(&loaded, loaded.scenario.traffic.duration_s);
+    for w in &plan.warnings {
+        eprintln!("cutover: warning: {w}");
+    }
     if let Some(b) = &opts.baseline {
         crate::report::RunMeta::load(b).map_err(|e| bad_input(format!("--baseline: {e}")))?;
     }
@@ -395,6 +404,7 @@ pub async fn run(
         stopped: out.stopped,
         baseline_regressed,
         summary,
+        all_failed: out.accounting.iter().any(|a| a.all_failed()),
     })
 }
 
@@ -442,12 +452,13 @@ fn summary_text(
         let m = &run.metrics;
         let _ = writeln!(
             o,
-            "{:<10} scheduled {:>6}  ok {:>6}  errors {:>4}  not sent {:>4}  mean {:>7} ms  p99 {:>7} ms  TTFT p50 {:>7} ms  error rate {:>6}  monthly {}",
+            "{:<10} scheduled {:>6}  ok {:>6}  errors {:>4}  not sent {:>4}  cancelled {:>4}  mean {:>7} ms  p99 {:>7} ms  TTFT p50 {:>7} ms  error rate {:>6}  monthly {}",
             a.target,
             a.scheduled,
             a.ok,
             a.errors,
-            a.not_sent + a.cancelled,
+            a.not_sent,
+            a.cancelled,
             m.metric(&a.target, "mean_ms").map_or("-".into(), |v| format!("{v:.1}")),
             m.metric(&a.target, "p99_ms").map_or("-".into(), |v| format!("{v:.1}")),
             m.metric(&a.target, "ttft_p50_ms").map_or("-".into(), |v| format!("{v:.1}")),

@@ -679,7 +679,6 @@ fn stream_error_messages_are_clipped() {
 // Items 20 and 23
 
 #[test]
-#[ignore = "issue 11 item 20: not fixed yet"]
 fn summary_does_not_count_cancelled_as_not_sent() {
     // Answers never come in time; max_duration_s stops the run and cancels the three requests in flight.
     let srv = Server::start(|_, _| Reply::After(Duration::from_secs(30), openai_ok("late", 1, 1)));
@@ -717,7 +716,6 @@ fn summary_does_not_count_cancelled_as_not_sent() {
 }
 
 #[test]
-#[ignore = "issue 11 item 23: not fixed yet"]
 fn a_run_where_every_request_fails_does_not_exit_0() {
     let srv = Server::start(|_, _| Reply::Raw(json(500, &json!({"error": {"message": "down"}}))));
     let dir = tmp();

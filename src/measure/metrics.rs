@@ -45,7 +45,7 @@ pub struct Group {
     pub output_tokens: u64,
     pub estimated_rows: u64,
     pub cost_nano: u64,
-    /// Sum over ok streams of output tokens and of their generation time (first token -> done), for tokens/s.
+    /// Sum over ok streams of output tokens after the first and of the first-to-last content chunk span, for tokens/s.
     pub stream_tokens: u64,
     pub stream_gen_ms: f64,
 }
@@ -105,12 +105,13 @@ impl Group {
                 if let Some(v) = r.itl_ms {
                     rec(&mut self.itl, v);
                 }
-                if r.stream {
-                    if let (Some(l), Some(t)) = (r.latency_ms, r.ttft_ms) {
-                        if l > t && r.output_tokens > 1 {
-                            self.stream_tokens += r.output_tokens;
-                            self.stream_gen_ms += l - t;
-                        }
+                // Output tokens/s: the tokens after the first over the span from the first to the last content
+                // chunk (N tokens have N-1 gaps), i.e. 1 / ITL, pooled over streams.
+                if let (true, Some(itl)) = (r.stream && r.output_tokens > 1, r.itl_ms) {
+                    if itl > 0.0 {
+                        let after_first = r.output_tokens - 1;
+                        self.stream_tokens = self.stream_tokens.saturating_add(after_first);
+                        self.stream_gen_ms += itl * after_first as f64;
                     }
                 }
             }
