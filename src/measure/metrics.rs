@@ -81,9 +81,9 @@ impl Group {
         self.requests += 1;
         self.retries += u64::from(r.retries);
         self.attempts += u64::from(r.attempts);
-        self.input_tokens += r.input_tokens;
-        self.output_tokens += r.output_tokens;
-        self.cost_nano += r.cost_nano_usd;
+        self.input_tokens = self.input_tokens.saturating_add(r.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(r.output_tokens);
+        self.cost_nano = self.cost_nano.saturating_add(r.cost_nano_usd);
         if r.tokens_estimated {
             self.estimated_rows += 1;
         }
@@ -140,11 +140,11 @@ impl Group {
         self.unavailable += o.unavailable;
         self.retries += o.retries;
         self.attempts += o.attempts;
-        self.input_tokens += o.input_tokens;
-        self.output_tokens += o.output_tokens;
+        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
         self.estimated_rows += o.estimated_rows;
-        self.cost_nano += o.cost_nano;
-        self.stream_tokens += o.stream_tokens;
+        self.cost_nano = self.cost_nano.saturating_add(o.cost_nano);
+        self.stream_tokens = self.stream_tokens.saturating_add(o.stream_tokens);
         self.stream_gen_ms += o.stream_gen_ms;
     }
 
@@ -284,9 +284,9 @@ impl TargetMetrics {
         for ((model, _), g) in &self.by_model {
             let e = out.entry(model.clone()).or_default();
             e.0 += g.requests;
-            e.1 += g.input_tokens;
-            e.2 += g.output_tokens;
-            e.3 += g.cost_nano;
+            e.1 = e.1.saturating_add(g.input_tokens);
+            e.2 = e.2.saturating_add(g.output_tokens);
+            e.3 = e.3.saturating_add(g.cost_nano);
         }
         out
     }
