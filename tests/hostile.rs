@@ -544,7 +544,7 @@ fn run_json_is_written_before_the_first_request_and_kill_9_leaves_a_renderable_r
 #[test]
 fn kill_9_right_after_sigint_leaves_whole_rows() {
     let srv = ok_server();
-    for attempt in 0..4u64 {
+    for attempt in 0..8u64 {
         let dir = tmp();
         let s = Scenario {
             rate: 200.0,
@@ -558,7 +558,7 @@ fn kill_9_right_after_sigint_leaves_whole_rows() {
             .and_then(|p| std::fs::metadata(p).ok())
             .is_some_and(|m| m.len() > 100_000)));
         child.signal("INT");
-        std::thread::sleep(Duration::from_millis(attempt * 7));
+        std::thread::sleep(Duration::from_millis(attempt * 4));
         child.child.kill().unwrap();
         let _ = child.wait(Duration::from_secs(10));
         let text = std::fs::read_to_string(csv().unwrap()).unwrap();
