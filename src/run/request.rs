@@ -55,7 +55,7 @@ where
     if r.op == OP_CHAT {
         fill_tokens_and_cost(&mut r, shared, state, &run.attempt, slot.prompt(), cs);
     }
-    admission.settle(state, r.cost_nano_usd);
+    admission.settle(r.cost_nano_usd);
     let a = &run.attempt;
     r.outcome = Some(match &a.error {
         None => Outcome::Ok,
@@ -77,22 +77,38 @@ impl Slot<'_> {
     }
 }
 
-/// A request let through admission: its in-flight permit and the worst-case cost reserved against the spend cap.
+/// A request let through admission: its in-flight permit and the worst-case cost reserved against the spend cap. A
+/// reservation not settled (the request ended up not sent) is released when the admission is dropped.
 struct Admission<'a> {
-    _permit: Option<tokio::sync::SemaphorePermit<'a>>,
+    state: &'a TargetState,
+    _permit: tokio::sync::SemaphorePermit<'a>,
     reserved_nano: u64,
 }
 
 impl Admission<'_> {
     /// Replace the reservation with what the request really cost.
-    fn settle(self, state: &TargetState, actual_nano: u64) {
-        let spent = &state.spent_nano;
-        let _ = spent.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-            Some(
-                v.saturating_sub(self.reserved_nano)
-                    .saturating_add(actual_nano),
-            )
-        });
+    fn settle(mut self, actual_nano: u64) {
+        let reserved = std::mem::take(&mut self.reserved_nano);
+        let _ = self
+            .state
+            .spent_nano
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(reserved).saturating_add(actual_nano))
+            });
+    }
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        if self.reserved_nano > 0 {
+            let r = self.reserved_nano;
+            let _ = self
+                .state
+                .spent_nano
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                    Some(v.saturating_sub(r))
+                });
+        }
     }
 }
 
@@ -121,7 +137,8 @@ fn admit<'a>(
         reserved_nano = worst_nano;
     }
     Ok(Admission {
-        _permit: Some(permit),
+        state,
+        _permit: permit,
         reserved_nano,
     })
 }
@@ -356,6 +373,65 @@ pub fn backoff(p: &RetryPolicy, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::state::{Control, RunTarget};
+
+    fn shared_and_state(cap_nano: u64) -> (Shared, TargetState) {
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let endpoint = crate::client::Endpoint::new(
+            crate::config::scenario::ProtocolKind::Openai,
+            "http://127.0.0.1:9",
+            None,
+            &Default::default(),
+            None,
+            None,
+        )
+        .unwrap();
+        let target = RunTarget {
+            name: "gw".into(),
+            role: crate::config::scenario::Role::Gateway,
+            endpoint,
+            pricing: Default::default(),
+            is_mock: false,
+        };
+        let limits = crate::config::scenario::Limits {
+            max_in_flight: 10,
+            ..Default::default()
+        };
+        let prices: crate::config::prices::PriceFile =
+            serde_yaml::from_str("models: {m: {input_per_mtok: 1, output_per_mtok: 10}}").unwrap();
+        let shared = Shared {
+            start: Instant::now(),
+            client: reqwest::Client::new(),
+            prices: cost::PriceTable::from_file(prices, "p.yaml").unwrap(),
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(1),
+            max_requests: 10,
+            max_spend_nano: Some(cap_nano),
+            worst_output_tokens: 1000,
+            control: Control::default(),
+            tx,
+        };
+        (shared, TargetState::new(target, &limits))
+    }
+
+    #[test]
+    fn spend_is_reserved_at_admission_settled_to_the_real_cost_and_released_when_unsent() {
+        // Worst case 10,000,000 nano-USD (1000 output tokens at $10/M); a cap of 25,000,000 admits two at once.
+        let (shared, state) = shared_and_state(25_000_000);
+        let worst = 10_000_000;
+        let a = admit(&shared, &state, worst).unwrap();
+        let b = admit(&shared, &state, worst).unwrap();
+        assert_eq!(admit(&shared, &state, worst).err(), Some("max_spend"));
+        assert_eq!(state.spent_nano.load(Ordering::Relaxed), 20_000_000);
+        a.settle(1_000_000); // the first answer was short
+        assert_eq!(state.spent_nano.load(Ordering::Relaxed), 11_000_000);
+        drop(b); // the second was never sent: its reservation goes back
+        assert_eq!(state.spent_nano.load(Ordering::Relaxed), 1_000_000);
+        let c = admit(&shared, &state, worst).unwrap();
+        let d = admit(&shared, &state, worst).unwrap();
+        assert_eq!(admit(&shared, &state, worst).err(), Some("max_spend"));
+        drop((c, d));
+    }
 
     #[test]
     fn backoff_grows_caps_and_jitters_down() {
