@@ -181,7 +181,18 @@ pub fn check_target_sources(loaded: &Loaded, allow_remote: bool) -> Result<(), A
 pub fn validate(path: &Path, allow_remote: bool) -> Result<String, AppError> {
     let loaded = load_scenario(path)?;
     check_target_sources(&loaded, allow_remote)?;
-    let plan = crate::run::plan::plan(&loaded, loaded.scenario.traffic.duration_s);
+    let mut plan = crate::run::plan::plan(&loaded, loaded.scenario.traffic.duration_s);
+    for t in &loaded.scenario.targets {
+        match &t.api_key_env {
+            Some(var) if t.mock.is_none() && std::env::var_os(var).is_none() => {
+                plan.warnings.push(format!(
+                    "target `{}`: ${var} is not set here; `run` refuses to start without it",
+                    t.name
+                ));
+            }
+            _ => {}
+        }
+    }
     Ok(crate::run::plan::describe(&loaded, &plan))
 }
 
