@@ -45,8 +45,7 @@ pub struct Group {
     pub output_tokens: u64,
     pub estimated_rows: u64,
     pub cost_nano: u64,
-    /// Sum over ok streams of output tokens after the first and of their generation time (first token -> done), for
-    /// tokens/s: N tokens arrive over N - 1 gaps.
+    /// Sum over ok streams of output tokens after the first and of the first-to-last content chunk span, for tokens/s.
     pub stream_tokens: u64,
     pub stream_gen_ms: f64,
 }
@@ -82,9 +81,9 @@ impl Group {
         self.requests += 1;
         self.retries += u64::from(r.retries);
         self.attempts += u64::from(r.attempts);
-        self.input_tokens += r.input_tokens;
-        self.output_tokens += r.output_tokens;
-        self.cost_nano += r.cost_nano_usd;
+        self.input_tokens = self.input_tokens.saturating_add(r.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(r.output_tokens);
+        self.cost_nano = self.cost_nano.saturating_add(r.cost_nano_usd);
         if r.tokens_estimated {
             self.estimated_rows += 1;
         }
@@ -106,13 +105,13 @@ impl Group {
                 if let Some(v) = r.itl_ms {
                     rec(&mut self.itl, v);
                 }
-                if r.stream {
-                    if let (Some(l), Some(t)) = (r.latency_ms, r.ttft_ms) {
-                        // first token -> done spans the N - 1 gaps after the first of N tokens
-                        if l > t && r.output_tokens > 1 {
-                            self.stream_tokens += r.output_tokens - 1;
-                            self.stream_gen_ms += l - t;
-                        }
+                // Output tokens/s: the tokens after the first over the span from the first to the last content
+                // chunk (N tokens have N-1 gaps), i.e. 1 / ITL, pooled over streams.
+                if let (true, Some(itl)) = (r.stream && r.output_tokens > 1, r.itl_ms) {
+                    if itl > 0.0 {
+                        let after_first = r.output_tokens - 1;
+                        self.stream_tokens = self.stream_tokens.saturating_add(after_first);
+                        self.stream_gen_ms += itl * after_first as f64;
                     }
                 }
             }
@@ -141,11 +140,11 @@ impl Group {
         self.unavailable += o.unavailable;
         self.retries += o.retries;
         self.attempts += o.attempts;
-        self.input_tokens += o.input_tokens;
-        self.output_tokens += o.output_tokens;
+        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
         self.estimated_rows += o.estimated_rows;
-        self.cost_nano += o.cost_nano;
-        self.stream_tokens += o.stream_tokens;
+        self.cost_nano = self.cost_nano.saturating_add(o.cost_nano);
+        self.stream_tokens = self.stream_tokens.saturating_add(o.stream_tokens);
         self.stream_gen_ms += o.stream_gen_ms;
     }
 
@@ -349,9 +348,9 @@ impl TargetMetrics {
         for ((model, _), g) in &self.by_model {
             let e = out.entry(model.clone()).or_default();
             e.0 += g.requests;
-            e.1 += g.input_tokens;
-            e.2 += g.output_tokens;
-            e.3 += g.cost_nano;
+            e.1 = e.1.saturating_add(g.input_tokens);
+            e.2 = e.2.saturating_add(g.output_tokens);
+            e.3 = e.3.saturating_add(g.cost_nano);
         }
         out
     }

@@ -14,12 +14,25 @@ pub struct Run {
     pub metrics: Metrics,
     /// Per canary phase (index -> metrics), when the run was a canary.
     pub phases: BTreeMap<u32, Metrics>,
+    /// A trailing partial row of `requests.csv` (cut by a crash or a full disk) was skipped: 0 or 1.
+    pub skipped_partial_rows: u64,
 }
 
 impl Run {
     pub fn load(dir: &Path) -> Result<Run, ReportError> {
-        let meta = RunMeta::load(dir)?;
+        let mut meta = RunMeta::load(dir)?;
         let p = dir.join("requests.csv");
+        let io_err = |e: std::io::Error| ReportError::Data {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        };
+        let (file, whole) = crate::run::record::whole_rows_len(&p).map_err(io_err)?;
+        let file_len = file.metadata().map_err(io_err)?.len();
+        if meta.finished_utc.is_empty() {
+            // run.json still holds the plan written before the first request: the run never finished. Its length is
+            // the time from the start to the last write of requests.csv.
+            meta.elapsed_s = unfinished_elapsed_s(&meta, &file);
+        }
         let cpd = meta.scenario.traffic.conversations_per_day;
         let window = meta.window_s();
         let mut metrics = Metrics::new(cpd, window);
@@ -53,6 +66,17 @@ impl Run {
             meta,
             metrics,
             phases,
+            skipped_partial_rows: u64::from(whole < file_len),
+        })
+    }
+
+    /// A note for the reader when the run's files are incomplete, else `None`.
+    pub fn partial_note(&self) -> Option<String> {
+        (self.skipped_partial_rows > 0).then(|| {
+            format!(
+                "skipped {} partial trailing row of requests.csv (the run was cut off mid-write)",
+                self.skipped_partial_rows
+            )
         })
     }
 
@@ -62,5 +86,17 @@ impl Run {
             .iter()
             .find(|t| t.role == role)
             .map(|t| t.name.as_str())
+    }
+}
+
+fn unfinished_elapsed_s(meta: &RunMeta, csv: &std::fs::File) -> f64 {
+    let started = chrono::DateTime::parse_from_rfc3339(&meta.started_utc).ok();
+    let modified = csv.metadata().and_then(|m| m.modified()).ok();
+    match (started, modified) {
+        (Some(s), Some(m)) => {
+            let m: chrono::DateTime<chrono::Utc> = m.into();
+            ((m - s.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 1000.0).max(0.001)
+        }
+        _ => meta.elapsed_s,
     }
 }
