@@ -115,20 +115,18 @@ impl Iterator for TrafficGen {
     type Item = ConvPlan;
 
     fn next(&mut self) -> Option<ConvPlan> {
-        let gap = match self.arrival {
-            Arrival::Uniform => 1.0 / self.rate,
+        // Uniform arrivals sit at index / rate (never an accumulated sum of 1/rate, whose rounding lets one
+        // arrival too many slip under the window's end); Poisson ones after one exponential gap each.
+        let at = match self.arrival {
+            Arrival::Uniform => self.next_index as f64 / self.rate,
             Arrival::Poisson => {
                 let u: f64 = self.rng.gen_range(f64::EPSILON..1.0);
-                -u.ln() / self.rate
+                self.clock + -u.ln() / self.rate
             }
         };
-        // The first arrival is at 0 for uniform, after one gap for Poisson.
-        let at = if self.next_index == 0 && self.arrival == Arrival::Uniform {
-            0.0
-        } else {
-            self.clock + gap
-        };
-        if at >= self.window {
+        // A tiny tolerance so that an arrival meant to fall exactly on the window's end (rate x duration whole)
+        // is not let in by the rounding of the division.
+        if at >= self.window - self.window * 1e-12 {
             return None;
         }
         self.clock = at;
@@ -249,6 +247,32 @@ mod tests {
             assert!((share - w.weight).abs() < 0.02, "{} {share}", w.model);
         }
         assert!(a.last().unwrap().offset < Duration::from_secs(50));
+    }
+
+    /// Uniform arrivals sit at k / rate for k = 0, 1, ... while k / rate < duration: ceil(rate x duration) of them
+    /// (exactly rate x duration when that is whole). Rates p / q and durations d are chosen so the expected count
+    /// is computed in integers, independently of the generator's floating point.
+    #[test]
+    fn uniform_arrivals_count_exactly_ceil_of_rate_times_duration() {
+        let (mut s, p) = scenario();
+        s.traffic.arrival = Arrival::Uniform;
+        let mut wrong = Vec::new();
+        for num in [1u64, 2, 3, 5, 7, 10, 13, 25, 40] {
+            for den in [1u64, 3, 4, 7, 10] {
+                for d in [1u64, 3, 10, 17, 30] {
+                    let rate = num as f64 / den as f64;
+                    let expected = (num * d).div_ceil(den);
+                    let got = TrafficGen::new(&s, &p, rate, d as f64).count() as u64;
+                    if got != expected {
+                        wrong.push((num, den, d, expected, got));
+                    }
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "(num, den, duration, expected, got): {wrong:?}"
+        );
     }
 
     #[test]
