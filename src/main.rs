@@ -111,14 +111,17 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
             Cmd::Validate { scenario } => {
                 let l = commands::load_scenario(&scenario)?;
                 let s = &l.scenario;
-                let rate = l.conversations_per_wall_second();
+                let plan = cutover::run::traffic::planned_profile(&l, s.traffic.duration_s);
+                let rate = match &s.traffic.shape {
+                    Some(_) => format!("up to {:.1}", plan.peak_rate()),
+                    None => format!("{:.1}", l.conversations_per_wall_second()),
+                };
                 println!(
-                    "{}: ok: {} targets, {:.1} conversations/s for {} s (~{:.0} conversations per target), {} thresholds",
+                    "{}: ok: {} targets, {rate} conversations/s for {} s (~{:.0} conversations per target), {} thresholds",
                     scenario.display(),
                     s.targets.len(),
-                    rate,
                     s.traffic.duration_s,
-                    rate * s.traffic.duration_s,
+                    plan.expected(),
                     s.thresholds.len()
                 );
                 Ok(exit::OK)

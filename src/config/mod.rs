@@ -4,5 +4,6 @@
 pub mod metric;
 pub mod prices;
 pub mod scenario;
+pub mod shape;
 pub mod threshold;
 pub mod yaml;

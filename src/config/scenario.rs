@@ -161,6 +161,9 @@ pub struct Traffic {
     /// `poisson` (exponential gaps, the default) or `uniform` (evenly spaced).
     #[serde(default)]
     pub arrival: Arrival,
+    /// How the arrival rate moves over the run (ramp, steps, diurnal, spike); constant when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<crate::config::shape::Shape>,
     /// Turns per conversation: a weighted list.
     pub turns: Vec<TurnsWeight>,
     /// Think time between turns, in scenario seconds (compressed by time_scale on the wall clock).
@@ -551,6 +554,9 @@ impl Scenario {
         positive(at, "traffic.duration_s", tr.duration_s)?;
         if let Some(ts) = tr.time_scale {
             positive(at, "traffic.time_scale", ts)?;
+        }
+        if let Some(shape) = &tr.shape {
+            shape.check().map_err(|(f, m)| at(&f, m))?;
         }
         if !(0.0..=1.0).contains(&tr.stream_share) {
             return Err(at(

@@ -38,12 +38,14 @@ pub async fn run(
     progress: bool,
 ) -> std::io::Result<RunOutput> {
     let s = &loaded.scenario;
-    let rate = loaded.conversations_per_wall_second();
     let window = s.traffic.duration_s;
     let csv_path = out_dir.join("requests.csv");
     let (tx, rx) = mpsc::channel::<Record>(65_536);
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    let expected_convs = (rate * window).ceil() as u64 * targets.len() as u64;
+    let expected_convs = crate::run::traffic::planned_profile(loaded, window)
+        .expected()
+        .ceil() as u64
+        * targets.len() as u64;
     let sink = tokio::spawn(crate::run::sink::write_records(
         csv_path.clone(),
         rx,
@@ -97,7 +99,7 @@ pub async fn run(
             target: t,
         });
         states.push(state.clone());
-        let gen = TrafficGen::new(s, &loaded.prices, rate, window);
+        let gen = TrafficGen::planned(loaded, window);
         let canary = s.canary.clone();
         let shared = shared.clone();
         dispatchers.push(tokio::spawn(async move {
