@@ -164,6 +164,10 @@ pub struct Traffic {
     /// How the arrival rate moves over the run (ramp, steps, diurnal, spike); constant when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shape: Option<crate::config::shape::Shape>,
+    /// Conversations arriving in the first `warmup_s` wall seconds are sent and recorded (`warmup` in
+    /// requests.csv) but kept out of every statistic, so a cold endpoint's first requests do not decide anything.
+    #[serde(default)]
+    pub warmup_s: f64,
     /// Turns per conversation: a weighted list.
     pub turns: Vec<TurnsWeight>,
     /// Think time between turns, in scenario seconds (compressed by time_scale on the wall clock).
@@ -558,6 +562,8 @@ impl Scenario {
         if let Some(shape) = &tr.shape {
             shape.check().map_err(|(f, m)| at(&f, m))?;
         }
+        crate::config::shape::check_warmup(tr.warmup_s, tr.duration_s)
+            .map_err(|(f, m)| at(&f, m))?;
         if !(0.0..=1.0).contains(&tr.stream_share) {
             return Err(at(
                 "traffic.stream_share",

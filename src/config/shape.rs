@@ -126,6 +126,18 @@ fn seconds(field: String, v: f64, zero_ok: bool) -> Result<(), ShapeError> {
     }
 }
 
+/// `traffic.warmup_s`: >= 0 and shorter than the arrival window (else nothing would be measured).
+pub fn check_warmup(warmup_s: f64, duration_s: f64) -> Result<(), ShapeError> {
+    if warmup_s.is_finite() && warmup_s >= 0.0 && warmup_s < duration_s {
+        Ok(())
+    } else {
+        Err((
+            "traffic.warmup_s".into(),
+            format!("{warmup_s} must be >= 0 and shorter than duration_s ({duration_s})"),
+        ))
+    }
+}
+
 impl Shape {
     /// Check the shape; errors name the field under `traffic.shape`.
     pub fn check(&self) -> Result<(), ShapeError> {

@@ -208,6 +208,8 @@ pub struct TargetMetrics {
     pub users: std::collections::BTreeSet<u64>,
     pub first_sent_ms: Option<f64>,
     pub last_done_ms: f64,
+    /// Warm-up rows seen (and kept out of everything above).
+    pub warmup: u64,
 }
 
 const MAX_SAMPLES: usize = 2_000_000;
@@ -310,8 +312,17 @@ impl Metrics {
         }
     }
 
+    /// The one entry point of records into statistics: warm-up rows stop here, counted and nothing more.
     pub fn add(&mut self, r: &Record) {
-        self.targets.entry(r.target.clone()).or_default().add(r);
+        let t = self.targets.entry(r.target.clone()).or_default();
+        if r.warmup {
+            if t.role.is_empty() {
+                t.role = r.role.clone();
+            }
+            t.warmup += 1;
+            return;
+        }
+        t.add(r);
     }
 
     /// Conversations that sent at least one request: the denominator of cost per conversation.
@@ -435,6 +446,25 @@ mod tests {
         // 401 is an error but not unavailability
         assert_eq!(m.metric("g", "availability"), Some(1.0 - 1.0 / 6.0));
         assert_eq!(m.targets["g"].errors_by_kind["http_503"], 1);
+    }
+
+    #[test]
+    fn warmup_rows_are_counted_and_enter_no_statistic() {
+        let mut m = Metrics::new(1000.0, 10.0);
+        m.add(&row("g", Outcome::Ok, false, 100.0));
+        let mut w = row("g", Outcome::Ok, false, 5000.0);
+        w.warmup = true;
+        m.add(&w);
+        let mut e = row("g", Outcome::Error, false, 1.0);
+        e.warmup = true;
+        e.error_kind = "http_503".into();
+        m.add(&e);
+        assert_eq!(m.metric("g", "requests"), Some(1.0));
+        assert_eq!(m.metric("g", "error_rate"), Some(0.0));
+        assert!((m.metric("g", "max_ms").unwrap() - 100.0).abs() < 0.1);
+        assert!(m.targets["g"].errors_by_kind.is_empty());
+        assert_eq!(m.targets["g"].latency_samples, vec![100.0]);
+        assert_eq!(m.targets["g"].warmup, 2);
     }
 
     #[test]

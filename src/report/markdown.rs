@@ -174,6 +174,14 @@ pub(crate) fn markdown(run: &Run, checks: &[Check], charts_written: &[String]) -
         );
     }
     o.push('\n');
+    let warmup: u64 = cols.iter().map(|(_, t)| t.warmup).sum();
+    if warmup > 0 {
+        let _ = writeln!(
+            o,
+            "Warm-up: {warmup} more requests (conversations arriving in the first {} s) were sent and recorded with `warmup=true` in requests.csv; they are in run.json's accounting and in no figure of this report.\n",
+            s.traffic.warmup_s
+        );
+    }
     let mut any = false;
     for (name, t) in &cols {
         for (k, n) in &t.errors_by_kind {

@@ -115,6 +115,7 @@ pub(super) fn base_record(
         model,
         stream,
         canary_phase: phase,
+        warmup: conv.warmup,
         ..Default::default()
     }
 }

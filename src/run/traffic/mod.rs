@@ -23,6 +23,8 @@ pub struct ConvPlan {
     pub user: u64,
     /// Wall-clock offset of the arrival from the run start.
     pub offset: Duration,
+    /// Arrived within `traffic.warmup_s`: sent and recorded, kept out of the statistics.
+    pub warmup: bool,
     pub turns: Vec<TurnPlan>,
 }
 
@@ -46,6 +48,7 @@ pub struct TrafficGen {
     prompts: Vec<Arc<str>>,
     prompts_lower: Vec<String>,
     stream_share: f64,
+    warmup_s: f64,
     users: u64,
     think: f64,
 }
@@ -90,6 +93,7 @@ impl TrafficGen {
             prompts: t.prompts.iter().map(|p| Arc::from(p.as_str())).collect(),
             prompts_lower: t.prompts.iter().map(|p| p.to_lowercase()).collect(),
             stream_share: t.stream_share,
+            warmup_s: t.warmup_s,
             users: t.users,
             think: t.think_time_s / time_scale,
         }
@@ -163,6 +167,7 @@ impl Iterator for TrafficGen {
             index,
             user,
             offset: Duration::from_secs_f64(at),
+            warmup: at < self.warmup_s,
             turns,
         })
     }
