@@ -11,6 +11,8 @@ use crate::mock::{MockHandle, MockProfile};
 use crate::report::{RunMeta, TargetMeta};
 use crate::run::state::{Control, RunTarget};
 
+pub mod sweep;
+
 /// Exit codes (documented in README.md).
 pub mod exit {
     /// Run finished and every threshold passed (or there were none); compare found no regression.

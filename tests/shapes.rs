@@ -81,3 +81,90 @@ async fn warmup_requests_are_recorded_and_kept_out_of_every_figure() {
     let md = std::fs::read_to_string(r.dir.join("report.md")).unwrap();
     assert!(md.contains("Warm-up: 10 more requests"), "{md}");
 }
+
+/// A loopback server with a known capacity: `n` requests served at once for `service` each (FIFO wait for a slot),
+/// at most `queue` more waiting, beyond that an immediate 503. Its knee is n / service requests per second.
+async fn capacity_server(n: usize, queue: usize, service: Duration) -> String {
+    use axum::http::StatusCode;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    struct Leave(Arc<AtomicUsize>);
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let slots = Arc::new(tokio::sync::Semaphore::new(n));
+    let inside = Arc::new(AtomicUsize::new(0));
+    let handler = move || {
+        let (slots, inside) = (slots.clone(), inside.clone());
+        async move {
+            let _leave = Leave(inside.clone());
+            if inside.fetch_add(1, Ordering::SeqCst) + 1 > n + queue {
+                let body = json!({"error": {"message": "overloaded", "type": "server_error"}});
+                return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body));
+            }
+            let _slot = slots.acquire().await.unwrap();
+            tokio::time::sleep(service).await;
+            (StatusCode::OK, axum::Json(ok_body()))
+        }
+    };
+    let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// 4 slots x 50 ms = a knee at 80 requests/s. The sweep (uniform arrivals, no retries, 3 s steps) must find the
+/// highest rate meeting `error_rate < 0.01` and `p99_ms < 200` within 15% of 80. The queue of 16 absorbs the
+/// scheduling jitter of a busy machine below the knee; above it, it fills (waits > 200 ms) and then overflows (503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_finds_a_known_knee_within_15_percent() {
+    let url = capacity_server(4, 16, Duration::from_millis(50)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let text = openai_scenario(&url, 1, "").replace("max_retries: 2", "max_retries: 0");
+    let sc = write_scenario(tmp.path(), &text);
+    set_test_key(KEY);
+    let opts = cutover::commands::sweep::SweepOptions {
+        out_root: tmp.path().join("reports"),
+        slos: vec!["error_rate < 0.01".into(), "p99_ms < 200".into()],
+        start_rps: Some(20.0),
+        min_step_s: 2.0,
+        max_step_s: 3.0,
+        max_steps: 10,
+        max_total_s: 120.0,
+        ..Default::default()
+    };
+    let r = cutover::commands::sweep::sweep(&sc, &opts, Control::default())
+        .await
+        .unwrap();
+    let c = &r.capacity["gw"];
+    let found = c.max_rps_meeting_slo.unwrap();
+    let steps: Vec<(f64, bool, &str)> = r
+        .rows
+        .iter()
+        .map(|s| (s.offered_rps, s.meets_slo, s.breached.as_str()))
+        .collect();
+    eprintln!("knee 80/s: found {found:.1}/s; steps {steps:?}");
+    assert!(
+        (found - 80.0).abs() / 80.0 <= 0.15,
+        "found {found} requests/s, knee 80; steps {steps:?}"
+    );
+    let failing = c.first_failing_rps.unwrap();
+    assert!(failing > found && failing <= 80.0 * 1.15 * 1.1, "{steps:?}");
+    // every row below the found capacity passed, every one at or above the first failure failed
+    for s in &r.rows {
+        assert_eq!(s.meets_slo, s.offered_rps <= found, "{steps:?}");
+    }
+    let csv = std::fs::read_to_string(r.dir.join("sweep.csv")).unwrap();
+    assert!(csv.starts_with(
+        "target,step,offered_rps,achieved_rps,ok,errors,p50_ms,p99_ms,ttft_p99_ms,error_rate,meets_slo"
+    ));
+    assert_eq!(csv.lines().count(), r.rows.len() + 1);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.dir.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(json["capacity"]["gw"]["max_rps_meeting_slo"], found);
+    assert!(std::fs::metadata(r.dir.join("sweep.png")).unwrap().len() > 10_000);
+}
