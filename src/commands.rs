@@ -79,7 +79,14 @@ pub struct RunResult {
 
 impl RunResult {
     pub fn exit_code(&self) -> i32 {
-        if self.stopped.is_some() {
+        if self
+            .stopped
+            .as_deref()
+            .is_some_and(|s| s.starts_with("aborted: "))
+        {
+            // an abort-on-fail threshold stopped the run: a failure, not an interruption
+            exit::THRESHOLDS_FAILED
+        } else if self.stopped.is_some() {
             exit::INTERRUPTED
         } else if self.checks.iter().any(|c| !c.passed) || self.baseline_regressed {
             exit::THRESHOLDS_FAILED
@@ -292,7 +299,7 @@ pub fn install_signal_handlers(control: &Control) {
 pub async fn run(
     scenario_path: &Path,
     opts: &RunOptions,
-    control: Control,
+    mut control: Control,
 ) -> Result<RunResult, AppError> {
     let mut loaded = load_scenario(scenario_path)?;
     if let Some(d) = opts.duration_s {
@@ -309,6 +316,10 @@ pub async fn run(
     let prepared = prepare_targets(&loaded, opts.allow_remote).await?;
     let dir = new_run_dir(&opts.out_root, &loaded.scenario.name)?;
     let started = chrono::Utc::now();
+    let rules = loaded.scenario.thresholds.abort_rules();
+    if let Some(watch) = crate::measure::abort::AbortWatch::new(rules, &control) {
+        watch.install(&mut control);
+    }
     let out = crate::run::runner::run(&loaded, prepared.targets, &dir, control, opts.progress)
         .await
         .map_err(|e| harness(format!("{}: {e}", dir.display())))?;

@@ -168,3 +168,66 @@ async fn sweep_finds_a_known_knee_within_15_percent() {
     assert_eq!(json["capacity"]["gw"]["max_rps_meeting_slo"], found);
     assert!(std::fs::metadata(r.dir.join("sweep.png")).unwrap().len() > 10_000);
 }
+
+/// Through the real binary: a target answering 503 to everything, an abort-on-fail threshold (breached for 1 s with
+/// at least 10 samples). Arrivals stop long before the 10 s window ends, the exit code is 1 (a failure, not an
+/// interruption), and report.md and run.json say what aborted the run.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_abort_on_fail_threshold_stops_the_run_through_the_binary() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_json(json!({"error": {"message": "down", "type": "server_error"}})),
+        )
+        .mount(&server)
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let rule = "thresholds:\n  - \"gw.p99_ms < 1000\"\n  - {expr: \"gw.error_rate < 0.5\", abort_on_fail: true, delay_s: 1, min_samples: 10}\n";
+    let text = openai_scenario(&server.uri(), 20, rule)
+        .replace("duration_s: 1\n", "duration_s: 10\n")
+        .replace("max_retries: 2", "max_retries: 0");
+    let sc = write_scenario(tmp.path(), &text);
+    let started = std::time::Instant::now();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["run", "--quiet", "--out"])
+        .arg(tmp.path().join("reports"))
+        .arg(&sc)
+        .env("CUTOVER_TEST_KEY", KEY)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("aborted: gw.error_rate < 0.5"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "arrivals did not stop"
+    );
+    let dir = std::fs::read_dir(tmp.path().join("reports"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("> **ABORTED** — aborted: gw.error_rate < 0.5"),
+        "{md}"
+    );
+    let meta = cutover::report::RunMeta::load(&dir).unwrap();
+    assert_eq!(
+        meta.stopped.as_deref(),
+        Some("aborted: gw.error_rate < 0.5")
+    );
+    // ~20/s: the abort came after >= 10 samples and >= 1 s of breach, long before the 200 planned arrivals
+    let rows = records(&dir);
+    let sent = rows.iter().filter(|r| r.sent_ms.is_some()).count();
+    assert_eq!(rows.len(), 200, "every planned request has its row");
+    assert!((10..120).contains(&sent), "{sent} sent");
+    assert!(rows
+        .iter()
+        .filter(|r| r.sent_ms.is_none())
+        .all(|r| r.not_sent_reason == "interrupted"));
+}

@@ -1,6 +1,7 @@
 //! What the user wrote: scenario types and validation, the price table, the threshold language and metric names,
 //! and the YAML position helpers behind file:line:col:field errors.
 
+pub mod abort;
 pub mod metric;
 pub mod prices;
 pub mod scenario;

@@ -74,9 +74,10 @@ pub struct Scenario {
     pub retry: RetryPolicy,
     /// Path of a price table (relative to the scenario file) or an inline table.
     pub prices: PricesRef,
-    /// k6-style pass/fail expressions, e.g. `gateway.p99_ms < 400`.
+    /// k6-style pass/fail expressions, e.g. `gateway.p99_ms < 400`; an entry may also be
+    /// `{expr, abort_on_fail, delay_s, min_samples}` to stop the run when breached.
     #[serde(default)]
-    pub thresholds: Vec<String>,
+    pub thresholds: crate::config::abort::ThresholdList,
     /// Canary mode: route each user to one path by a stable hash, phase by phase.
     #[serde(default)]
     pub canary: Option<Canary>,
@@ -661,6 +662,7 @@ impl Scenario {
             Ok(())
         };
         check_thresholds("thresholds", &self.thresholds)?;
+        self.thresholds.check().map_err(|(f, m)| at(&f, m))?;
         if let Some(c) = &self.canary {
             if c.phases.is_empty() {
                 return Err(at("canary.phases", "at least one phase".into()));

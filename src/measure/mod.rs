@@ -1,6 +1,7 @@
 //! Turning records into figures: HDR metrics, cost and the monthly projection, statistics, thresholds and the
 //! statistical verdict, all as data (rendering lives in `report`).
 
+pub mod abort;
 pub mod capacity;
 pub mod cost;
 pub mod metrics;

@@ -29,7 +29,12 @@ pub(crate) fn markdown(run: &Run, checks: &[Check], charts_written: &[String]) -
     let s = &m.scenario;
     let mut o = String::new();
     let _ = writeln!(o, "# cutover report: {}\n", s.name);
-    if let Some(reason) = &m.stopped {
+    if let Some(reason) = m.stopped.as_ref().filter(|r| r.starts_with("aborted: ")) {
+        let _ = writeln!(
+            o,
+            "> **ABORTED** — {reason} (an abort-on-fail threshold was breached; arrivals stopped). Figures cover what was measured before the stop.\n"
+        );
+    } else if let Some(reason) = &m.stopped {
         let _ = writeln!(
             o,
             "> **INTERRUPTED** — {reason}. Figures cover what was measured before the stop; not-sent requests are listed below.\n"

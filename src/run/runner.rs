@@ -218,6 +218,9 @@ async fn not_sent_conversation(
 }
 
 pub(super) async fn emit(shared: &Shared, r: Record) {
+    if let Some(observe) = &shared.control.observer {
+        observe(&r);
+    }
     // The sink lives until every sender is gone, so this only fails if it crashed; then the run is lost anyway.
     let _ = shared.tx.send(r).await;
 }
