@@ -231,3 +231,41 @@ async fn an_abort_on_fail_threshold_stops_the_run_through_the_binary() {
         .filter(|r| r.sent_ms.is_none())
         .all(|r| r.not_sent_reason == "interrupted"));
 }
+
+/// Goodput: 20 requests over 1 s, the first 10 answered in 400 ms, the rest at once; with `latency_ms: 200` exactly
+/// the 10 fast ones are good, per second of the measured window.
+#[tokio::test(flavor = "multi_thread")]
+async fn goodput_counts_the_requests_within_the_objectives() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(ok_body())
+                .set_delay(Duration::from_millis(400)),
+        )
+        .up_to_n_times(10)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(ok_body()))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let text = openai_scenario(&server.uri(), 20, "goodput: {latency_ms: 200}\n");
+    let sc = write_scenario(tmp.path(), &text);
+    set_test_key(KEY);
+    let r = run_in(tmp.path(), &sc, Control::default()).await.unwrap();
+    let run = cutover::report::rundir::Run::load(&r.dir).unwrap();
+    assert_eq!(run.metrics.targets["gw"].good, 10);
+    // per second of the measured window: the arrival window, or the elapsed time when the run ended sooner
+    let window = run.meta.window_s();
+    assert!(window > 0.9 && window <= 1.0, "{window}");
+    assert_eq!(run.metrics.metric("gw", "goodput_rps"), Some(10.0 / window));
+    let md = std::fs::read_to_string(r.dir.join("report.md")).unwrap();
+    let row = format!("| gw | {:.2} | 10 | 50.0% |", 10.0 / window);
+    assert!(md.contains(&row), "{md}");
+}

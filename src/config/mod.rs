@@ -2,6 +2,7 @@
 //! and the YAML position helpers behind file:line:col:field errors.
 
 pub mod abort;
+pub mod goodput;
 pub mod metric;
 pub mod prices;
 pub mod scenario;

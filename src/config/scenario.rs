@@ -78,6 +78,9 @@ pub struct Scenario {
     /// `{expr, abort_on_fail, delay_s, min_samples}` to stop the run when breached.
     #[serde(default)]
     pub thresholds: crate::config::abort::ThresholdList,
+    /// Per-request objectives for goodput (requests that met them, per second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<crate::config::goodput::Goodput>,
     /// Canary mode: route each user to one path by a stable hash, phase by phase.
     #[serde(default)]
     pub canary: Option<Canary>,
@@ -663,6 +666,9 @@ impl Scenario {
         };
         check_thresholds("thresholds", &self.thresholds)?;
         self.thresholds.check().map_err(|(f, m)| at(&f, m))?;
+        if let Some(g) = &self.goodput {
+            g.check().map_err(|(f, m)| at(&f, m))?;
+        }
         if let Some(c) = &self.canary {
             if c.phases.is_empty() {
                 return Err(at("canary.phases", "at least one phase".into()));

@@ -210,6 +210,10 @@ pub struct TargetMetrics {
     pub last_done_ms: f64,
     /// Warm-up rows seen (and kept out of everything above).
     pub warmup: u64,
+    /// Chat requests that met every goodput objective.
+    pub good: u64,
+    /// Per minute of the run (by completion time), for soak runs.
+    pub per_minute: Vec<crate::measure::soak::Minute>,
 }
 
 const MAX_SAMPLES: usize = 2_000_000;
@@ -301,6 +305,8 @@ pub struct Metrics {
     pub conversations_per_day: f64,
     /// Wall-clock seconds the arrivals spanned (for rates).
     pub window_s: f64,
+    /// Per-request objectives of goodput, if the scenario sets them.
+    pub goodput: Option<crate::config::goodput::Goodput>,
 }
 
 impl Metrics {
@@ -314,6 +320,7 @@ impl Metrics {
 
     /// The one entry point of records into statistics: warm-up rows stop here, counted and nothing more.
     pub fn add(&mut self, r: &Record) {
+        let goodput = self.goodput;
         let t = self.targets.entry(r.target.clone()).or_default();
         if r.warmup {
             if t.role.is_empty() {
@@ -322,6 +329,10 @@ impl Metrics {
             t.warmup += 1;
             return;
         }
+        if goodput.is_some_and(|g| crate::measure::soak::is_good(&g, r)) {
+            t.good += 1;
+        }
+        crate::measure::soak::add_to_minutes(&mut t.per_minute, r);
         t.add(r);
     }
 
@@ -386,6 +397,8 @@ impl Metrics {
                     .then(|| crate::config::prices::nano_to_usd(all.cost_nano) / c as f64 * 1000.0)
             }
             "monthly_cost_usd" => self.monthly_cost_usd(target),
+            "goodput_rps" => (self.goodput.is_some() && self.window_s > 0.0)
+                .then(|| t.good as f64 / self.window_s),
             _ => None,
         }
     }

@@ -5,6 +5,7 @@ pub mod abort;
 pub mod capacity;
 pub mod cost;
 pub mod metrics;
+pub mod soak;
 pub mod stats;
 pub mod threshold;
 pub mod verdict;

@@ -208,6 +208,7 @@ pub(crate) fn markdown(run: &Run, checks: &[Check], charts_written: &[String]) -
         o.push('\n');
     }
 
+    o.push_str(&super::soak::sections(run));
     let _ = writeln!(o, "## Latency by model\n");
     let _ = writeln!(
         o,

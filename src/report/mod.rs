@@ -11,6 +11,7 @@ pub mod junit;
 pub mod markdown;
 pub mod meta;
 pub mod rundir;
+pub mod soak;
 pub mod sweep;
 pub mod tables;
 
