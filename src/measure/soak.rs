@@ -1,5 +1,5 @@
-//! Goodput and the per-minute series of long runs. Both are fed from [`crate::measure::metrics::Metrics::add`]
-//! (after the warm-up filter) and keep memory flat: one small histogram and three counters per minute.
+//! Goodput and the per-minute series of long runs. Both are fed from `Metrics::add` (metrics.rs)
+//! (after the warm-up filter), with one small histogram and three counters per target-minute (~33 KB).
 
 use hdrhistogram::Histogram;
 
