@@ -12,6 +12,7 @@ use crate::report::{RunMeta, TargetMeta};
 use crate::run::state::{Control, RunTarget};
 
 mod shard;
+pub mod sweep;
 pub use shard::{merge, shard_from_flags, DEFAULT_MAX_START_DELAY_S};
 
 /// Exit codes (documented in README.md), and the one mapping of a decision to its code.
@@ -112,7 +113,14 @@ pub struct RunResult {
 impl RunResult {
     /// Interrupted runs exit 4 (their results.json still holds a decision); otherwise the decision's code.
     pub fn exit_code(&self) -> i32 {
-        if self.stopped.is_some() {
+        if self
+            .stopped
+            .as_deref()
+            .is_some_and(|s| s.starts_with("aborted: "))
+        {
+            // an abort-on-fail threshold stopped the run: a failure, not an interruption
+            exit::THRESHOLDS_FAILED
+        } else if self.stopped.is_some() {
             exit::INTERRUPTED
         } else {
             exit::for_decision(self.decision.kind, self.allow_undecided)
@@ -417,7 +425,7 @@ pub fn install_signal_handlers(control: &Control) {
 pub async fn run(
     scenario_path: &Path,
     opts: &RunOptions,
-    control: Control,
+    mut control: Control,
 ) -> Result<RunResult, AppError> {
     let mut loaded = load_scenario(scenario_path)?;
     if let Some(d) = opts.duration_s {
@@ -451,6 +459,10 @@ pub async fn run(
         },
     );
     meta.save(&dir).map_err(|e| harness(e.to_string()))?;
+    let rules = loaded.scenario.thresholds.abort_rules();
+    if let Some(watch) = crate::measure::abort::AbortWatch::new(rules, &control) {
+        watch.install(&mut control);
+    }
     let driven = shard::for_run(&loaded, opts.shard);
     let out = crate::run::runner::run(
         &driven,

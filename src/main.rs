@@ -95,6 +95,34 @@ enum Cmd {
         #[arg(long)]
         allow_remote: bool,
     },
+    /// Find each target's capacity: step the offered rate up geometrically, then bisect, until the SLOs break.
+    /// Writes a run directory with sweep.csv, sweep.json and sweep.png.
+    Sweep {
+        scenario: PathBuf,
+        /// Sweep only this target (repeatable; default: every target).
+        #[arg(long = "target")]
+        targets: Vec<String>,
+        /// An objective every step must meet, e.g. "p99_ms < 400" (repeatable).
+        #[arg(long = "slo", required = true)]
+        slos: Vec<String>,
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+        /// First offered rate in chat requests/s (default: the scenario's peak).
+        #[arg(long)]
+        start_rps: Option<f64>,
+        /// Most steps per target.
+        #[arg(long, default_value_t = 12)]
+        max_steps: u32,
+        #[arg(long, default_value_t = 10.0)]
+        min_step_s: f64,
+        #[arg(long, default_value_t = 60.0)]
+        max_step_s: f64,
+        /// Cap on the whole sweep's time; no new step starts after it.
+        #[arg(long, default_value_t = 1800.0)]
+        max_total_s: f64,
+        #[arg(long)]
+        allow_remote: bool,
+    },
     /// Re-render the report of a run directory from its run.json and requests.csv.
     Report {
         dir: PathBuf,
@@ -226,6 +254,37 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 } else {
                     exit::OK
                 })
+            }
+            Cmd::Sweep {
+                scenario,
+                targets,
+                slos,
+                out,
+                start_rps,
+                max_steps,
+                min_step_s,
+                max_step_s,
+                max_total_s,
+                allow_remote,
+            } => {
+                let control = Control::default();
+                commands::install_signal_handlers(&control);
+                let opts = commands::sweep::SweepOptions {
+                    out_root: out,
+                    targets,
+                    slos,
+                    start_rps,
+                    max_steps,
+                    min_step_s,
+                    max_step_s,
+                    max_total_s,
+                    allow_remote,
+                    ..Default::default()
+                };
+                let r = commands::sweep::sweep(&scenario, &opts, control).await?;
+                print!("{}", r.summary);
+                println!("sweep: {}", r.dir.join("sweep.csv").display());
+                Ok(exit::OK)
             }
             Cmd::Report {
                 dir,

@@ -74,9 +74,13 @@ pub struct Scenario {
     pub retry: RetryPolicy,
     /// Path of a price table (relative to the scenario file) or an inline table.
     pub prices: PricesRef,
-    /// k6-style pass/fail expressions, e.g. `gateway.p99_ms < 400`.
+    /// k6-style pass/fail expressions, e.g. `gateway.p99_ms < 400`; an entry may also be
+    /// `{expr, abort_on_fail, delay_s, min_samples}` to stop the run when breached.
     #[serde(default)]
-    pub thresholds: Vec<String>,
+    pub thresholds: crate::config::abort::ThresholdList,
+    /// Per-request objectives for goodput (requests that met them, per second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<crate::config::goodput::Goodput>,
     /// Canary mode: route each user to one path by a stable hash, phase by phase.
     #[serde(default)]
     pub canary: Option<Canary>,
@@ -161,6 +165,13 @@ pub struct Traffic {
     /// `poisson` (exponential gaps, the default) or `uniform` (evenly spaced).
     #[serde(default)]
     pub arrival: Arrival,
+    /// How the arrival rate moves over the run (ramp, steps, diurnal, spike); constant when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<crate::config::shape::Shape>,
+    /// Conversations arriving in the first `warmup_s` wall seconds are sent and recorded (`warmup` in
+    /// requests.csv) but kept out of every statistic, so a cold endpoint's first requests do not decide anything.
+    #[serde(default)]
+    pub warmup_s: f64,
     /// Turns per conversation: a weighted list.
     pub turns: Vec<TurnsWeight>,
     /// Think time between turns, in scenario seconds (compressed by time_scale on the wall clock).

@@ -223,6 +223,12 @@ pub struct TargetMetrics {
     pub users: std::collections::BTreeSet<u64>,
     pub first_sent_ms: Option<f64>,
     pub last_done_ms: f64,
+    /// Warm-up rows seen (and kept out of everything above).
+    pub warmup: u64,
+    /// Chat requests that met every goodput objective.
+    pub good: u64,
+    /// Per minute of the run (by completion time), for soak runs.
+    pub per_minute: Vec<crate::measure::soak::Minute>,
 }
 
 const MAX_SAMPLES: usize = 2_000_000;
@@ -364,6 +370,8 @@ pub struct Metrics {
     pub conversations_per_day: f64,
     /// Wall-clock seconds the arrivals spanned (for rates).
     pub window_s: f64,
+    /// Per-request objectives of goodput, if the scenario sets them.
+    pub goodput: Option<crate::config::goodput::Goodput>,
 }
 
 impl Metrics {
@@ -375,8 +383,22 @@ impl Metrics {
         }
     }
 
+    /// The one entry point of records into statistics: warm-up rows stop here, counted and nothing more.
     pub fn add(&mut self, r: &Record) {
-        self.targets.entry(r.target.clone()).or_default().add(r);
+        let goodput = self.goodput;
+        let t = self.targets.entry(r.target.clone()).or_default();
+        if r.warmup {
+            if t.role.is_empty() {
+                t.role = r.role.clone();
+            }
+            t.warmup += 1;
+            return;
+        }
+        if goodput.is_some_and(|g| crate::measure::soak::is_good(&g, r)) {
+            t.good += 1;
+        }
+        crate::measure::soak::add_to_minutes(&mut t.per_minute, r);
+        t.add(r);
     }
 
     /// Leave a conversation out of every target's projection when it is incomplete on any target that saw it, so
@@ -456,6 +478,8 @@ impl Metrics {
                 })
             }
             "monthly_cost_usd" => self.monthly_cost_usd(target),
+            "goodput_rps" => (self.goodput.is_some() && self.window_s > 0.0)
+                .then(|| t.good as f64 / self.window_s),
             _ => None,
         }
     }
@@ -520,18 +544,6 @@ mod tests {
     }
 
     #[test]
-    fn output_tokens_per_second_counts_the_gaps_between_tokens() {
-        // 20 tokens, the first at 100 ms and one every 10 ms after it: the last at 290 ms, 100 tokens/s.
-        let mut m = Metrics::new(1000.0, 10.0);
-        let mut r = row("g", Outcome::Ok, true, 290.0);
-        r.ttft_ms = Some(100.0);
-        r.output_tokens = 20;
-        m.add(&r);
-        let v = m.metric("g", "output_tokens_per_s").unwrap();
-        assert!((v - 100.0).abs() < 1e-9, "{v}");
-    }
-
-    #[test]
     fn interrupted_run_projects_from_completed_conversations() {
         // 4 conversations done at 1,000 nano-dollars each, 6 scheduled but never sent (Ctrl-C): the projection is
         // 1,000 nano-dollars per conversation, not 4,000 / 10.
@@ -567,6 +579,25 @@ mod tests {
         assert_eq!(m.targets["l"].measured_conversations(), 3);
         assert_eq!(m.targets["l"].measured_cost_nano(None), 6000);
         assert_eq!(m.targets["g"].measured_cost_nano(None), 3000);
+    }
+
+    #[test]
+    fn warmup_rows_are_counted_and_enter_no_statistic() {
+        let mut m = Metrics::new(1000.0, 10.0);
+        m.add(&row("g", Outcome::Ok, false, 100.0));
+        let mut w = row("g", Outcome::Ok, false, 5000.0);
+        w.warmup = true;
+        m.add(&w);
+        let mut e = row("g", Outcome::Error, false, 1.0);
+        e.warmup = true;
+        e.error_kind = "http_503".into();
+        m.add(&e);
+        assert_eq!(m.metric("g", "requests"), Some(1.0));
+        assert_eq!(m.metric("g", "error_rate"), Some(0.0));
+        assert!((m.metric("g", "max_ms").unwrap() - 100.0).abs() < 0.1);
+        assert!(m.targets["g"].errors_by_kind.is_empty());
+        assert_eq!(m.targets["g"].latency_samples, vec![100.0]);
+        assert_eq!(m.targets["g"].warmup, 2);
     }
 
     #[test]

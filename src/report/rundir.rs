@@ -36,6 +36,7 @@ impl Run {
         let cpd = meta.scenario.traffic.conversations_per_day;
         let window = meta.window_s();
         let mut metrics = Metrics::new(cpd, window);
+        metrics.goodput = meta.scenario.goodput;
         let mut phases: BTreeMap<u32, Metrics> = BTreeMap::new();
         let data_err = |e: csv::Error| ReportError::Data {
             path: p.display().to_string(),
@@ -52,7 +53,10 @@ impl Run {
                     .map_or(window, |x| x.duration_s);
                 phases
                     .entry(ph)
-                    .or_insert_with(|| Metrics::new(cpd, d))
+                    .or_insert_with(|| Metrics {
+                        goodput: meta.scenario.goodput,
+                        ..Metrics::new(cpd, d)
+                    })
                     .add(&r);
             }
             metrics.add(&r);

@@ -53,6 +53,9 @@ pub struct Record {
     pub cost_nano_usd: u64,
     pub canary_phase: Option<u32>,
     pub detail: String,
+    /// Part of the warm-up (`traffic.warmup_s`): counted in the accounting, in no statistic.
+    #[serde(default)]
+    pub warmup: bool,
 }
 
 impl Record {

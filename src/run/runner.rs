@@ -45,12 +45,14 @@ pub async fn run(
     slice: Slice,
 ) -> std::io::Result<RunOutput> {
     let s = &loaded.scenario;
-    let rate = loaded.conversations_per_wall_second();
     let window = s.traffic.duration_s;
     let csv_path = out_dir.join("requests.csv");
     let (tx, rx) = mpsc::channel::<Record>(65_536);
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    let expected_convs = (rate * window).ceil() as u64 * targets.len() as u64;
+    let expected_convs = crate::run::traffic::planned_profile(loaded, window)
+        .expected()
+        .ceil() as u64
+        * targets.len() as u64;
     let sink = tokio::spawn(crate::run::sink::write_records(
         csv_path.clone(),
         rx,
@@ -84,8 +86,7 @@ pub async fn run(
         .iter()
         .map(|state| {
             // A shard keeps the conversations whose arrival index is its own (all of them when unsharded).
-            let gen = TrafficGen::new(s, &loaded.prices, rate, window)
-                .filter(move |c| slice.owns(c.index));
+            let gen = TrafficGen::planned(loaded, window).filter(move |c| slice.owns(c.index));
             tokio::spawn(dispatch(
                 shared.clone(),
                 state.clone(),
@@ -251,6 +252,9 @@ async fn not_sent_conversation(
 }
 
 pub(super) async fn emit(shared: &Shared, r: Record) {
+    if let Some(observe) = &shared.control.observer {
+        observe(&r);
+    }
     // The sink lives until every sender is gone, so this only fails if it crashed; then the run is lost anyway.
     let _ = shared.tx.send(r).await;
 }

@@ -26,6 +26,9 @@ pub struct RunTarget {
     pub is_mock: bool,
 }
 
+/// A function that sees every record as it is emitted.
+pub type Observer = Arc<dyn Fn(&Record) + Send + Sync>;
+
 /// Signals from outside (Ctrl-C, SIGTERM, the duration cap) into a run.
 #[derive(Clone, Default)]
 pub struct Control {
@@ -37,6 +40,8 @@ pub struct Control {
     pub hard_exit: CancellationToken,
     /// Why arrivals stopped early, if they did.
     pub reason: Arc<std::sync::Mutex<Option<String>>>,
+    /// Sees every record as the runner emits it (e.g. the abort-on-fail watch).
+    pub observer: Option<Observer>,
 }
 
 impl Control {
@@ -137,6 +142,7 @@ pub(super) fn base_record(
         model,
         stream,
         canary_phase: phase,
+        warmup: conv.warmup,
         ..Default::default()
     }
 }

@@ -101,7 +101,12 @@ impl Scenario {
     }
 
     fn check_all_thresholds(&self, at: At) -> Result<(), ScenarioError> {
-        check_thresholds(at, self, "thresholds", &self.thresholds)
+        check_thresholds(at, self, "thresholds", &self.thresholds)?;
+        self.thresholds.check().map_err(|(f, m)| at(&f, m))?;
+        if let Some(g) = &self.goodput {
+            g.check().map_err(|(f, m)| at(&f, m))?;
+        }
+        Ok(())
     }
 
     fn check_canary(&self, at: At) -> Result<(), ScenarioError> {
@@ -335,6 +340,10 @@ fn check_traffic(at: At, tr: &Traffic, prices: &PriceTable) -> Result<(), Scenar
     if let Some(ts) = tr.time_scale {
         float_pos(at, "traffic.time_scale", ts, ranges::MAX_TIME_SCALE)?;
     }
+    if let Some(shape) = &tr.shape {
+        shape.check().map_err(|(f, m)| at(&f, m))?;
+    }
+    crate::config::shape::check_warmup(tr.warmup_s, tr.duration_s).map_err(|(f, m)| at(&f, m))?;
     float(at, "traffic.stream_share", tr.stream_share, 0.0, 1.0)?;
     float(at, "traffic.think_time_s", tr.think_time_s, 0.0, 86_400.0)?;
     int(at, "traffic.users", tr.users, 1, ranges::MAX_USERS)?;

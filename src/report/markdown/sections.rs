@@ -35,7 +35,7 @@ pub(super) fn thresholds(o: &mut String, checks: &[Check]) {
     }
 }
 
-pub(super) fn accounting(o: &mut String, cols: &Cols<'_>) {
+pub(super) fn accounting(o: &mut String, cols: &Cols<'_>, run: &Run) {
     let _ = writeln!(o, "## Accounting\n");
     let _ = writeln!(
         o,
@@ -51,6 +51,14 @@ pub(super) fn accounting(o: &mut String, cols: &Cols<'_>) {
         );
     }
     o.push('\n');
+    let warmup: u64 = cols.iter().map(|(_, t)| t.warmup).sum();
+    if warmup > 0 {
+        let _ = writeln!(
+            o,
+            "Warm-up: {warmup} more requests (conversations arriving in the first {} s) were sent and recorded with `warmup=true` in requests.csv; they are in run.json's accounting and in no figure of this report.\n",
+            run.meta.scenario.traffic.warmup_s
+        );
+    }
     let mut any = false;
     for (name, t) in cols {
         for (k, n) in &t.errors_by_kind {
