@@ -28,8 +28,7 @@ impl Run {
             path: p.display().to_string(),
             message: e.to_string(),
         };
-        for r in crate::run::record::read_records(&p).map_err(data_err)? {
-            let r = r.map_err(data_err)?;
+        crate::run::record::for_each_record(&p, |r| {
             if let Some(ph) = r.canary_phase {
                 let d = meta
                     .scenario
@@ -40,10 +39,12 @@ impl Run {
                 phases
                     .entry(ph)
                     .or_insert_with(|| Metrics::new(cpd, d))
-                    .add(&r);
+                    .add(r);
             }
-            metrics.add(&r);
-        }
+            metrics.add(r);
+            Ok(())
+        })
+        .map_err(data_err)?;
         Ok(Run {
             dir: dir.to_path_buf(),
             meta,
