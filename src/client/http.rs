@@ -105,7 +105,7 @@ impl Endpoint {
         &self,
         client: &reqwest::Client,
         url: &str,
-        body: &Value,
+        body: &impl serde::Serialize,
     ) -> (Attempt, Value) {
         let rb = self.request(client, reqwest::Method::POST, url).json(body);
         self.send_json(rb).await
@@ -173,7 +173,7 @@ impl Endpoint {
         &self,
         client: &reqwest::Client,
         url: &str,
-        body: &Value,
+        body: &impl serde::Serialize,
         classify: fn(&sse::SseEvent) -> StreamItem,
     ) -> Attempt {
         let rb = self
