@@ -163,10 +163,14 @@ pub fn for_each_record<E: From<csv::Error>>(
         .buffer_capacity(1 << 20)
         .from_path(path)?;
     let headers = rdr.headers()?.clone();
+    // A file with the columns in [`Record`]'s order (every file cutover writes) is read by position: serde then
+    // skips matching 31 column names per row. Any other order is read by name, as `read_records` does.
+    let by_name = !headers.iter().eq(csv_header().iter().map(String::as_str));
+    let names = by_name.then_some(&headers);
     let mut row = csv::StringRecord::new();
     let mut rec = Record::default();
     while rdr.read_record(&mut row)? {
-        row.deserialize::<RecordRef>(Some(&headers))?.fill(&mut rec);
+        row.deserialize::<RecordRef>(names)?.fill(&mut rec);
         f(&rec)?;
     }
     Ok(())
@@ -271,5 +275,30 @@ mod tests {
             .to_string();
         assert_eq!(fast, owned);
         assert!(fast.contains("line: 3"), "{fast}");
+    }
+
+    #[test]
+    fn columns_in_another_order_are_read_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.csv");
+        let row = Record {
+            target: "gw".into(),
+            conversation: 5,
+            latency_ms: Some(1.25),
+            ..Default::default()
+        };
+        write(&p, &[row.clone()]);
+        // Swap the first two columns (target, role) in the header and the row alike.
+        let text = std::fs::read_to_string(&p).unwrap();
+        let swapped: String = text
+            .lines()
+            .map(|l| {
+                let (a, rest) = l.split_once(',').unwrap();
+                let (b, rest) = rest.split_once(',').unwrap();
+                format!("{b},{a},{rest}\n")
+            })
+            .collect();
+        std::fs::write(&p, swapped).unwrap();
+        assert_eq!(collect(&p).unwrap(), vec![row]);
     }
 }
