@@ -287,7 +287,7 @@ mod tests {
             latency_ms: Some(1.25),
             ..Default::default()
         };
-        write(&p, &[row.clone()]);
+        write(&p, std::slice::from_ref(&row));
         // Swap the first two columns (target, role) in the header and the row alike.
         let text = std::fs::read_to_string(&p).unwrap();
         let swapped: String = text
