@@ -6,6 +6,11 @@ use clap::{Parser, Subcommand};
 use cutover::commands::{self, exit, AppError};
 use cutover::run::state::Control;
 
+/// mimalloc instead of glibc's malloc: at saturation glibc's malloc/free were 17% of the profile (issue 12;
+/// bench/RESULTS.md has the figures with and without).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Load-test a legacy chatbot endpoint and its replacement gateway on the same traffic, and decide with numbers
 /// whether cutting over is safe.
 #[derive(Parser)]

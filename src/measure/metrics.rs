@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::run::record::{read_records, Outcome, Record};
+use crate::run::record::{for_each_record, Outcome, Record};
 use hdrhistogram::Histogram;
 
 fn hist() -> Histogram<u64> {
@@ -217,7 +217,7 @@ pub struct TargetMetrics {
     /// Raw samples for statistical tests (ms): ok non-stream chat latency, ok stream TTFT.
     pub latency_samples: Vec<f64>,
     pub ttft_samples: Vec<f64>,
-    pub conversations: std::collections::BTreeSet<u64>,
+    pub conversations: IdSet,
     /// Cost per conversation, for the projection (complete conversations only) and its bootstrap interval.
     pub conv_costs: BTreeMap<u64, ConvCost>,
     pub users: std::collections::BTreeSet<u64>,
@@ -229,6 +229,57 @@ pub struct TargetMetrics {
     pub good: u64,
     /// Per minute of the run (by completion time), for soak runs.
     pub per_minute: Vec<crate::measure::soak::Minute>,
+    /// The previous row's user: consecutive rows often share one, and the set lookup is then skipped.
+    last_user: Option<u64>,
+}
+
+/// Distinct ids (conversations): a bitmap for the dense ids a run numbers from 0 (one bit each, so 10,000,000
+/// conversations cost 1.2 MB where a `BTreeSet` cost ~40 bytes each and a tree walk per row), a set for the rest.
+#[derive(Debug, Clone, Default)]
+pub struct IdSet {
+    bits: Vec<u64>,
+    sparse: std::collections::BTreeSet<u64>,
+    len: usize,
+}
+
+/// Ids below this go to the bitmap (at most 16 MiB); larger ones to the set.
+const DENSE_IDS: u64 = 1 << 27;
+
+impl IdSet {
+    /// Add `id`; true when it was new.
+    pub fn insert(&mut self, id: u64) -> bool {
+        let new = if id < DENSE_IDS {
+            let (word, bit) = ((id / 64) as usize, 1u64 << (id % 64));
+            if self.bits.len() <= word {
+                self.bits.resize((word + 1).next_power_of_two(), 0);
+            }
+            let new = self.bits[word] & bit == 0;
+            self.bits[word] |= bit;
+            new
+        } else {
+            self.sparse.insert(id)
+        };
+        self.len += usize::from(new);
+        new
+    }
+
+    pub fn contains(&self, id: u64) -> bool {
+        if id < DENSE_IDS {
+            self.bits
+                .get((id / 64) as usize)
+                .is_some_and(|w| w & (1u64 << (id % 64)) != 0)
+        } else {
+            self.sparse.contains(&id)
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 const MAX_SAMPLES: usize = 2_000_000;
@@ -255,7 +306,10 @@ impl TargetMetrics {
             *c.by_model.entry(r.model.clone()).or_default() += r.cost_nano_usd;
         }
         c.incomplete |= !matches!(r.outcome, Some(Outcome::Ok | Outcome::Error));
-        self.users.insert(r.user);
+        if self.last_user != Some(r.user) {
+            self.users.insert(r.user);
+            self.last_user = Some(r.user);
+        }
         if r.outcome == Some(Outcome::Error) {
             *self.errors_by_kind.entry(r.error_kind.clone()).or_default() += 1;
         }
@@ -301,10 +355,19 @@ impl TargetMetrics {
                 }
             }
         }
-        self.by_model
-            .entry((r.model.clone(), r.stream))
-            .or_default()
-            .add(r);
+        // A scan of the few (model, stream) keys instead of a key String cloned per row.
+        let known = self
+            .by_model
+            .iter_mut()
+            .find(|((m, s), _)| *s == r.stream && *m == r.model);
+        match known {
+            Some((_, g)) => g.add(r),
+            None => self
+                .by_model
+                .entry((r.model.clone(), r.stream))
+                .or_default()
+                .add(r),
+        }
     }
 
     /// Every request of the target, creates included (accounting, error rate, availability, cost).
@@ -386,7 +449,7 @@ impl Metrics {
     /// The one entry point of records into statistics: warm-up rows stop here, counted and nothing more.
     pub fn add(&mut self, r: &Record) {
         let goodput = self.goodput;
-        let t = self.targets.entry(r.target.clone()).or_default();
+        let t = self.target_mut(&r.target);
         if r.warmup {
             if t.role.is_empty() {
                 t.role = r.role.clone();
@@ -419,6 +482,15 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    /// The target's metrics, created on its first row (the name is cloned once, not per row).
+    fn target_mut(&mut self, name: &str) -> &mut TargetMetrics {
+        if !self.targets.contains_key(name) {
+            self.targets
+                .insert(name.to_string(), TargetMetrics::default());
+        }
+        self.targets.get_mut(name).expect("inserted above")
     }
 
     /// Conversations that sent at least one request: the denominator of cost per conversation.
@@ -491,9 +563,10 @@ impl Metrics {
         window_s: f64,
     ) -> Result<Metrics, csv::Error> {
         let mut m = Metrics::new(conversations_per_day, window_s);
-        for r in read_records(path)? {
-            m.add(&r?);
-        }
+        for_each_record(path, |r| {
+            m.add(r);
+            Ok::<(), csv::Error>(())
+        })?;
         m.align_measured_conversations();
         Ok(m)
     }
@@ -502,7 +575,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::record::OP_CHAT;
+    use crate::run::record::{read_records, OP_CHAT};
 
     fn row(target: &str, outcome: Outcome, stream: bool, lat: f64) -> Record {
         Record {

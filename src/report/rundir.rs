@@ -42,8 +42,7 @@ impl Run {
             path: p.display().to_string(),
             message: e.to_string(),
         };
-        for r in crate::run::record::read_records(&p).map_err(data_err)? {
-            let r = r.map_err(data_err)?;
+        crate::run::record::for_each_record(&p, |r| {
             if let Some(ph) = r.canary_phase {
                 let d = meta
                     .scenario
@@ -57,10 +56,12 @@ impl Run {
                         goodput: meta.scenario.goodput,
                         ..Metrics::new(cpd, d)
                     })
-                    .add(&r);
+                    .add(r);
             }
-            metrics.add(&r);
-        }
+            metrics.add(r);
+            Ok(())
+        })
+        .map_err(data_err)?;
         metrics.align_measured_conversations();
         for m in phases.values_mut() {
             m.align_measured_conversations();
