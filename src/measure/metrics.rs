@@ -301,9 +301,10 @@ impl TargetMetrics {
         }
         self.conversations.insert(r.conversation);
         let c = self.conv_costs.entry(r.conversation).or_default();
-        c.cost_nano += r.cost_nano_usd;
+        c.cost_nano = c.cost_nano.saturating_add(r.cost_nano_usd);
         if r.cost_nano_usd > 0 {
-            *c.by_model.entry(r.model.clone()).or_default() += r.cost_nano_usd;
+            let m = c.by_model.entry(r.model.clone()).or_default();
+            *m = m.saturating_add(r.cost_nano_usd);
         }
         c.incomplete |= !matches!(r.outcome, Some(Outcome::Ok | Outcome::Error));
         if self.last_user != Some(r.user) {
@@ -391,7 +392,7 @@ impl TargetMetrics {
                 None => c.cost_nano,
                 Some(m) => c.by_model.get(m).copied().unwrap_or(0),
             })
-            .sum()
+            .fold(0u64, u64::saturating_add)
     }
 
     /// Conversations not measured whole (left out of the projection).

@@ -299,16 +299,15 @@ fn check_base_url(u: &str) -> Result<(), String> {
                 .into(),
         );
     }
-    if url.query().is_some() {
-        let secret = url
-            .query_pairs()
-            .any(|(k, _)| SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()));
-        return Err(if secret {
-            "a secret in the query string is refused: secrets go in the environment, use `api_key_env`".into()
-        } else {
-            "a query string in base_url is not supported (request paths are appended to base_url)"
-                .into()
-        });
+    // A plain query (Azure's `?api-version=...`) is kept after every request path; a secret in it is refused.
+    if url
+        .query_pairs()
+        .any(|(k, _)| SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()))
+    {
+        return Err(
+            "a secret in the query string is refused: secrets go in the environment, use `api_key_env`"
+                .into(),
+        );
     }
     if url.fragment().is_some() {
         return Err("a `#fragment` in base_url is not supported".into());

@@ -197,6 +197,24 @@ pub(super) fn cost(o: &mut String, run: &Run) {
             String::new()
         }
     );
+    // Sums saturate at the 64-bit limit instead of wrapping (a server can claim any usage): say so where it happened.
+    let saturated: Vec<&str> = run
+        .metrics
+        .targets
+        .iter()
+        .filter(|(_, t)| {
+            let a = t.all();
+            [a.input_tokens, a.output_tokens, a.cost_nano].contains(&u64::MAX)
+        })
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !saturated.is_empty() {
+        let _ = writeln!(
+            o,
+            "**Token or cost sums saturated at the 64-bit limit** for `{}`: a server reported a usage too large to add up; those totals are a floor, not a figure.\n",
+            saturated.join("`, `")
+        );
+    }
 }
 
 pub(super) fn charts(o: &mut String, charts_written: &[String]) {
