@@ -184,10 +184,12 @@ async fn loopback_rule(
             }
             Err(e) => e.clone(),
         };
-        return Err(bad_input(format!(
-            "{}: targets[{i}].base_url: `{url}` is not a loopback address ({why}); refusing to send load there \
-             without `limits.allow_non_loopback: true` in the scenario or `--allow-remote`",
-            loaded.path.display()
+        return Err(bad_input(loaded.error_at(
+            &format!("targets[{i}].base_url"),
+            &format!(
+                "`{url}` is not a loopback address ({why}); refusing to send load there without \
+                 `limits.allow_non_loopback: true` in the scenario or `--allow-remote`"
+            ),
         )));
     }
     let (_, addrs) =
