@@ -138,20 +138,52 @@ fn draw_err(path: &Path, e: impl std::fmt::Display) -> ChartError {
     }
 }
 
-/// Run `$body` (a generic fn over the backend taking the root area) with the right backend for `$path`,
-/// then flush the file.
+/// Where a chart goes: a file (PNG, or SVG by extension) or an SVG document in a string (inlined in report.html).
+pub enum Out<'a> {
+    File(&'a Path),
+    Svg(&'a mut String),
+}
+
+impl<'a> From<&'a Path> for Out<'a> {
+    fn from(p: &'a Path) -> Self {
+        Out::File(p)
+    }
+}
+
+impl<'a> From<&'a std::path::PathBuf> for Out<'a> {
+    fn from(p: &'a std::path::PathBuf) -> Self {
+        Out::File(p)
+    }
+}
+
+impl<'a> From<&'a mut String> for Out<'a> {
+    fn from(s: &'a mut String) -> Self {
+        Out::Svg(s)
+    }
+}
+
+/// Run `$body` (a generic fn over the backend taking the root area) with the right backend for `$out`,
+/// then flush the file or string.
 macro_rules! render {
-    ($path:expr, $size:expr, $body:ident ( $($arg:expr),* )) => {{
-        let path: &Path = $path;
+    ($out:expr, $size:expr, $body:ident ( $($arg:expr),* )) => {{
         ensure_font()?;
-        if is_svg(path) {
-            let root = SVGBackend::new(path, $size).into_drawing_area();
-            $body(&root $(, $arg)*).map_err(|e| draw_err(path, e))?;
-            root.present().map_err(|e| draw_err(path, e))
-        } else {
-            let root = BitMapBackend::new(path, $size).into_drawing_area();
-            $body(&root $(, $arg)*).map_err(|e| draw_err(path, e))?;
-            root.present().map_err(|e| draw_err(path, e))
+        match $out.into() {
+            Out::Svg(s) => {
+                let path = Path::new("<inline svg>");
+                let root = SVGBackend::with_string(s, $size).into_drawing_area();
+                $body(&root $(, $arg)*).map_err(|e| draw_err(path, e))?;
+                root.present().map_err(|e| draw_err(path, e))
+            }
+            Out::File(path) if is_svg(path) => {
+                let root = SVGBackend::new(path, $size).into_drawing_area();
+                $body(&root $(, $arg)*).map_err(|e| draw_err(path, e))?;
+                root.present().map_err(|e| draw_err(path, e))
+            }
+            Out::File(path) => {
+                let root = BitMapBackend::new(path, $size).into_drawing_area();
+                $body(&root $(, $arg)*).map_err(|e| draw_err(path, e))?;
+                root.present().map_err(|e| draw_err(path, e))
+            }
         }
     }};
 }
@@ -392,12 +424,12 @@ fn percentile_label(p: f64) -> String {
 
 /// The classic HdrHistogram plot: latency (ms) against percentile on a "number of nines" log axis.
 /// Percentiles outside [0, 100) (100 itself maps to infinity) and non-finite values are dropped.
-pub fn latency_percentiles(
-    path: &Path,
+pub fn latency_percentiles<'o>(
+    out: impl Into<Out<'o>>,
     title: &str,
     curves: &[LatencyCurve],
 ) -> Result<(), ChartError> {
-    render!(path, (WIDTH, HEIGHT), draw_latency(title, curves))
+    render!(out, (WIDTH, HEIGHT), draw_latency(title, curves))
 }
 
 fn draw_latency<DB: DrawingBackend>(
@@ -514,8 +546,8 @@ struct Panel<'a> {
 }
 
 /// Lines over time, one per series, with a legend.
-pub fn time_series(
-    path: &Path,
+pub fn time_series<'o>(
+    out: impl Into<Out<'o>>,
     title: &str,
     y_label: &str,
     series: &[TimeSeries],
@@ -529,24 +561,28 @@ pub fn time_series(
         all_zero_note: "",
         legend_pos: SeriesLabelPosition::UpperRight,
     };
-    render!(path, (WIDTH, HEIGHT), draw_panel_root(&panel, series))
+    render!(out, (WIDTH, HEIGHT), draw_panel_root(&panel, series))
 }
 
 /// Two stacked panels sharing colours by index: throughput (ok requests/s) on top, errors/s below.
-pub fn errors_and_throughput(
-    path: &Path,
+pub fn errors_and_throughput<'o>(
+    out: impl Into<Out<'o>>,
     throughput: &[TimeSeries],
     errors: &[TimeSeries],
 ) -> Result<(), ChartError> {
     render!(
-        path,
+        out,
         (WIDTH, TALL_HEIGHT),
         draw_errors_and_throughput(throughput, errors)
     )
 }
 
 /// Nightly history: one line per series over run index (or date ordinal), with markers.
-pub fn trend(path: &Path, title: &str, series: &[TimeSeries]) -> Result<(), ChartError> {
+pub fn trend<'o>(
+    out: impl Into<Out<'o>>,
+    title: &str,
+    series: &[TimeSeries],
+) -> Result<(), ChartError> {
     let panel = Panel {
         title,
         x_desc: "run (oldest first)",
@@ -556,7 +592,7 @@ pub fn trend(path: &Path, title: &str, series: &[TimeSeries]) -> Result<(), Char
         all_zero_note: "",
         legend_pos: SeriesLabelPosition::UpperLeft,
     };
-    render!(path, (WIDTH, HEIGHT), draw_panel_root(&panel, series))
+    render!(out, (WIDTH, HEIGHT), draw_panel_root(&panel, series))
 }
 
 fn draw_panel_root<DB: DrawingBackend>(
@@ -735,8 +771,8 @@ fn draw_panel<DB: DrawingBackend>(
 /// Grouped bars: one group per model, one bar (colour) per target, monthly USD on the y axis; the legend gives
 /// each target's monthly total and what the run itself cost. Entries for the same (target, model) are added up;
 /// negative or non-finite amounts count as zero.
-pub fn cost(path: &Path, title: &str, bars: &[CostBar]) -> Result<(), ChartError> {
-    render!(path, (WIDTH, HEIGHT), draw_cost(title, bars))
+pub fn cost<'o>(out: impl Into<Out<'o>>, title: &str, bars: &[CostBar]) -> Result<(), ChartError> {
+    render!(out, (WIDTH, HEIGHT), draw_cost(title, bars))
 }
 
 fn clean_usd(v: f64) -> f64 {

@@ -74,11 +74,20 @@ pub fn render(dir: &Path) -> Result<(Decision, Run), ReportError> {
     let charts_written = write_charts(&run);
     let decision = decide(&run);
     results::write_results(&run, &decision)?;
-    let md = markdown::markdown(&run, &decision, &charts_written);
+    let md = markdown::markdown(&run, &decision, &charts_written.written);
     let p = dir.join("report.md");
     std::fs::write(&p, &md).map_err(io(&p))?;
     let p = dir.join("report.html");
-    std::fs::write(&p, html::from_markdown(&md, &run.meta.scenario.name)).map_err(io(&p))?;
+    std::fs::write(
+        &p,
+        html::page(
+            &md,
+            &run.meta.scenario.name,
+            decision.kind,
+            &charts_written.inline,
+        ),
+    )
+    .map_err(io(&p))?;
     junit::write_junit(dir, "thresholds", &decision)?;
     exports::openmetrics::write(dir, &exports::series::run_series(&run))?;
     exports::hlog::write(&run)?;
@@ -101,9 +110,38 @@ fn curve(label: String, h: &hdrhistogram::Histogram<u64>) -> Option<charts::Late
     Some(charts::LatencyCurve { label, points })
 }
 
-/// Draw the charts; returns the file names written (a chart that fails is reported on stderr, not fatal).
-fn write_charts(run: &Run) -> Vec<String> {
-    let mut written = Vec::new();
+/// One chart drawn twice: as the file report.md links and as the SVG report.html inlines.
+pub(crate) struct Charts {
+    /// File names written (a chart that fails is reported on stderr, not fatal).
+    pub written: Vec<String>,
+    /// (file name, SVG document) for every chart drawn, in the same order.
+    pub inline: Vec<(String, String)>,
+}
+
+type Draw<'a> = Box<dyn Fn(charts::Out) -> Result<(), charts::ChartError> + 'a>;
+
+/// Draw the charts as files and as inline SVG.
+fn write_charts(run: &Run) -> Charts {
+    let mut out = Charts {
+        written: Vec::new(),
+        inline: Vec::new(),
+    };
+    for (file, draw) in chart_plan(run) {
+        match draw(charts::Out::File(&run.dir.join(&file))) {
+            Ok(()) => out.written.push(file.clone()),
+            Err(e) => eprintln!("cutover: chart {file} not drawn: {e}"),
+        }
+        let mut svg = String::new();
+        match draw(charts::Out::Svg(&mut svg)) {
+            Ok(()) => out.inline.push((file, svg)),
+            Err(e) => eprintln!("cutover: chart {file} not drawn as SVG: {e}"),
+        }
+    }
+    out
+}
+
+/// The charts of a run: file name and how to draw it.
+fn chart_plan(run: &Run) -> Vec<(String, Draw<'_>)> {
     let name = &run.meta.scenario.name;
     let mut curves = Vec::new();
     for (t, m) in &run.metrics.targets {
@@ -113,18 +151,6 @@ fn write_charts(run: &Run) -> Vec<String> {
         ));
         curves.extend(curve(format!("{t} stream TTFT"), &m.chat_stream.ttft));
     }
-    let mut try_chart = |file: &str, r: Result<(), charts::ChartError>| match r {
-        Ok(()) => written.push(file.to_string()),
-        Err(e) => eprintln!("cutover: chart {file} not drawn: {e}"),
-    };
-    try_chart(
-        "latency.png",
-        charts::latency_percentiles(
-            &run.dir.join("latency.png"),
-            &format!("{name}: latency by percentile"),
-            &curves,
-        ),
-    );
     let mut tput = Vec::new();
     let mut errs = Vec::new();
     for (t, m) in &run.metrics.targets {
@@ -147,10 +173,6 @@ fn write_charts(run: &Run) -> Vec<String> {
                 .collect(),
         });
     }
-    try_chart(
-        "errors.png",
-        charts::errors_and_throughput(&run.dir.join("errors.png"), &tput, &errs),
-    );
     let bars: Vec<charts::CostBar> = cost_lines(&run.metrics)
         .into_iter()
         .filter(|l| l.model != "TOTAL")
@@ -161,13 +183,21 @@ fn write_charts(run: &Run) -> Vec<String> {
             monthly_usd: l.monthly_usd,
         })
         .collect();
-    try_chart(
-        "cost.png",
-        charts::cost(
-            &run.dir.join("cost.png"),
-            &format!("{name}: projected monthly cost by model"),
-            &bars,
+    let lat_title = format!("{name}: latency by percentile");
+    let cost_title = format!("{name}: projected monthly cost by model");
+    vec![
+        (
+            "latency.png".to_string(),
+            Box::new(move |o: charts::Out<'_>| charts::latency_percentiles(o, &lat_title, &curves))
+                as Draw,
         ),
-    );
-    written
+        (
+            "errors.png".to_string(),
+            Box::new(move |o: charts::Out<'_>| charts::errors_and_throughput(o, &tput, &errs)),
+        ),
+        (
+            "cost.png".to_string(),
+            Box::new(move |o: charts::Out<'_>| charts::cost(o, &cost_title, &bars)),
+        ),
+    ]
 }
