@@ -1,3 +1,5 @@
+use super::latency::*;
+use super::style::*;
 use super::*;
 use std::path::PathBuf;
 
