@@ -264,7 +264,8 @@ impl TargetMetrics {
             self.first_sent_ms = Some(self.first_sent_ms.map_or(s, |f: f64| f.min(s)));
             let done = s + r.e2e_ms.unwrap_or(0.0);
             self.last_done_ms = self.last_done_ms.max(done);
-            if matches!(r.outcome, Some(Outcome::Ok | Outcome::Error)) {
+            // Chat requests only: Coze conversation-create calls would make legacy look busier.
+            if r.is_chat() && matches!(r.outcome, Some(Outcome::Ok | Outcome::Error)) {
                 let sec = (done / 1000.0).floor().max(0.0) as usize;
                 if self.per_second.len() <= sec {
                     self.per_second.resize(sec + 1, (0, 0));

@@ -98,7 +98,12 @@ const PERCENTILES: &[f64] = &[
     0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 97.5, 99.0, 99.5, 99.9, 99.95, 99.99,
 ];
 
-fn curve(label: String, h: &hdrhistogram::Histogram<u64>) -> Option<charts::LatencyCurve> {
+fn curve(
+    label: String,
+    h: &hdrhistogram::Histogram<u64>,
+    colour: usize,
+    dashed: bool,
+) -> Option<charts::LatencyCurve> {
     if h.is_empty() {
         return None;
     }
@@ -107,7 +112,12 @@ fn curve(label: String, h: &hdrhistogram::Histogram<u64>) -> Option<charts::Late
         .filter(|p| **p == 0.0 || h.len() as f64 >= 1.0 / (1.0 - *p / 100.0))
         .filter_map(|p| Some((*p, crate::measure::metrics::pct(h, p / 100.0)?)))
         .collect();
-    Some(charts::LatencyCurve { label, points })
+    Some(charts::LatencyCurve {
+        label,
+        points,
+        colour,
+        dashed,
+    })
 }
 
 /// One chart drawn twice: as the file report.md links and as the SVG report.html inlines.
@@ -140,16 +150,48 @@ fn write_charts(run: &Run) -> Charts {
     out
 }
 
+/// "; gateway saves $652/month (17.4%)" from the TOTAL cost lines of the legacy and gateway targets, if both exist.
+fn saving_note(run: &Run) -> String {
+    let lines = cost_lines(&run.metrics);
+    let total = |role: &str| {
+        let t = run.role_target(role)?;
+        lines
+            .iter()
+            .find(|l| l.target == t && l.model == "TOTAL")
+            .map(|l| (t.to_string(), l.monthly_usd))
+    };
+    match (total("legacy"), total("gateway")) {
+        (Some((_, old)), Some((g, new))) if old > 0.0 => {
+            let (verb, d) = if new <= old {
+                ("saves", old - new)
+            } else {
+                ("costs", new - old)
+            };
+            let more = if new <= old { "" } else { " more" };
+            format!(
+                "; {g} {verb} {}/month{more} ({:.1}%)",
+                crate::format::usd(d),
+                d / old * 100.0
+            )
+        }
+        _ => String::new(),
+    }
+}
+
 /// The charts of a run: file name and how to draw it.
 fn chart_plan(run: &Run) -> Vec<(String, Draw<'_>)> {
     let name = &run.meta.scenario.name;
     let mut curves = Vec::new();
-    for (t, m) in &run.metrics.targets {
+    // One colour per target (its index), one line style per metric (latency solid, TTFT dashed).
+    for (i, (t, m)) in run.metrics.targets.iter().enumerate() {
+        let lat = format!("{t} non-stream latency");
+        curves.extend(curve(lat, &m.chat_plain.latency, i, false));
         curves.extend(curve(
-            format!("{t} non-stream latency"),
-            &m.chat_plain.latency,
+            format!("{t} stream TTFT"),
+            &m.chat_stream.ttft,
+            i,
+            true,
         ));
-        curves.extend(curve(format!("{t} stream TTFT"), &m.chat_stream.ttft));
     }
     let mut tput = Vec::new();
     let mut errs = Vec::new();
@@ -184,7 +226,10 @@ fn chart_plan(run: &Run) -> Vec<(String, Draw<'_>)> {
         })
         .collect();
     let lat_title = format!("{name}: latency by percentile");
-    let cost_title = format!("{name}: projected monthly cost by model");
+    let cost_title = format!(
+        "{name}: projected monthly cost by model{}",
+        saving_note(run)
+    );
     vec![
         (
             "latency.png".to_string(),

@@ -12,7 +12,13 @@ pub(super) fn nines(p: f64) -> f64 {
 }
 
 /// Tick text for log10(1/(1-p)) = i: "0%", "90%", "99%", "99.9%", "99.99%" ...
+/// Where p50 sits on the nines axis: -log10(1 - 0.5).
+const P50: f64 = std::f64::consts::LOG10_2;
+
 pub(super) fn nines_label(i: f64) -> String {
+    if (i - P50).abs() < 1e-6 {
+        return "50%".into();
+    }
     let r = i.round();
     if (i - r).abs() > 1e-6 || r < 0.0 {
         return String::new();
@@ -46,7 +52,7 @@ fn draw_latency<DB: DrawingBackend>(
     title: &str,
     curves: &[LatencyCurve],
 ) -> DrawResult<DB> {
-    let curves: Vec<(String, Points, Points)> = curves
+    let curves: Vec<(String, Points, Points, usize, bool)> = curves
         .iter()
         .map(|c| {
             let raw: Vec<(f64, f64)> = finite_points(&c.points)
@@ -54,9 +60,9 @@ fn draw_latency<DB: DrawingBackend>(
                 .filter(|(p, _)| (0.0..100.0).contains(p))
                 .collect();
             let pts = raw.iter().map(|(p, ms)| (nines(*p), *ms)).collect();
-            (c.label.clone(), raw, pts)
+            (c.label.clone(), raw, pts, c.colour, c.dashed)
         })
-        .filter(|(_, _, pts): &(String, _, Points)| !pts.is_empty())
+        .filter(|(_, _, pts, _, _): &(String, _, Points, _, _)| !pts.is_empty())
         .collect();
     if curves.is_empty() {
         return no_data(root, title, "no latency samples were recorded");
@@ -64,18 +70,20 @@ fn draw_latency<DB: DrawingBackend>(
     root.fill(&WHITE)?;
     let max_x = curves
         .iter()
-        .flat_map(|(_, _, p)| p.iter().map(|(x, _)| *x))
+        .flat_map(|(_, _, p, _, _)| p.iter().map(|(x, _)| *x))
         .fold(0.0f64, f64::max);
     // Whole decades, at least up to 99%, at most 99.9999999999%.
     let decades = (max_x - 1e-9).ceil().clamp(2.0, 14.0);
     let max_y = curves
         .iter()
-        .flat_map(|(_, _, p)| p.iter().map(|(_, y)| *y))
+        .flat_map(|(_, _, p, _, _)| p.iter().map(|(_, y)| *y))
         .fold(0.0f64, f64::max);
     let top = top_with_legend(max_y, curves.len(), plot_height(root, 20, 60, TITLE_SIZE));
     let y_step = step_for(0.0, top, 10);
 
-    let bold_points: Vec<f64> = (0..=decades as u32).map(f64::from).collect();
+    // A tick at p50 as well as at every nine.
+    let mut bold_points: Vec<f64> = (0..=decades as u32).map(f64::from).collect();
+    bold_points.insert(1, P50);
     let light_points: Vec<f64> = (0..decades as u32)
         .flat_map(|d| (2..10).map(move |k| d as f64 + (k as f64).log10()))
         .collect();
@@ -106,25 +114,16 @@ fn draw_latency<DB: DrawingBackend>(
         .light_line_style(BLACK.mix(0.06))
         .draw()?;
 
-    for (i, (label, raw, pts)) in curves.iter().enumerate() {
-        let c = colour(i);
-        // Legend: label plus the headline percentiles the curve has.
-        let mut legend = shorten(label, 48);
-        let key: Vec<String> = [50.0, 99.0]
-            .iter()
-            .filter_map(|want| {
-                raw.iter()
-                    .find(|(p, _)| (p - want).abs() < 1e-9)
-                    .map(|(p, ms)| format!("{} {} ms", percentile_label(*p), thousands(*ms, 1)))
-            })
-            .collect();
-        if !key.is_empty() {
-            legend = format!("{legend}  ({})", key.join(", "));
-        }
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(3)))?
-            .label(legend)
-            .legend(legend_marker(c));
+    for (label, raw, pts, colour_i, dashed) in &curves {
+        let c = colour(*colour_i);
+        let legend = legend_text(label, raw);
+        let style = c.stroke_width(3);
+        let drawn = if *dashed {
+            chart.draw_series(DashedLineSeries::new(pts.iter().copied(), 10, 6, style))?
+        } else {
+            chart.draw_series(LineSeries::new(pts.iter().copied(), style))?
+        };
+        drawn.label(legend).legend(legend_marker(c));
         chart.draw_series(pts.iter().map(|p| Circle::new(*p, 4, c.filled())))?;
     }
     chart
@@ -136,4 +135,22 @@ fn draw_latency<DB: DrawingBackend>(
         .border_style(BLACK.mix(0.4))
         .draw()?;
     Ok(())
+}
+
+/// Legend: the curve's label plus the headline percentiles it has.
+fn legend_text(label: &str, raw: &[(f64, f64)]) -> String {
+    // Legend: label plus the headline percentiles the curve has.
+    let mut legend = shorten(label, 48);
+    let key: Vec<String> = [50.0, 99.0]
+        .iter()
+        .filter_map(|want| {
+            raw.iter()
+                .find(|(p, _)| (p - want).abs() < 1e-9)
+                .map(|(p, ms)| format!("{} {} ms", percentile_label(*p), thousands(*ms, 1)))
+        })
+        .collect();
+    if !key.is_empty() {
+        legend = format!("{legend}  ({})", key.join(", "));
+    }
+    legend
 }

@@ -31,6 +31,10 @@ pub struct LatencyCurve {
     pub label: String,
     /// (percentile in 0..100, e.g. 50, 90, 99, 99.9; latency in ms).
     pub points: Vec<(f64, f64)>,
+    /// Palette index: the target's, so a target has one colour on every chart.
+    pub colour: usize,
+    /// Line style per metric: dashed (e.g. TTFT) or solid (latency).
+    pub dashed: bool,
 }
 
 /// One line over time (or over run index, for trends).

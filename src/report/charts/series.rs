@@ -19,6 +19,8 @@ struct Panel<'a> {
     /// Text shown when there are series but every value is zero, e.g. "no errors".
     all_zero_note: &'a str,
     legend_pos: SeriesLabelPosition,
+    /// Whole counts per second: drawn as steps (each value held for its second), not as spiky lines.
+    steps: bool,
 }
 
 /// Lines over time, one per series, with a legend.
@@ -36,6 +38,7 @@ pub fn time_series<'o>(
         markers: false,
         all_zero_note: "",
         legend_pos: SeriesLabelPosition::UpperRight,
+        steps: false,
     };
     render!(out, (WIDTH, HEIGHT), draw_panel_root(&panel, series))
 }
@@ -67,6 +70,7 @@ pub fn trend<'o>(
         markers: true,
         all_zero_note: "",
         legend_pos: SeriesLabelPosition::UpperLeft,
+        steps: false,
     };
     render!(out, (WIDTH, HEIGHT), draw_panel_root(&panel, series))
 }
@@ -98,6 +102,7 @@ fn draw_errors_and_throughput<DB: DrawingBackend>(
             markers: false,
             all_zero_note: "no successful requests",
             legend_pos: SeriesLabelPosition::UpperRight,
+            steps: false,
         },
         throughput,
     )?;
@@ -111,6 +116,7 @@ fn draw_errors_and_throughput<DB: DrawingBackend>(
             markers: false,
             all_zero_note: "no errors",
             legend_pos: SeriesLabelPosition::UpperRight,
+            steps: true,
         },
         errors,
     )
@@ -127,6 +133,7 @@ fn draw_panel<DB: DrawingBackend>(
         .enumerate()
         .map(|(i, s)| (i, s.label.as_str(), finite_points(&s.points)))
         .filter(|(_, _, p)| !p.is_empty())
+        .map(|(i, l, p)| (i, l, if panel.steps { steps(&p) } else { p }))
         .collect();
     if series.is_empty() {
         return no_data(area, panel.title, "no samples in this series");
@@ -249,4 +256,15 @@ fn draw_lines<'a, DB: DrawingBackend + 'a>(
         ))?;
     }
     Ok(())
+}
+
+/// Each value held until the next x (the last for one more unit): a step line for per-second counts.
+fn steps(p: &[(f64, f64)]) -> Points {
+    let mut out = Vec::with_capacity(p.len() * 2);
+    for (i, (x, y)) in p.iter().enumerate() {
+        let next = p.get(i + 1).map_or(x + 1.0, |n| n.0);
+        out.push((*x, *y));
+        out.push((next, *y));
+    }
+    out
 }

@@ -33,18 +33,16 @@ pub(super) fn ensure_font() -> Result<(), ChartError> {
     }
 }
 
-/// Tableau-10: distinct, colour-blind-friendlier than the plotters palette, readable on white.
-pub(super) const PALETTE: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
+/// Okabe-Ito: told apart by the common colour-vision deficiencies (no red/green pair), readable on white.
+/// Yellow is left out (too pale on white); index i is target number i on every chart.
+pub(super) const PALETTE: [RGBColor; 7] = [
+    RGBColor(0, 114, 178),   // blue
+    RGBColor(230, 159, 0),   // orange
+    RGBColor(0, 158, 115),   // bluish green
+    RGBColor(204, 121, 167), // reddish purple
+    RGBColor(86, 180, 233),  // sky blue
+    RGBColor(213, 94, 0),    // vermillion
+    RGBColor(0, 0, 0),       // black
 ];
 
 pub(super) fn colour(i: usize) -> RGBColor {
