@@ -499,6 +499,18 @@ mod tests {
     }
 
     #[test]
+    fn per_second_counts_chat_requests_only() {
+        // Sent at 10 ms: a chat done at 510 ms (second 0), a create done at 1510 ms and a failed chat at 2510 ms.
+        let mut m = Metrics::new(1000.0, 10.0);
+        m.add(&row("g", Outcome::Ok, false, 500.0));
+        let mut create = row("g", Outcome::Ok, false, 1500.0);
+        create.op = crate::run::record::OP_CREATE.into();
+        m.add(&create);
+        m.add(&row("g", Outcome::Error, false, 2500.0));
+        assert_eq!(m.targets["g"].per_second, vec![(1, 0), (0, 0), (0, 1)]);
+    }
+
+    #[test]
     fn headline_latency_is_non_stream_and_errors_do_not_enter_histograms() {
         let mut m = Metrics::new(1000.0, 10.0);
         for v in [100.0, 200.0, 300.0] {
