@@ -29,14 +29,7 @@ pub(crate) fn usd(v: f64) -> String {
     } else {
         (whole, cents)
     };
-    let digits = whole.abs().to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
+    let grouped = thousands(whole.unsigned_abs());
     let sign = if v < 0.0 { "-" } else { "" };
     format!("{sign}${grouped}.{cents:02}")
 }
@@ -45,5 +38,30 @@ pub(crate) fn change(l: Option<f64>, g: Option<f64>) -> String {
     match (l, g) {
         (Some(l), Some(g)) if l != 0.0 => format!("{:+.1}%", (g - l) / l * 100.0),
         _ => "-".into(),
+    }
+}
+
+/// A count with thousands separators: 1234567 -> "1,234,567".
+pub(crate) fn thousands(v: u64) -> String {
+    let digits = v.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    grouped
+}
+
+#[cfg(test)]
+mod thousands_tests {
+    #[test]
+    fn groups_by_three() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1000), "1,000");
+        assert_eq!(super::thousands(1234567), "1,234,567");
+        assert_eq!(super::usd(-1234.5), "-$1,234.50");
     }
 }

@@ -322,7 +322,8 @@ impl TargetMetrics {
             self.first_sent_ms = Some(self.first_sent_ms.map_or(s, |f: f64| f.min(s)));
             let done = s + r.e2e_ms.unwrap_or(0.0);
             self.last_done_ms = self.last_done_ms.max(done);
-            if matches!(r.outcome, Some(Outcome::Ok | Outcome::Error)) {
+            // Chat requests only: Coze conversation-create calls would make legacy look busier.
+            if r.is_chat() && matches!(r.outcome, Some(Outcome::Ok | Outcome::Error)) {
                 let sec = (done / 1000.0).floor().max(0.0) as usize;
                 if self.per_second.len() <= sec {
                     self.per_second.resize(sec + 1, (0, 0));
@@ -590,6 +591,18 @@ mod tests {
             ttft_ms: stream.then_some(lat / 4.0),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn per_second_counts_chat_requests_only() {
+        // Sent at 10 ms: a chat done at 510 ms (second 0), a create done at 1510 ms and a failed chat at 2510 ms.
+        let mut m = Metrics::new(1000.0, 10.0);
+        m.add(&row("g", Outcome::Ok, false, 500.0));
+        let mut create = row("g", Outcome::Ok, false, 1500.0);
+        create.op = crate::run::record::OP_CREATE.into();
+        m.add(&create);
+        m.add(&row("g", Outcome::Error, false, 2500.0));
+        assert_eq!(m.targets["g"].per_second, vec![(1, 0), (0, 0), (0, 1)]);
     }
 
     #[test]

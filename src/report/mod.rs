@@ -77,11 +77,20 @@ pub fn render(dir: &Path) -> Result<(Decision, Run), ReportError> {
     let charts_written = write_charts(&run);
     let decision = decide(&run);
     results::write_results(&run, &decision)?;
-    let md = markdown::markdown(&run, &decision, &charts_written);
+    let md = markdown::markdown(&run, &decision, &charts_written.written);
     let p = dir.join("report.md");
     std::fs::write(&p, &md).map_err(io(&p))?;
     let p = dir.join("report.html");
-    std::fs::write(&p, html::from_markdown(&md, &run.meta.scenario.name)).map_err(io(&p))?;
+    std::fs::write(
+        &p,
+        html::page(
+            &md,
+            &run.meta.scenario.name,
+            decision.kind,
+            &charts_written.inline,
+        ),
+    )
+    .map_err(io(&p))?;
     junit::write_junit(dir, "thresholds", &decision)?;
     exports::openmetrics::write(dir, &exports::series::run_series(&run))?;
     exports::hlog::write(&run)?;
@@ -92,7 +101,12 @@ const PERCENTILES: &[f64] = &[
     0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 97.5, 99.0, 99.5, 99.9, 99.95, 99.99,
 ];
 
-fn curve(label: String, h: &hdrhistogram::Histogram<u64>) -> Option<charts::LatencyCurve> {
+fn curve(
+    label: String,
+    h: &hdrhistogram::Histogram<u64>,
+    colour: usize,
+    dashed: bool,
+) -> Option<charts::LatencyCurve> {
     if h.is_empty() {
         return None;
     }
@@ -101,33 +115,87 @@ fn curve(label: String, h: &hdrhistogram::Histogram<u64>) -> Option<charts::Late
         .filter(|p| **p == 0.0 || h.len() as f64 >= 1.0 / (1.0 - *p / 100.0))
         .filter_map(|p| Some((*p, crate::measure::metrics::pct(h, p / 100.0)?)))
         .collect();
-    Some(charts::LatencyCurve { label, points })
+    Some(charts::LatencyCurve {
+        label,
+        points,
+        colour,
+        dashed,
+    })
 }
 
-/// Draw the charts; returns the file names written (a chart that fails is reported on stderr, not fatal).
-fn write_charts(run: &Run) -> Vec<String> {
-    let mut written = Vec::new();
+/// One chart drawn twice: as the file report.md links and as the SVG report.html inlines.
+pub(crate) struct Charts {
+    /// File names written (a chart that fails is reported on stderr, not fatal).
+    pub written: Vec<String>,
+    /// (file name, SVG document) for every chart drawn, in the same order.
+    pub inline: Vec<(String, String)>,
+}
+
+type Draw<'a> = Box<dyn Fn(charts::Out) -> Result<(), charts::ChartError> + 'a>;
+
+/// Draw the charts as files and as inline SVG.
+fn write_charts(run: &Run) -> Charts {
+    let mut out = Charts {
+        written: Vec::new(),
+        inline: Vec::new(),
+    };
+    for (file, draw) in chart_plan(run) {
+        match draw(charts::Out::File(&run.dir.join(&file))) {
+            Ok(()) => out.written.push(file.clone()),
+            Err(e) => eprintln!("cutover: chart {file} not drawn: {e}"),
+        }
+        let mut svg = String::new();
+        match draw(charts::Out::Svg(&mut svg)) {
+            Ok(()) => out.inline.push((file, svg)),
+            Err(e) => eprintln!("cutover: chart {file} not drawn as SVG: {e}"),
+        }
+    }
+    out
+}
+
+/// "; gateway saves $652/month (17.4%)" from the TOTAL cost lines of the legacy and gateway targets, if both exist.
+fn saving_note(run: &Run) -> String {
+    let lines = cost_lines(&run.metrics);
+    let total = |role: &str| {
+        let t = run.role_target(role)?;
+        lines
+            .iter()
+            .find(|l| l.target == t && l.model == "TOTAL")
+            .map(|l| (t.to_string(), l.monthly_usd))
+    };
+    match (total("legacy"), total("gateway")) {
+        (Some((_, old)), Some((g, new))) if old > 0.0 => {
+            let (verb, d) = if new <= old {
+                ("saves", old - new)
+            } else {
+                ("costs", new - old)
+            };
+            let more = if new <= old { "" } else { " more" };
+            format!(
+                "; {g} {verb} {}/month{more} ({:.1}%)",
+                crate::format::usd(d),
+                d / old * 100.0
+            )
+        }
+        _ => String::new(),
+    }
+}
+
+/// The charts of a run: file name and how to draw it.
+fn chart_plan(run: &Run) -> Vec<(String, Draw<'_>)> {
     let name = &run.meta.scenario.name;
     let mut curves = Vec::new();
-    for (t, m) in &run.metrics.targets {
+    // One colour per target (its index), one line style per metric (latency solid, TTFT dashed).
+    for (i, (t, m)) in run.metrics.targets.iter().enumerate() {
+        let lat = format!("{t} non-stream latency");
+        curves.extend(curve(lat, &m.chat_plain.latency, i, false));
         curves.extend(curve(
-            format!("{t} non-stream latency"),
-            &m.chat_plain.latency,
+            format!("{t} stream TTFT"),
+            &m.chat_stream.ttft,
+            i,
+            true,
         ));
-        curves.extend(curve(format!("{t} stream TTFT"), &m.chat_stream.ttft));
     }
-    let mut try_chart = |file: &str, r: Result<(), charts::ChartError>| match r {
-        Ok(()) => written.push(file.to_string()),
-        Err(e) => eprintln!("cutover: chart {file} not drawn: {e}"),
-    };
-    try_chart(
-        "latency.png",
-        charts::latency_percentiles(
-            &run.dir.join("latency.png"),
-            &format!("{name}: latency by percentile"),
-            &curves,
-        ),
-    );
     let mut tput = Vec::new();
     let mut errs = Vec::new();
     for (t, m) in &run.metrics.targets {
@@ -150,10 +218,6 @@ fn write_charts(run: &Run) -> Vec<String> {
                 .collect(),
         });
     }
-    try_chart(
-        "errors.png",
-        charts::errors_and_throughput(&run.dir.join("errors.png"), &tput, &errs),
-    );
     let bars: Vec<charts::CostBar> = cost_lines(&run.metrics)
         .into_iter()
         .filter(|l| l.model != "TOTAL")
@@ -164,13 +228,24 @@ fn write_charts(run: &Run) -> Vec<String> {
             monthly_usd: l.monthly_usd,
         })
         .collect();
-    try_chart(
-        "cost.png",
-        charts::cost(
-            &run.dir.join("cost.png"),
-            &format!("{name}: projected monthly cost by model"),
-            &bars,
-        ),
+    let lat_title = format!("{name}: latency by percentile");
+    let cost_title = format!(
+        "{name}: projected monthly cost by model{}",
+        saving_note(run)
     );
-    written
+    vec![
+        (
+            "latency.png".to_string(),
+            Box::new(move |o: charts::Out<'_>| charts::latency_percentiles(o, &lat_title, &curves))
+                as Draw,
+        ),
+        (
+            "errors.png".to_string(),
+            Box::new(move |o: charts::Out<'_>| charts::errors_and_throughput(o, &tput, &errs)),
+        ),
+        (
+            "cost.png".to_string(),
+            Box::new(move |o: charts::Out<'_>| charts::cost(o, &cost_title, &bars)),
+        ),
+    ]
 }

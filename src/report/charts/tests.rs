@@ -1,3 +1,5 @@
+use super::latency::*;
+use super::style::*;
 use super::*;
 use std::path::PathBuf;
 
@@ -31,6 +33,8 @@ fn curve(label: &str, pts: &[(f64, f64)]) -> LatencyCurve {
     LatencyCurve {
         label: label.into(),
         points: pts.to_vec(),
+        colour: 0,
+        dashed: false,
     }
 }
 
@@ -279,6 +283,7 @@ fn formatting() {
     assert_eq!(usd(0.0004), "<$0.01");
     assert_eq!(usd(0.0), "$0");
     assert_eq!(nines_label(0.0), "0%");
+    assert_eq!(nines_label(2f64.log10()), "50%");
     assert_eq!(nines_label(1.0), "90%");
     assert_eq!(nines_label(2.0), "99%");
     assert_eq!(nines_label(4.0), "99.99%");

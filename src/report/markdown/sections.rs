@@ -168,9 +168,9 @@ pub(super) fn cost(o: &mut String, run: &Run) {
             "| {bold}{}{bold} | {bold}{}{bold} | {} | {} | {} | ${:.6} | {} | {bold}{}{bold} |",
             l.target,
             l.model,
-            l.requests,
-            l.input_tokens,
-            l.output_tokens,
+            crate::format::thousands(l.requests),
+            crate::format::thousands(l.input_tokens),
+            crate::format::thousands(l.output_tokens),
             l.run_cost_usd,
             usd(l.cost_per_1k_conversations_usd),
             usd(l.monthly_usd)

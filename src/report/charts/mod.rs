@@ -1,0 +1,146 @@
+//! Charts for the run report: latency by percentile, throughput and errors over time, projected cost per model,
+//! and a trend over past runs.
+//!
+//! Every function writes one image (PNG, or SVG when the path ends in `.svg`) and never panics on odd input:
+//! non-finite values are dropped, empty inputs give a chart that says "no data", a single point or all-zero values
+//! still get a sensible axis. Text uses DejaVu Sans from the `dejavu` crate, registered once with plotters'
+//! `ab_glyph` backend, so no system font is needed.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+pub use cost::cost;
+pub use latency::latency_percentiles;
+pub use series::{errors_and_throughput, time_series, trend};
+pub(crate) use style::ensure_font;
+
+/// Width of every chart, in pixels.
+pub const WIDTH: u32 = 1200;
+/// Height of every chart, in pixels.
+pub const HEIGHT: u32 = 700;
+/// Height of the two-panel errors-and-throughput chart, in pixels.
+pub const TALL_HEIGHT: u32 = 900;
+/// The font family all text is drawn with (registered from the `dejavu` crate).
+pub const FONT: &str = "DejaVu Sans";
+
+/// One latency-by-percentile curve, e.g. from an HDR histogram.
+#[derive(Clone, Debug)]
+pub struct LatencyCurve {
+    /// Legend text, e.g. "legacy (non-stream)".
+    pub label: String,
+    /// (percentile in 0..100, e.g. 50, 90, 99, 99.9; latency in ms).
+    pub points: Vec<(f64, f64)>,
+    /// Palette index: the target's, so a target has one colour on every chart.
+    pub colour: usize,
+    /// Line style per metric: dashed (e.g. TTFT) or solid (latency).
+    pub dashed: bool,
+}
+
+/// One line over time (or over run index, for trends).
+#[derive(Clone, Debug)]
+pub struct TimeSeries {
+    /// Legend text, e.g. "gateway ok/s".
+    pub label: String,
+    /// (seconds since run start, or run index; value).
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Cost of one model on one target.
+#[derive(Clone, Debug)]
+pub struct CostBar {
+    pub target: String,
+    pub model: String,
+    /// What this run cost, USD.
+    pub run_cost_usd: f64,
+    /// Projected monthly cost, USD.
+    pub monthly_usd: f64,
+}
+
+/// Why a chart could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    #[error("cannot load the embedded chart font {FONT}")]
+    Font,
+    #[error("cannot draw chart {path}: {message}")]
+    Draw { path: String, message: String },
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Backend dispatch: PNG by default, SVG when asked for by extension
+
+pub(super) type DrawResult<DB> =
+    Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+pub(super) fn is_svg(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+}
+
+pub(super) fn draw_err(path: &Path, e: impl std::fmt::Display) -> ChartError {
+    ChartError::Draw {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Where a chart goes: a file (PNG, or SVG by extension) or an SVG document in a string (inlined in report.html).
+pub enum Out<'a> {
+    File(&'a Path),
+    Svg(&'a mut String),
+}
+
+impl<'a> From<&'a Path> for Out<'a> {
+    fn from(p: &'a Path) -> Self {
+        Out::File(p)
+    }
+}
+
+impl<'a> From<&'a std::path::PathBuf> for Out<'a> {
+    fn from(p: &'a std::path::PathBuf) -> Self {
+        Out::File(p)
+    }
+}
+
+impl<'a> From<&'a mut String> for Out<'a> {
+    fn from(s: &'a mut String) -> Self {
+        Out::Svg(s)
+    }
+}
+
+/// Run `$body` (a generic fn over the backend taking the root area) with the right backend for `$out`,
+/// then flush the file or string.
+macro_rules! render {
+    ($out:expr, $size:expr, $body:ident ( $($arg:expr),* )) => {{
+        ensure_font()?;
+        match $out.into() {
+            Out::Svg(s) => {
+                let path = Path::new("<inline svg>");
+                let root = SVGBackend::with_string(s, $size).into_drawing_area();
+                $body(&root $(, $arg)*).map_err(|e| draw_err(path, e))?;
+                root.present().map_err(|e| draw_err(path, e))
+            }
+            Out::File(path) if is_svg(path) => {
+                let root = SVGBackend::new(path, $size).into_drawing_area();
+                $body(&root $(, $arg)*).map_err(|e| draw_err(path, e))?;
+                root.present().map_err(|e| draw_err(path, e))
+            }
+            Out::File(path) => {
+                let root = BitMapBackend::new(path, $size).into_drawing_area();
+                $body(&root $(, $arg)*).map_err(|e| draw_err(path, e))?;
+                root.present().map_err(|e| draw_err(path, e))
+            }
+        }
+    }};
+}
+
+// The chart files come after the `render!` macro they use.
+mod cost;
+mod latency;
+mod series;
+mod style;
+
+#[cfg(test)]
+mod tests;
