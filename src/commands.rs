@@ -297,8 +297,10 @@ pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prep
             endpoint,
             pricing: t.pricing.clone(),
             is_mock,
+            fallback: None,
         });
     }
+    crate::run::fallback::resolve(s, &mut out.targets);
     Ok(out)
 }
 

@@ -186,6 +186,9 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                     rate * s.traffic.duration_s,
                     s.thresholds.len()
                 );
+                for t in s.targets.iter().filter(|t| t.fallback.is_some()) {
+                    println!("fallback: `{}` -> `{}` when its retries are exhausted", t.name, t.fallback.as_deref().unwrap_or(""));
+                }
                 Ok(exit::OK)
             }
             Cmd::Mock { profile, port, host } => {

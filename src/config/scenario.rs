@@ -117,6 +117,9 @@ pub struct TargetSpec {
     /// Per-target pricing adjustments (gateway markup, platform fee per request).
     #[serde(default)]
     pub pricing: TargetPricing,
+    /// Target to send a turn to when this target's retries are exhausted (the seed's fall-back-to-legacy handler).
+    #[serde(default)]
+    pub fallback: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -664,6 +667,7 @@ impl Scenario {
             Ok(())
         };
         check_thresholds("thresholds", &self.thresholds)?;
+        check_fallbacks(at, &self.targets)?;
         if let Some(c) = &self.canary {
             if c.phases.is_empty() {
                 return Err(at("canary.phases", "at least one phase".into()));
@@ -692,6 +696,30 @@ impl Scenario {
     pub fn target(&self, name: &str) -> Option<&TargetSpec> {
         self.targets.iter().find(|t| t.name == name)
     }
+}
+
+/// `fallback` names another target of the scenario, which has no fallback itself (no chains, so no cycles).
+fn check_fallbacks(
+    at: &dyn Fn(&str, String) -> ScenarioError,
+    targets: &[TargetSpec],
+) -> Result<(), ScenarioError> {
+    for (i, t) in targets.iter().enumerate() {
+        let Some(fb) = &t.fallback else { continue };
+        let f = format!("targets[{i}].fallback");
+        let Some(other) = targets.iter().find(|o| &o.name == fb) else {
+            return Err(at(&f, format!("unknown target `{fb}`")));
+        };
+        if other.name == t.name {
+            return Err(at(&f, "a target cannot fall back to itself".into()));
+        }
+        if other.fallback.is_some() {
+            return Err(at(
+                &f,
+                format!("`{fb}` has a fallback itself: chains are not supported"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn positive(

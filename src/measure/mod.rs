@@ -3,6 +3,7 @@
 
 pub mod cost;
 pub mod decision;
+pub mod fallback;
 pub mod metrics;
 pub mod saving;
 pub mod stats;

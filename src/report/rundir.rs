@@ -14,6 +14,8 @@ pub struct Run {
     pub metrics: Metrics,
     /// Per canary phase (index -> metrics), when the run was a canary.
     pub phases: BTreeMap<u32, Metrics>,
+    /// Requests that fell back to another target, per target (`fallback:` in the scenario).
+    pub fallbacks: crate::measure::fallback::Fallbacks,
 }
 
 impl Run {
@@ -24,6 +26,7 @@ impl Run {
         let window = meta.window_s();
         let mut metrics = Metrics::new(cpd, window);
         let mut phases: BTreeMap<u32, Metrics> = BTreeMap::new();
+        let mut fallbacks = crate::measure::fallback::Fallbacks::default();
         let data_err = |e: csv::Error| ReportError::Data {
             path: p.display().to_string(),
             message: e.to_string(),
@@ -43,6 +46,7 @@ impl Run {
                     .add(&r);
             }
             metrics.add(&r);
+            fallbacks.add(&r);
         }
         metrics.align_measured_conversations();
         for m in phases.values_mut() {
@@ -53,6 +57,7 @@ impl Run {
             meta,
             metrics,
             phases,
+            fallbacks,
         })
     }
 

@@ -53,6 +53,15 @@ pub struct Record {
     pub cost_nano_usd: u64,
     pub canary_phase: Option<u32>,
     pub detail: String,
+    /// The target this failed request fell back to (empty when it did not); see `run::fallback`.
+    #[serde(default)]
+    pub fallback_target: String,
+    /// `ok` or `error`: what the user saw after the fallback (empty when there was none).
+    #[serde(default)]
+    pub fallback_outcome: String,
+    /// Time the fallback added after the original target's last attempt ended.
+    #[serde(default)]
+    pub fallback_latency_ms: Option<f64>,
 }
 
 impl Record {

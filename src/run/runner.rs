@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Semaphore};
 
+use super::fallback;
 use super::record::{ms, Outcome, Record};
 use super::request::{request, Slot};
 use super::shard::Slice;
@@ -235,6 +236,7 @@ async fn conversation(
         ..Default::default()
     };
     let mut intended = shared.start + conv.offset;
+    let mut fb = None; // this conversation on the fallback target, if it falls back
     if state.target.endpoint.needs_conversation() {
         let model = conv.turns[0].model.clone();
         let (rec, ok, done) = request(
@@ -287,7 +289,7 @@ async fn conversation(
         let prompt = turn.prompt.clone();
         let model = turn.model.clone();
         let stream = turn.stream;
-        let (rec, ok, done) = request(
+        let (mut rec, mut ok, mut done) = request(
             &shared,
             &state,
             Slot {
@@ -309,6 +311,17 @@ async fn conversation(
             &mut cs,
         )
         .await;
+        let t = fallback::Turn {
+            prompt: &prompt,
+            model: &model,
+            stream,
+            ended: done,
+        };
+        if let Some((a, d)) =
+            fallback::after_error(&shared, &state, &mut fb, &cs, t, &mut rec).await
+        {
+            (ok, done) = (Some(a), d);
+        }
         if let Some(answer) = ok {
             // Keep a bounded history so long conversations do not grow requests without end.
             cs.history.push(("user", turn.prompt.to_string()));

@@ -24,6 +24,8 @@ pub struct RunTarget {
     pub pricing: TargetPricing,
     /// Mock targets cost nothing real: the spend cap does not apply to them.
     pub is_mock: bool,
+    /// Where a request goes when its retries are exhausted (`fallback:` in the scenario).
+    pub fallback: Option<super::fallback::FallbackTarget>,
 }
 
 /// Signals from outside (Ctrl-C, SIGTERM, the duration cap) into a run.
