@@ -11,50 +11,37 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::record::{ms, Outcome, Record};
-use super::state::{Shared, TargetState};
-use crate::client::{Attempt, ConvState, Endpoint, ErrorKind};
+use super::state::{FallbackTarget, Shared, TargetState};
+use super::traffic::TurnPlan;
+use crate::client::{Attempt, ConvState, ErrorKind};
 use crate::config::prices as cost;
-use crate::config::scenario::TargetPricing;
 
-/// The target a failed request falls back to.
-#[derive(Debug, Clone)]
-pub struct FallbackTarget {
-    pub name: String,
-    pub endpoint: Endpoint,
-    pub pricing: TargetPricing,
-}
-
-/// One turn to hand to the fallback.
-pub(super) struct Turn<'a> {
-    pub(super) prompt: &'a str,
-    pub(super) model: &'a str,
-    pub(super) stream: bool,
-    /// When the original request ended: the fallback's added latency is measured from here.
-    pub(super) ended: Instant,
-}
-
-/// If `r` ended as an error and its target has a fallback, send the turn there and record what happened in `r`.
-/// `fb` keeps the conversation on the fallback target (a Coze conversation is created on first use and kept for the
-/// later turns of this conversation). Returns the answer and when the fallback ended, when it answered.
+/// If the request in `res` (its record, answer and end, as `request` returns them) ended as an error and its target
+/// has a fallback, send the turn there and record what happened in the record; when the fallback answers, `res` gets
+/// its answer and end. `fb` keeps the conversation on the fallback target (a Coze conversation is created on first
+/// use and kept for the later turns of this conversation).
 pub(super) async fn after_error(
     shared: &Shared,
     state: &TargetState,
     fb: &mut Option<ConvState>,
     cs: &ConvState,
-    turn: Turn<'_>,
-    r: &mut Record,
-) -> Option<(String, Instant)> {
-    let target = state.target.fallback.as_ref()?;
+    turn: &TurnPlan,
+    res: &mut (Record, Option<String>, Instant),
+) {
+    let (r, answer, ended) = res;
+    let Some(target) = state.target.fallback.as_ref() else {
+        return;
+    };
     if r.outcome != Some(Outcome::Error) || !r.is_chat() || shared.control.abort.is_cancelled() {
-        return None;
+        return;
     }
     r.fallback_target = target.name.clone();
-    let a = attempt(shared, target, fb, cs, &turn).await;
-    let done = a.done.max(turn.ended);
-    r.fallback_latency_ms = Some(ms(done.saturating_duration_since(turn.ended)));
+    let a = attempt(shared, target, fb, cs, turn).await;
+    let done = a.done.max(*ended);
+    r.fallback_latency_ms = Some(ms(done.saturating_duration_since(*ended)));
     r.fallback_outcome = if a.ok() { "ok" } else { "error" }.to_string();
     if !a.ok() {
-        return None;
+        return;
     }
     let (input, output) = a.usage.unwrap_or_else(|| {
         let hist: u64 = cs
@@ -63,17 +50,18 @@ pub(super) async fn after_error(
             .map(|(_, c)| cost::estimate_tokens(c))
             .sum();
         (
-            cost::estimate_tokens(turn.prompt) + hist,
+            cost::estimate_tokens(&turn.prompt) + hist,
             a.estimated_output_tokens(),
         )
     });
-    if let Ok(price) = shared.prices.price(turn.model) {
+    if let Ok(price) = shared.prices.price(&turn.model) {
         let p = &target.pricing;
         let nano = cost::request_cost_nano(price, input, output, p.markup_pct, p.per_request_usd);
         r.cost_nano_usd += nano;
         state.spent_nano.fetch_add(nano, Ordering::Relaxed);
     }
-    Some((a.answer, done))
+    *answer = Some(a.answer);
+    *ended = done;
 }
 
 /// The fallback's one attempt (after creating its conversation if the protocol needs one and it has none yet).
@@ -82,7 +70,7 @@ async fn attempt(
     target: &FallbackTarget,
     fb: &mut Option<ConvState>,
     cs: &ConvState,
-    turn: &Turn<'_>,
+    turn: &TurnPlan,
 ) -> Attempt {
     let ep = &target.endpoint;
     let work = async {
@@ -92,7 +80,7 @@ async fn attempt(
         });
         if ep.needs_conversation() && st.coze_conversation_id.is_none() {
             let a = ep
-                .create_conversation(&shared.client, &mut st, turn.model)
+                .create_conversation(&shared.client, &mut st, &turn.model)
                 .await;
             if !a.ok() {
                 return a;
@@ -101,7 +89,7 @@ async fn attempt(
         // The history the user has seen, whichever target answered it.
         st.history = cs.history.clone();
         let a = ep
-            .send_turn(&shared.client, &st, turn.prompt, turn.model, turn.stream)
+            .send_turn(&shared.client, &st, &turn.prompt, &turn.model, turn.stream)
             .await;
         *fb = Some(st);
         a

@@ -289,7 +289,7 @@ async fn conversation(
         let prompt = turn.prompt.clone();
         let model = turn.model.clone();
         let stream = turn.stream;
-        let (mut rec, mut ok, mut done) = request(
+        let mut res = request(
             &shared,
             &state,
             Slot {
@@ -311,17 +311,8 @@ async fn conversation(
             &mut cs,
         )
         .await;
-        let t = fallback::Turn {
-            prompt: &prompt,
-            model: &model,
-            stream,
-            ended: done,
-        };
-        if let Some((a, d)) =
-            fallback::after_error(&shared, &state, &mut fb, &cs, t, &mut rec).await
-        {
-            (ok, done) = (Some(a), d);
-        }
+        fallback::after_error(&shared, &state, &mut fb, &cs, turn, &mut res).await;
+        let (rec, ok, done) = res;
         if let Some(answer) = ok {
             // Keep a bounded history so long conversations do not grow requests without end.
             cs.history.push(("user", turn.prompt.to_string()));

@@ -25,7 +25,15 @@ pub struct RunTarget {
     /// Mock targets cost nothing real: the spend cap does not apply to them.
     pub is_mock: bool,
     /// Where a request goes when its retries are exhausted (`fallback:` in the scenario).
-    pub fallback: Option<super::fallback::FallbackTarget>,
+    pub fallback: Option<FallbackTarget>,
+}
+
+/// The target a failed request falls back to (see `run::fallback`).
+#[derive(Debug, Clone)]
+pub struct FallbackTarget {
+    pub name: String,
+    pub endpoint: Endpoint,
+    pub pricing: TargetPricing,
 }
 
 /// Signals from outside (Ctrl-C, SIGTERM, the duration cap) into a run.
