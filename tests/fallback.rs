@@ -3,6 +3,8 @@
 //! requests.csv counted here: every gateway chat fails after its one retry, so every one falls back and is rescued;
 //! the legacy never falls back; each scheduled request is still exactly one row.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -161,6 +163,15 @@ fn failing_gateway_falls_back_to_healthy_legacy() {
     let row = format!("| gateway | legacy | {n} | {n} | {n} | 100.00% | 100.00% | 0.00% |");
     assert!(md.contains("## Fallback"), "{md}");
     assert!(md.contains(&row), "no `{row}` in:\n{md}");
+
+    let doc = common::validate_results(&run);
+    let f = &doc["fallbacks"];
+    assert_eq!(f.as_array().map(Vec::len), Some(1), "{f}");
+    assert_eq!(f[0]["target"], "gateway");
+    assert_eq!(f[0]["fell_back"], n as u64);
+    assert_eq!(f[0]["error_rate_without"], 1.0);
+    assert_eq!(f[0]["error_rate_with"], 0.0);
+    assert!(f[0]["added_p50_ms"].as_f64().unwrap() > 0.0, "{f}");
 }
 
 #[test]
