@@ -12,6 +12,7 @@ use crate::report::{RunMeta, TargetMeta};
 use crate::run::state::{Control, RunTarget};
 
 mod shard;
+pub mod sweep;
 pub use shard::{merge, shard_from_flags, DEFAULT_MAX_START_DELAY_S};
 
 /// Exit codes (documented in README.md), and the one mapping of a decision to its code.
@@ -112,7 +113,14 @@ pub struct RunResult {
 impl RunResult {
     /// Interrupted runs exit 4 (their results.json still holds a decision); otherwise the decision's code.
     pub fn exit_code(&self) -> i32 {
-        if self.stopped.is_some() {
+        if self
+            .stopped
+            .as_deref()
+            .is_some_and(|s| s.starts_with("aborted: "))
+        {
+            // an abort-on-fail threshold stopped the run: a failure, not an interruption
+            exit::THRESHOLDS_FAILED
+        } else if self.stopped.is_some() {
             exit::INTERRUPTED
         } else {
             exit::for_decision(self.decision.kind, self.allow_undecided)
@@ -204,6 +212,81 @@ async fn check_reachable(name: &str, url: &str, addrs: &[SocketAddr]) -> Result<
     )))
 }
 
+/// What `run` would refuse about the targets, checked without starting anything or reading keys: every mock profile
+/// loads and speaks the target's protocol, and every `base_url` is on loopback unless allowed. `validate` and `run`
+/// both call it, so they agree.
+pub async fn check_target_sources(loaded: &Loaded, allow_remote: bool) -> Result<(), AppError> {
+    let s = &loaded.scenario;
+    let allow_remote = allow_remote || s.limits.allow_non_loopback;
+    for (i, t) in s.targets.iter().enumerate() {
+        if let Some(m) = &t.mock {
+            let field = format!("targets[{i}].mock");
+            let path = loaded.resolve(m);
+            let profile = MockProfile::from_yaml_file(&path)
+                .map_err(|e| bad_input(loaded.error_at(&field, &e.to_string())))?;
+            if profile.protocol != t.protocol {
+                return Err(bad_input(loaded.error_at(
+                    &field,
+                    &format!(
+                        "profile {} speaks {:?} but the target says {:?}",
+                        path.display(),
+                        profile.protocol,
+                        t.protocol
+                    ),
+                )));
+            }
+        } else if let Some(url) = &t.base_url {
+            // The same rule as `run`: every address the host resolves to must be loopback unless allowed.
+            if !allow_remote {
+                loopback_rule(loaded, i, &t.name, url, allow_remote).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `cutover validate`: everything `run` would refuse before sending, then the plan.
+pub async fn validate(path: &Path, allow_remote: bool) -> Result<String, AppError> {
+    let loaded = load_scenario(path)?;
+    check_target_sources(&loaded, allow_remote).await?;
+    let mut plan = crate::run::plan::plan(&loaded, loaded.scenario.traffic.duration_s);
+    for t in &loaded.scenario.targets {
+        match &t.api_key_env {
+            Some(var) if t.mock.is_none() && std::env::var_os(var).is_none() => {
+                plan.warnings.push(format!(
+                    "target `{}`: ${var} is not set here; `run` refuses to start without it",
+                    t.name
+                ));
+            }
+            _ => {}
+        }
+    }
+    let mut text = crate::run::plan::describe(&loaded, &plan);
+    for t in &loaded.scenario.targets {
+        if let Some(fb) = &t.fallback {
+            text += &format!(
+                "fallback: `{}` -> `{fb}` when its retries are exhausted\n",
+                t.name
+            );
+        }
+    }
+    Ok(text)
+}
+
+/// `--duration`: the same range and plan size as `traffic.duration_s`.
+fn override_duration(loaded: &mut Loaded, d: f64) -> Result<(), AppError> {
+    use crate::config::scenario::{check_plan, ranges};
+    if !(d.is_finite() && d > 0.0 && d <= ranges::MAX_SECONDS) {
+        return Err(bad_input(format!(
+            "--duration: {d} is outside the accepted range (0, {}] seconds",
+            ranges::MAX_SECONDS
+        )));
+    }
+    check_plan(&loaded.scenario, d).map_err(|(_, m)| bad_input(format!("--duration {d}: {m}")))?;
+    loaded.scenario.traffic.duration_s = d;
+    Ok(())
+}
+
 /// A target, resolved and ready, with the mock server that backs it if any.
 pub struct Prepared {
     pub targets: Vec<RunTarget>,
@@ -214,6 +297,7 @@ pub struct Prepared {
 /// Resolve every target: start embedded mocks, read keys from the environment, apply the loopback rule, check that
 /// each endpoint answers TCP. All errors are bad input (exit 2) and happen before anything is written.
 pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prepared, AppError> {
+    check_target_sources(loaded, allow_remote).await?;
     let s = &loaded.scenario;
     let allow_remote = allow_remote || s.limits.allow_non_loopback;
     let mut out = Prepared {
@@ -226,15 +310,6 @@ pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prep
             let path = loaded.resolve(m);
             let profile =
                 MockProfile::from_yaml_file(&path).map_err(|e| bad_input(e.to_string()))?;
-            if profile.protocol != t.protocol {
-                return Err(bad_input(format!(
-                    "{}: targets[{i}].mock: profile {} speaks {:?} but the target says {:?}",
-                    loaded.path.display(),
-                    path.display(),
-                    profile.protocol,
-                    t.protocol
-                )));
-            }
             // A mock target uses the key from its variable when that is set (so a wrong key shows the mock's 401),
             // else the profile's own key: the bundled run needs no keys.
             let key = match &t.api_key_env {
@@ -361,16 +436,15 @@ pub fn install_signal_handlers(control: &Control) {
 pub async fn run(
     scenario_path: &Path,
     opts: &RunOptions,
-    control: Control,
+    mut control: Control,
 ) -> Result<RunResult, AppError> {
     let mut loaded = load_scenario(scenario_path)?;
     if let Some(d) = opts.duration_s {
-        if !(d.is_finite() && d > 0.0) {
-            return Err(bad_input(format!(
-                "--duration: {d} must be a positive number of seconds"
-            )));
-        }
-        loaded.scenario.traffic.duration_s = d;
+        override_duration(&mut loaded, d)?;
+    }
+    let plan = crate::run::plan::plan(&loaded, loaded.scenario.traffic.duration_s);
+    for w in &plan.warnings {
+        eprintln!("cutover: warning: {w}");
     }
     let scenario_sha256 = std::fs::read(scenario_path)
         .map(|b| crate::report::meta::sha256_hex(&b))
@@ -383,6 +457,23 @@ pub async fn run(
     let dir = new_run_dir(&opts.out_root, &loaded.scenario.name)?;
     shard::wait_for_start(&slice, &control).await;
     let started = chrono::Utc::now();
+    // run.json holds the plan before the first request, so a run killed at any point can still be re-rendered.
+    let mut meta = run_meta(
+        &loaded,
+        scenario_path,
+        &prepared.metas,
+        started,
+        RunIdentity {
+            scenario_sha256,
+            shard: opts.shard,
+            start_at,
+        },
+    );
+    meta.save(&dir).map_err(|e| harness(e.to_string()))?;
+    let rules = loaded.scenario.thresholds.abort_rules();
+    if let Some(watch) = crate::measure::abort::AbortWatch::new(rules, &control) {
+        watch.install(&mut control);
+    }
     let driven = shard::for_run(&loaded, opts.shard);
     let out = crate::run::runner::run(
         &driven,
@@ -394,38 +485,32 @@ pub async fn run(
     )
     .await
     .map_err(|e| harness(format!("{}: {e}", dir.display())))?;
+    if out.hard_exit {
+        return Err(AppError {
+            code: crate::run::sink::HARD_EXIT_CODE,
+            message: format!(
+                "second interrupt: exited at once; the rows written so far are in {}",
+                out.requests_csv.display()
+            ),
+        });
+    }
     for m in prepared.mocks {
         m.shutdown().await;
     }
-    let mut meta = RunMeta {
-        tool: env!("CARGO_PKG_NAME").into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        scenario_file: scenario_path.display().to_string(),
-        scenario_sha256: Some(scenario_sha256),
-        started_utc: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        finished_utc: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        elapsed_s: out.elapsed.as_secs_f64(),
-        stopped: out.stopped.clone(),
-        targets: prepared.metas,
-        accounting: out.accounting.clone(),
-        scenario: loaded.scenario.clone(),
-        prices: loaded
-            .prices
-            .models()
-            .map(|(k, p)| {
-                (
-                    k.to_string(),
-                    (p.input as f64 / 1000.0, p.output as f64 / 1000.0),
-                )
-            })
-            .collect(),
-        shard: opts.shard,
-        seed: Some(loaded.scenario.seed),
-        start_at,
-        scenario_hash: None,
-        merged_from: Vec::new(),
-    };
-    meta.scenario_hash = Some(crate::report::meta::plan_hash(&meta.scenario, &meta.prices));
+    meta.finished_utc = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    meta.elapsed_s = out.elapsed.as_secs_f64();
+    meta.stopped = out.stopped.clone();
+    meta.accounting = out.accounting.clone();
+    if let Some(e) = &out.write_error {
+        // Best effort: the disk may be full; `cutover report DIR` re-renders what was written.
+        let _ = meta.save(&dir);
+        let _ = crate::report::render(&dir);
+        return Err(harness(format!(
+            "write error, arrivals stopped: {e} ({} records lost); re-render with `cutover report {}`",
+            out.lost_rows,
+            dir.display()
+        )));
+    }
     meta.save(&dir).map_err(|e| harness(e.to_string()))?;
     let (decision, run) = crate::report::render(&dir).map_err(|e| harness(e.to_string()))?;
     if let Some(url) = &opts.prometheus_remote_write {
@@ -462,6 +547,55 @@ pub fn decision_text(d: &crate::measure::decision::Decision, dir: &Path) -> Stri
     o
 }
 
+/// `run.json` as written before the first request: the plan, marked unfinished until the run ends.
+fn run_meta(
+    loaded: &Loaded,
+    scenario_path: &Path,
+    metas: &[TargetMeta],
+    started: chrono::DateTime<chrono::Utc>,
+    id: RunIdentity,
+) -> RunMeta {
+    let mut meta = RunMeta {
+        tool: env!("CARGO_PKG_NAME").into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        scenario_file: scenario_path.display().to_string(),
+        scenario_sha256: Some(id.scenario_sha256),
+        started_utc: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        finished_utc: String::new(),
+        elapsed_s: 0.0,
+        stopped: Some(
+            "unfinished: the run ended before writing its results (killed or crashed)".into(),
+        ),
+        targets: metas.to_vec(),
+        accounting: Vec::new(),
+        scenario: loaded.scenario.clone(),
+        prices: loaded
+            .prices
+            .models()
+            .map(|(k, p)| {
+                (
+                    k.to_string(),
+                    (p.input as f64 / 1000.0, p.output as f64 / 1000.0),
+                )
+            })
+            .collect(),
+        shard: id.shard,
+        seed: Some(loaded.scenario.seed),
+        start_at: id.start_at,
+        scenario_hash: None,
+        merged_from: Vec::new(),
+    };
+    meta.scenario_hash = Some(crate::report::meta::plan_hash(&meta.scenario, &meta.prices));
+    meta
+}
+
+/// What names a run beside its plan: the scenario file's hash, and the shard and start instant it ran with.
+struct RunIdentity {
+    scenario_sha256: String,
+    shard: Option<crate::run::shard::Shard>,
+    start_at: Option<String>,
+}
+
 fn summary_text(
     run: &crate::report::Run,
     acc: &[crate::run::sink::Accounting],
@@ -473,12 +607,13 @@ fn summary_text(
         let m = &run.metrics;
         let _ = writeln!(
             o,
-            "{:<10} scheduled {:>6}  ok {:>6}  errors {:>4}  not sent {:>4}  mean {:>7} ms  p99 {:>7} ms  TTFT p50 {:>7} ms  error rate {:>6}  monthly {}",
+            "{:<10} scheduled {:>6}  ok {:>6}  errors {:>4}  not sent {:>4}  cancelled {:>4}  mean {:>7} ms  p99 {:>7} ms  TTFT p50 {:>7} ms  error rate {:>6}  monthly {}",
             a.target,
             a.scheduled,
             a.ok,
             a.errors,
-            a.not_sent + a.cancelled,
+            a.not_sent,
+            a.cancelled,
             m.metric(&a.target, "mean_ms").map_or("-".into(), crate::format::ms),
             m.metric(&a.target, "p99_ms").map_or("-".into(), crate::format::ms),
             m.metric(&a.target, "ttft_p50_ms").map_or("-".into(), crate::format::ms),

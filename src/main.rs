@@ -6,6 +6,11 @@ use clap::{Parser, Subcommand};
 use cutover::commands::{self, exit, AppError};
 use cutover::run::state::Control;
 
+/// mimalloc instead of glibc's malloc: at saturation glibc's malloc/free were 17% of the profile (issue 12;
+/// bench/RESULTS.md has the figures with and without).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Load-test a legacy chatbot endpoint and its replacement gateway on the same traffic, and decide with numbers
 /// whether cutting over is safe.
 #[derive(Parser)]
@@ -70,7 +75,12 @@ enum Cmd {
         allow_undecided: bool,
     },
     /// Check a scenario file and print what it would do, without sending anything.
-    Validate { scenario: PathBuf },
+    Validate {
+        scenario: PathBuf,
+        /// Accept targets that are not on loopback, as `run --allow-remote` would.
+        #[arg(long)]
+        allow_remote: bool,
+    },
     /// Serve one embedded mock endpoint standalone, for other tools to hit.
     Mock {
         profile: PathBuf,
@@ -87,6 +97,34 @@ enum Cmd {
         legacy: String,
         #[arg(long, default_value = "gateway")]
         gateway: String,
+        #[arg(long)]
+        allow_remote: bool,
+    },
+    /// Find each target's capacity: step the offered rate up geometrically, then bisect, until the SLOs break.
+    /// Writes a run directory with sweep.csv, sweep.json and sweep.png.
+    Sweep {
+        scenario: PathBuf,
+        /// Sweep only this target (repeatable; default: every target).
+        #[arg(long = "target")]
+        targets: Vec<String>,
+        /// An objective every step must meet, e.g. "p99_ms < 400" (repeatable).
+        #[arg(long = "slo", required = true)]
+        slos: Vec<String>,
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+        /// First offered rate in chat requests/s (default: the scenario's peak).
+        #[arg(long)]
+        start_rps: Option<f64>,
+        /// Most steps per target.
+        #[arg(long, default_value_t = 12)]
+        max_steps: u32,
+        #[arg(long, default_value_t = 10.0)]
+        min_step_s: f64,
+        #[arg(long, default_value_t = 60.0)]
+        max_step_s: f64,
+        /// Cap on the whole sweep's time; no new step starts after it.
+        #[arg(long, default_value_t = 1800.0)]
+        max_total_s: f64,
         #[arg(long)]
         allow_remote: bool,
     },
@@ -139,8 +177,19 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
     rt.block_on(async move {
         match cli.cmd {
             Cmd::Run {
-                scenario, out, duration, allow_remote, baseline, force, allow_undecided, quiet, prometheus_remote_write,
-                shard, shard_count, start_at, max_start_delay,
+                scenario,
+                out,
+                duration,
+                allow_remote,
+                baseline,
+                force,
+                allow_undecided,
+                quiet,
+                prometheus_remote_write,
+                shard,
+                shard_count,
+                start_at,
+                max_start_delay,
             } => {
                 let shard = commands::shard_from_flags(shard.as_deref(), shard_count.as_deref())?;
                 let control = Control::default();
@@ -166,58 +215,117 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 // A shard sees 1/N of the traffic: its decision is shown, the merge decides.
                 let code = r.exit_code();
                 let partial = code == exit::THRESHOLDS_FAILED || code == exit::UNDECIDED;
-                Ok(if shard.is_some() && partial { exit::OK } else { code })
+                Ok(if shard.is_some() && partial {
+                    exit::OK
+                } else {
+                    code
+                })
             }
-            Cmd::Merge { dirs, out, allow_undecided } => {
+            Cmd::Merge {
+                dirs,
+                out,
+                allow_undecided,
+            } => {
                 let (decision, summary) = commands::merge(&dirs, &out)?;
                 print!("{summary}");
                 Ok(exit::for_decision(decision.kind, allow_undecided))
             }
-            Cmd::Validate { scenario } => {
-                let l = commands::load_scenario(&scenario)?;
-                let s = &l.scenario;
-                let rate = l.conversations_per_wall_second();
-                println!(
-                    "{}: ok: {} targets, {:.1} conversations/s for {} s (~{:.0} conversations per target), {} thresholds",
-                    scenario.display(),
-                    s.targets.len(),
-                    rate,
-                    s.traffic.duration_s,
-                    rate * s.traffic.duration_s,
-                    s.thresholds.len()
-                );
-                for t in s.targets.iter().filter(|t| t.fallback.is_some()) {
-                    println!("fallback: `{}` -> `{}` when its retries are exhausted", t.name, t.fallback.as_deref().unwrap_or(""));
-                }
+            Cmd::Validate {
+                scenario,
+                allow_remote,
+            } => {
+                print!("{}", commands::validate(&scenario, allow_remote).await?);
                 Ok(exit::OK)
             }
-            Cmd::Mock { profile, port, host } => {
+            Cmd::Mock {
+                profile,
+                port,
+                host,
+            } => {
                 commands::serve_mock(&profile, host, port).await?;
                 Ok(exit::OK)
             }
-            Cmd::Compat { scenario, legacy, gateway, allow_remote } => {
-                let (md, differs) = commands::compat(&scenario, &legacy, &gateway, allow_remote).await?;
+            Cmd::Compat {
+                scenario,
+                legacy,
+                gateway,
+                allow_remote,
+            } => {
+                let (md, differs) =
+                    commands::compat(&scenario, &legacy, &gateway, allow_remote).await?;
                 print!("{md}");
-                Ok(if differs { exit::THRESHOLDS_FAILED } else { exit::OK })
+                Ok(if differs {
+                    exit::THRESHOLDS_FAILED
+                } else {
+                    exit::OK
+                })
             }
-            Cmd::Report { dir, allow_undecided, prometheus_remote_write } => {
-                let (d, run) = cutover::report::render(&dir).map_err(|e| commands::bad_input(e.to_string()))?;
+            Cmd::Sweep {
+                scenario,
+                targets,
+                slos,
+                out,
+                start_rps,
+                max_steps,
+                min_step_s,
+                max_step_s,
+                max_total_s,
+                allow_remote,
+            } => {
+                let control = Control::default();
+                commands::install_signal_handlers(&control);
+                let opts = commands::sweep::SweepOptions {
+                    out_root: out,
+                    targets,
+                    slos,
+                    start_rps,
+                    max_steps,
+                    min_step_s,
+                    max_step_s,
+                    max_total_s,
+                    allow_remote,
+                    ..Default::default()
+                };
+                let r = commands::sweep::sweep(&scenario, &opts, control).await?;
+                print!("{}", r.summary);
+                println!("sweep: {}", r.dir.join("sweep.csv").display());
+                Ok(exit::OK)
+            }
+            Cmd::Report {
+                dir,
+                allow_undecided,
+                prometheus_remote_write,
+            } => {
+                let (d, run) = cutover::report::render(&dir)
+                    .map_err(|e| commands::bad_input(e.to_string()))?;
+                note_partial(&run);
                 if let Some(url) = &prometheus_remote_write {
                     commands::push_remote_write(&run, url).await;
                 }
                 print!("{}", commands::decision_text(&d, &dir));
                 Ok(exit::for_decision(d.kind, allow_undecided))
             }
-            Cmd::Compare { baseline, current, history, force, allow_undecided } => {
-                let c = cutover::report::compare::compare_dirs(&baseline, &current, force).map_err(|e| commands::bad_input(e.to_string()))?;
+            Cmd::Compare {
+                baseline,
+                current,
+                history,
+                force,
+                allow_undecided,
+            } => {
+                let c = cutover::report::compare::compare_dirs(&baseline, &current, force)
+                    .map_err(|e| commands::bad_input(e.to_string()))?;
                 print!("{}", c.text);
                 if !c.mismatches.is_empty() {
-                    eprintln!("cutover: WARNING: forced comparison of different plans: {}", c.mismatches.join("; "));
+                    eprintln!(
+                        "cutover: WARNING: forced comparison of different plans: {}",
+                        c.mismatches.join("; ")
+                    );
                 }
                 if !history.is_empty() {
                     let mut dirs = history;
                     dirs.push(current.clone());
-                    let p = cutover::report::compare::trend(&dirs, &current).map_err(|e| commands::bad_input(e.to_string()))?;
+                    let p = cutover::report::compare::trend(&dirs, &current)
+                        .map_err(|e| commands::bad_input(e.to_string()))?;
                     println!("trend chart: {}", p.display());
                 }
                 println!("decision: {}", c.decision.kind.label());
@@ -225,4 +333,11 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
             }
         }
     })
+}
+
+/// Say on stderr when `cutover report` skipped a partial trailing row of requests.csv.
+fn note_partial(run: &cutover::report::Run) {
+    if let Some(note) = run.partial_note() {
+        eprintln!("cutover: note: {note}");
+    }
 }

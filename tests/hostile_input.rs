@@ -15,7 +15,6 @@ const T: Duration = Duration::from_secs(60);
 // Item 4: runaway runs
 
 #[test]
-#[ignore = "issue 11 item 4: not fixed yet"]
 fn runaway_rates_are_refused_by_validate_and_run() {
     let srv = ok_server();
     let dir = tmp();
@@ -49,7 +48,6 @@ fn runaway_rates_are_refused_by_validate_and_run() {
 }
 
 #[test]
-#[ignore = "issue 11 item 4: not fixed yet"]
 fn duration_flag_beyond_range_is_refused() {
     let srv = ok_server();
     let dir = tmp();
@@ -180,7 +178,6 @@ const ABSURD: &[(&str, &str, &str)] = &[
 ];
 
 #[test]
-#[ignore = "issue 11 items 5 and 19: not fixed yet"]
 fn absurd_numeric_fields_are_refused_by_validate_and_run() {
     let srv = ok_server();
     let dir = tmp();
@@ -204,7 +201,6 @@ fn absurd_numeric_fields_are_refused_by_validate_and_run() {
 }
 
 #[test]
-#[ignore = "issue 11 item 19: not fixed yet"]
 fn validate_refuses_a_missing_mock_file() {
     let dir = tmp();
     let text = set_line(
@@ -324,8 +320,7 @@ mod property {
         /// Random numeric values: `validate` refuses them (exit 2, file:line), or a short run completes (exit 0, 1
         /// or 4, run.json and report.md written, accounting identity) and never crashes.
         #[test]
-        #[ignore = "issue 11 item 5: not fixed yet"]
-        fn numeric_fields_are_refused_or_run_to_completion(vals in values()) {
+                fn numeric_fields_are_refused_or_run_to_completion(vals in values()) {
             let srv = ok_server();
             let dir = tmp();
             let text = scenario(&srv.base_url(), &vals);
@@ -353,7 +348,6 @@ mod property {
 // Item 7: credentials in the scenario
 
 #[test]
-#[ignore = "issue 11 item 7: not fixed yet"]
 fn credentials_in_the_scenario_are_refused() {
     let srv = ok_server();
     let dir = tmp();
@@ -412,7 +406,6 @@ fn credentials_in_the_scenario_are_refused() {
 // Item 18: the scenario name
 
 #[test]
-#[ignore = "issue 11 item 18: not fixed yet"]
 fn scenario_name_with_control_characters_or_1000_chars_is_refused() {
     let dir = tmp();
     let base = Scenario::openai("http://127.0.0.1:9").yaml();

@@ -217,15 +217,16 @@ async fn usage_missing_means_estimated_tokens() {
     assert!(md.contains("1 rows have estimated token counts"), "{md}");
 }
 
-async fn run_capped(limits: &str) -> Vec<cutover::run::record::Record> {
+async fn run_capped(limits: &str, traffic: &str) -> Vec<cutover::run::record::Record> {
     let server = MockServer::start().await;
     chat_request()
         .respond_with(ResponseTemplate::new(200).set_body_json(ok_body()))
         .mount(&server)
         .await;
     let tmp = tempfile::tempdir().unwrap();
-    let text =
-        openai_scenario(&server.uri(), 5, "").replace("limits:\n", &format!("limits:\n{limits}"));
+    let text = openai_scenario(&server.uri(), 5, "")
+        .replace("limits:\n", &format!("limits:\n{limits}"))
+        .replace("  prompts:", &format!("{traffic}  prompts:"));
     let sc = write_scenario(tmp.path(), &text);
     set_test_key(KEY);
     let r = run_in(tmp.path(), &sc, Control::default()).await.unwrap();
@@ -244,9 +245,15 @@ fn tally(rows: &[cutover::run::record::Record], reason: &str) -> (usize, usize, 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hard_caps_stop_sending_and_say_why() {
-    // each request costs 11 * 2,000 + 5 * 8,000 = 62,000 nano-dollars; a 100,000 cap allows two
-    let rows = run_capped("  max_spend_usd: 0.0001\n").await;
+    // Each request really costs 11 * 2,000 + 5 * 8,000 = 62,000 nano-dollars. Admission reserves the worst case:
+    // the estimated input ("hello there" = 3 tokens) and max_tokens 5: 3 * 2,000 + 5 * 8,000 = 46,000. With a
+    // 150,000 cap the first is admitted (then settles at 62,000), the second fits (62,000 + 46,000) and settles at
+    // 124,000, the third would reach 170,000: refused, as are the rest.
+    let rows = run_capped("  max_spend_usd: 0.00015\n", "  max_tokens: 5\n").await;
     assert_eq!(tally(&rows, "max_spend"), (5, 2, 3));
-    let rows = run_capped("  max_requests: 2\n").await;
+    // Without max_tokens the worst case assumes 4096 output tokens (32.8 million nano-dollars): nothing fits.
+    let rows = run_capped("  max_spend_usd: 0.0001\n", "").await;
+    assert_eq!(tally(&rows, "max_spend"), (5, 0, 5));
+    let rows = run_capped("  max_requests: 2\n", "").await;
     assert_eq!(tally(&rows, "max_requests"), (5, 2, 3));
 }

@@ -59,13 +59,19 @@ impl Endpoint {
     ) -> Attempt {
         let conv_id = conv.coze_conversation_id.clone().unwrap_or_default();
         let url = self.url("/v3/chat", &[("conversation_id", &conv_id)]);
-        let body = json!({
-            "bot_id": self.bot_for(model),
-            "user_id": conv.user,
-            "additional_messages": [{"role": "user", "type": "question", "content": prompt, "content_type": "text"}],
-            "stream": stream,
-            "auto_save_history": true,
-        });
+        let bot_id = self.bot_for(model);
+        let body = ChatBody {
+            additional_messages: [Question {
+                content: prompt,
+                content_type: "text",
+                role: "user",
+                r#type: "question",
+            }],
+            auto_save_history: true,
+            bot_id: &bot_id,
+            stream,
+            user_id: &conv.user,
+        };
         if stream {
             return self
                 .post_stream(client, url, &body, sse::classify_coze)
@@ -173,6 +179,25 @@ impl Endpoint {
         }
     }
 }
+/// The `/v3/chat` body, borrowed and serialized straight to bytes (no `serde_json::Value` tree). Fields in
+/// alphabetical order, as the `Value` map wrote them, so the bytes on the wire are the same.
+#[derive(serde::Serialize)]
+struct ChatBody<'a> {
+    additional_messages: [Question<'a>; 1],
+    auto_save_history: bool,
+    bot_id: &'a str,
+    stream: bool,
+    user_id: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct Question<'a> {
+    content: &'a str,
+    content_type: &'a str,
+    role: &'a str,
+    r#type: &'a str,
+}
+
 fn json_id(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -215,4 +240,37 @@ fn coze_usage(d: &Value) -> Option<(u64, u64)> {
         token_count(u.get("input_count")?)?,
         token_count(u.get("output_count")?)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed chat body writes the bytes the `json!` tree wrote (serde_json's map sorts keys).
+    #[test]
+    fn typed_chat_body_is_the_json_tree_byte_for_byte() {
+        let body = ChatBody {
+            additional_messages: [Question {
+                content: "hi \"there\"",
+                content_type: "text",
+                role: "user",
+                r#type: "question",
+            }],
+            auto_save_history: true,
+            bot_id: "b1",
+            stream: true,
+            user_id: "u-3",
+        };
+        let tree = json!({
+            "bot_id": "b1",
+            "user_id": "u-3",
+            "additional_messages": [{"role": "user", "type": "question", "content": "hi \"there\"", "content_type": "text"}],
+            "stream": true,
+            "auto_save_history": true,
+        });
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            serde_json::to_string(&tree).unwrap()
+        );
+    }
 }

@@ -167,7 +167,7 @@ impl Endpoint {
         &self,
         client: &reqwest::Client,
         url: reqwest::Url,
-        body: &Value,
+        body: &impl serde::Serialize,
     ) -> (Attempt, Value) {
         let rb = self.request(client, reqwest::Method::POST, url).json(body);
         self.send_json(rb).await
@@ -243,7 +243,7 @@ impl Endpoint {
         &self,
         client: &reqwest::Client,
         url: reqwest::Url,
-        body: &Value,
+        body: &impl serde::Serialize,
         classify: fn(&sse::SseEvent) -> StreamItem,
     ) -> Attempt {
         let rb = self

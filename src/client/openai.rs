@@ -1,7 +1,8 @@
 //! OpenAI-compatible chat completions adapter: `POST /v1/chat/completions` (JSON, or SSE with
 //! `stream_options.include_usage`).
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::attempt::{Attempt, ErrorKind};
 use super::http::{ConvState, Endpoint};
@@ -17,20 +18,25 @@ impl Endpoint {
         model: &str,
         stream: bool,
     ) -> Attempt {
-        let mut messages: Vec<Value> = conv
+        let mut messages: Vec<Message> = conv
             .history
             .iter()
-            .map(|(role, content)| json!({"role": role, "content": content}))
+            .map(|(role, content)| Message { role, content })
             .collect();
-        messages.push(json!({"role": "user", "content": prompt}));
-        let mut body =
-            json!({"model": model, "messages": messages, "stream": stream, "user": conv.user});
-        if stream {
-            body["stream_options"] = json!({"include_usage": true});
-        }
-        if let Some(m) = self.max_tokens {
-            body["max_tokens"] = json!(m);
-        }
+        messages.push(Message {
+            role: "user",
+            content: prompt,
+        });
+        let body = ChatBody {
+            max_tokens: self.max_tokens,
+            messages,
+            model,
+            stream,
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+            user: &conv.user,
+        };
         let url = self.url("/v1/chat/completions", &[]);
         if stream {
             return self
@@ -55,10 +61,83 @@ impl Endpoint {
         a
     }
 }
+
+/// The request body, borrowed from the conversation: serialized straight to bytes, where a `serde_json::Value` tree
+/// cost an allocation per key and value. Fields in alphabetical order, as the `Value` map wrote them, so the bytes
+/// on the wire are the same.
+#[derive(Serialize)]
+struct ChatBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    messages: Vec<Message<'a>>,
+    model: &'a str,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+    user: &'a str,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    content: &'a str,
+    role: &'a str,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
 fn openai_usage(v: &Value) -> Option<(u64, u64)> {
     let u = v.get("usage")?;
     Some((
         token_count(u.get("prompt_tokens")?)?,
         token_count(u.get("completion_tokens")?)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The typed body writes the bytes the `json!` tree wrote (serde_json's map sorts keys).
+    #[test]
+    fn typed_body_is_the_json_tree_byte_for_byte() {
+        for (stream, max_tokens) in [(false, None), (true, Some(64u32))] {
+            let body = ChatBody {
+                max_tokens,
+                messages: vec![
+                    Message {
+                        role: "assistant",
+                        content: "a \"quoted\"\nanswer",
+                    },
+                    Message {
+                        role: "user",
+                        content: "é?",
+                    },
+                ],
+                model: "m-1",
+                stream,
+                stream_options: stream.then_some(StreamOptions {
+                    include_usage: true,
+                }),
+                user: "u-7",
+            };
+            let mut tree = json!({"model": "m-1", "stream": stream, "user": "u-7", "messages": [
+                {"role": "assistant", "content": "a \"quoted\"\nanswer"},
+                {"role": "user", "content": "é?"},
+            ]});
+            if stream {
+                tree["stream_options"] = json!({"include_usage": true});
+            }
+            if let Some(m) = max_tokens {
+                tree["max_tokens"] = json!(m);
+            }
+            assert_eq!(
+                serde_json::to_string(&body).unwrap(),
+                serde_json::to_string(&tree).unwrap()
+            );
+        }
+    }
 }

@@ -32,4 +32,5 @@ pub const METRIC_NAMES: &[&str] = &[
     "run_cost_usd",
     "cost_per_1k_conversations_usd",
     "monthly_cost_usd",
+    "goodput_rps",
 ];

@@ -178,13 +178,18 @@ pub fn request_cost_nano(
     markup_pct: f64,
     fee_usd: f64,
 ) -> u64 {
-    let base = input_tokens * price.input + output_tokens * price.output;
+    // Saturating: a server may report absurd usage (2^63 tokens); a cost pinned at u64::MAX never wraps to a small
+    // number (float-to-int casts saturate too).
+    let base = input_tokens
+        .saturating_mul(price.input)
+        .saturating_add(output_tokens.saturating_mul(price.output));
     let markup = if markup_pct == 0.0 {
         0
     } else {
         (base as f64 * markup_pct / 100.0).round() as u64
     };
-    base + markup + usd_to_nano(fee_usd)
+    base.saturating_add(markup)
+        .saturating_add(usd_to_nano(fee_usd))
 }
 
 pub fn usd_to_nano(usd: f64) -> u64 {
@@ -206,6 +211,19 @@ pub fn estimate_tokens(text: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_usage_saturates_the_cost_instead_of_wrapping() {
+        let p = NanoPrice {
+            input: 1000,
+            output: 10_000,
+        };
+        let big = 1u64 << 63;
+        assert_eq!(request_cost_nano(p, big, big, 0.0, 0.0), u64::MAX);
+        assert_eq!(request_cost_nano(p, big, 0, 20.0, 1.0), u64::MAX);
+        // Ordinary figures are exact: 100 x 1000 + 10 x 10000 = 200,000 nano-USD, +20% = 240,000, + $0.001 fee.
+        assert_eq!(request_cost_nano(p, 100, 10, 20.0, 0.001), 1_240_000);
+    }
 
     fn table() -> PriceTable {
         let pf: PriceFile = serde_yaml::from_str(

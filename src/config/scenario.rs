@@ -74,9 +74,13 @@ pub struct Scenario {
     pub retry: RetryPolicy,
     /// Path of a price table (relative to the scenario file) or an inline table.
     pub prices: PricesRef,
-    /// k6-style pass/fail expressions, e.g. `gateway.p99_ms < 400`.
+    /// k6-style pass/fail expressions, e.g. `gateway.p99_ms < 400`; an entry may also be
+    /// `{expr, abort_on_fail, delay_s, min_samples}` to stop the run when breached.
     #[serde(default)]
-    pub thresholds: Vec<String>,
+    pub thresholds: crate::config::abort::ThresholdList,
+    /// Per-request objectives for goodput (requests that met them, per second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<crate::config::goodput::Goodput>,
     /// Canary mode: route each user to one path by a stable hash, phase by phase.
     #[serde(default)]
     pub canary: Option<Canary>,
@@ -164,6 +168,13 @@ pub struct Traffic {
     /// `poisson` (exponential gaps, the default) or `uniform` (evenly spaced).
     #[serde(default)]
     pub arrival: Arrival,
+    /// How the arrival rate moves over the run (ramp, steps, diurnal, spike); constant when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<crate::config::shape::Shape>,
+    /// Conversations arriving in the first `warmup_s` wall seconds are sent and recorded (`warmup` in
+    /// requests.csv) but kept out of every statistic, so a cold endpoint's first requests do not decide anything.
+    #[serde(default)]
+    pub warmup_s: f64,
     /// Turns per conversation: a weighted list.
     pub turns: Vec<TurnsWeight>,
     /// Think time between turns, in scenario seconds (compressed by time_scale on the wall clock).
@@ -391,8 +402,41 @@ impl Loaded {
 
     /// Wall-clock arrivals per second of conversations.
     pub fn conversations_per_wall_second(&self) -> f64 {
-        let t = &self.scenario.traffic;
-        t.conversations_per_day / 86_400.0 * t.time_scale.unwrap_or(1.0)
+        self.scenario.traffic.wall_rate()
+    }
+
+    /// `file:line:col: field: message` for a field of this scenario found wrong after loading (a mock profile that
+    /// cannot be read, a target outside loopback); `file: field: message` when the file cannot be read again.
+    pub fn error_at(&self, field: &str, message: &str) -> String {
+        let file = self.path.display().to_string();
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        match yamlpos::locate(&text, field) {
+            Some((line, col)) => format!("{file}:{line}:{col}: {field}: {message}"),
+            None => format!("{file}: {field}: {message}"),
+        }
+    }
+}
+
+impl Traffic {
+    /// Wall-clock arrivals per second of conversations.
+    pub fn wall_rate(&self) -> f64 {
+        self.conversations_per_day / 86_400.0 * self.time_scale.unwrap_or(1.0)
+    }
+
+    /// Mean chat turns per conversation (weighted), plus one for a conversation-create call where the protocol
+    /// needs it (counted always: an upper bound for the plan).
+    pub fn mean_requests_per_conversation(&self) -> f64 {
+        let w: f64 = self.turns.iter().map(|t| t.weight).sum();
+        let turns: f64 = self
+            .turns
+            .iter()
+            .map(|t| t.weight * f64::from(t.turns))
+            .sum();
+        if w > 0.0 {
+            turns / w + 1.0
+        } else {
+            1.0
+        }
     }
 }
 
@@ -465,300 +509,13 @@ impl Scenario {
         Ok((scenario, prices))
     }
 
-    fn validate(
-        &self,
-        at: &dyn Fn(&str, String) -> ScenarioError,
-        prices: &PriceTable,
-    ) -> Result<(), ScenarioError> {
-        if self.name.trim().is_empty() || self.name.contains(['/', '\\']) {
-            return Err(at(
-                "name",
-                "must be a non-empty name without path separators".into(),
-            ));
-        }
-        if self.targets.is_empty() {
-            return Err(at("targets", "at least one target is needed".into()));
-        }
-        let mut names = std::collections::HashSet::new();
-        for (i, t) in self.targets.iter().enumerate() {
-            let f = |k: &str| format!("targets[{i}].{k}");
-            if !names.insert(t.name.as_str()) {
-                return Err(at(
-                    &f("name"),
-                    format!("duplicate target name `{}`", t.name),
-                ));
-            }
-            if t.name.is_empty()
-                || !t
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                return Err(at(
-                    &f("name"),
-                    "use letters, digits, `_` and `-` only".into(),
-                ));
-            }
-            match (&t.base_url, &t.mock) {
-                (Some(_), Some(_)) => {
-                    return Err(at(
-                        &f("mock"),
-                        "give either `base_url` or `mock`, not both".into(),
-                    ))
-                }
-                (None, None) => return Err(at(&f("base_url"), "give `base_url` or `mock`".into())),
-                (Some(u), None) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                    return Err(at(&f("base_url"), format!("`{u}` is not an http(s) URL")));
-                }
-                _ => {}
-            }
-            if let Some(env) = &t.api_key_env {
-                if env.is_empty() || !env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(at(
-                        &f("api_key_env"),
-                        "must be an environment variable name".into(),
-                    ));
-                }
-            }
-            for k in t.headers.keys() {
-                let lk = k.to_ascii_lowercase();
-                if lk == "authorization" || lk.contains("api-key") || lk.contains("token") {
-                    return Err(at(
-                        &format!("targets[{i}].headers.{k}"),
-                        "secrets go in the environment: use `api_key_env`".into(),
-                    ));
-                }
-            }
-            if t.protocol == ProtocolKind::Coze {
-                let Some(c) = &t.coze else {
-                    return Err(at(
-                        &f("coze"),
-                        "a coze target needs `coze: {bot_id or model_bots}`".into(),
-                    ));
-                };
-                if c.bot_id.is_none() && c.model_bots.is_empty() {
-                    return Err(at(
-                        &f("coze.bot_id"),
-                        "give `bot_id` or `model_bots`".into(),
-                    ));
-                }
-                if c.poll_interval_ms == 0 {
-                    return Err(at(&f("coze.poll_interval_ms"), "must be > 0".into()));
-                }
-                if c.bot_id.is_none() {
-                    for (w, m) in self.traffic.models.iter().enumerate() {
-                        if !c.model_bots.contains_key(&m.model) {
-                            return Err(at(
-                                &f("coze.model_bots"),
-                                format!("no bot for model `{}` (traffic.models[{w}]) and no default `bot_id`", m.model),
-                            ));
-                        }
-                    }
-                }
-            }
-            if t.pricing.markup_pct < 0.0 || t.pricing.per_request_usd < 0.0 {
-                return Err(at(&f("pricing"), "must not be negative".into()));
-            }
-        }
-        let tr = &self.traffic;
-        positive(
-            at,
-            "traffic.conversations_per_day",
-            tr.conversations_per_day,
-        )?;
-        positive(at, "traffic.duration_s", tr.duration_s)?;
-        if let Some(ts) = tr.time_scale {
-            positive(at, "traffic.time_scale", ts)?;
-        }
-        if !(0.0..=1.0).contains(&tr.stream_share) {
-            return Err(at(
-                "traffic.stream_share",
-                format!("{} is not a share in 0..=1", tr.stream_share),
-            ));
-        }
-        if tr.think_time_s < 0.0 || !tr.think_time_s.is_finite() {
-            return Err(at("traffic.think_time_s", "must be >= 0".into()));
-        }
-        if tr.users == 0 {
-            return Err(at("traffic.users", "must be > 0".into()));
-        }
-        if tr.prompts.is_empty() {
-            return Err(at(
-                "traffic.prompts",
-                "at least one prompt is needed".into(),
-            ));
-        }
-        check_weights(at, "traffic.turns", tr.turns.iter().map(|w| w.weight))?;
-        for (i, t) in tr.turns.iter().enumerate() {
-            if t.turns == 0 {
-                return Err(at(
-                    &format!("traffic.turns[{i}].turns"),
-                    "a conversation has at least one turn".into(),
-                ));
-            }
-        }
-        check_weights(at, "traffic.models", tr.models.iter().map(|w| w.weight))?;
-        for (i, m) in tr.models.iter().enumerate() {
-            if let Err(e) = prices.resolve(&m.model) {
-                return Err(at(&format!("traffic.models[{i}].model"), e.to_string()));
-            }
-        }
-        for (i, r) in tr.routing.iter().enumerate() {
-            if r.keywords.is_empty() || r.keywords.iter().any(|k| k.trim().is_empty()) {
-                return Err(at(
-                    &format!("traffic.routing[{i}].keywords"),
-                    "non-empty keywords needed".into(),
-                ));
-            }
-            if let Err(e) = prices.resolve(&r.model) {
-                return Err(at(&format!("traffic.routing[{i}].model"), e.to_string()));
-            }
-        }
-        let l = &self.limits;
-        positive(at, "limits.max_rps", l.max_rps)?;
-        positive(at, "limits.request_timeout_s", l.request_timeout_s)?;
-        positive(at, "limits.max_duration_s", l.max_duration_s)?;
-        if l.grace_s < 0.0 {
-            return Err(at("limits.grace_s", "must be >= 0".into()));
-        }
-        if l.max_in_flight == 0 {
-            return Err(at("limits.max_in_flight", "must be > 0".into()));
-        }
-        if l.max_requests == 0 {
-            return Err(at("limits.max_requests", "must be > 0".into()));
-        }
-        if let Some(s) = l.max_spend_usd {
-            positive(at, "limits.max_spend_usd", s)?;
-        }
-        let r = &self.retry;
-        if r.initial_backoff_ms == 0 || r.max_backoff_ms < r.initial_backoff_ms {
-            return Err(at(
-                "retry.max_backoff_ms",
-                "need 0 < initial_backoff_ms <= max_backoff_ms".into(),
-            ));
-        }
-        if r.budget_s < 0.0 || r.max_retry_after_s < 0.0 {
-            return Err(at("retry.budget_s", "must be >= 0".into()));
-        }
-        let target_names: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
-        let check_thresholds = |field: &str, list: &[String]| -> Result<(), ScenarioError> {
-            for (i, s) in list.iter().enumerate() {
-                let f = format!("{field}[{i}]");
-                let th = crate::config::threshold::Threshold::parse(s)
-                    .map_err(|e| at(&f, e.to_string()))?;
-                for (target, metric) in th.references() {
-                    if !target_names.contains(&target.as_str()) {
-                        let hint = yamlpos::suggest(&target, target_names.iter().copied())
-                            .map(|s| format!(" (did you mean `{s}`?)"))
-                            .unwrap_or_default();
-                        return Err(at(&f, format!("unknown target `{target}`{hint}")));
-                    }
-                    if !crate::config::metric::METRIC_NAMES.contains(&metric.as_str()) {
-                        let hint = yamlpos::suggest(
-                            &metric,
-                            crate::config::metric::METRIC_NAMES.iter().copied(),
-                        )
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default();
-                        return Err(at(&f, format!("unknown metric `{metric}`{hint}")));
-                    }
-                }
-            }
-            Ok(())
-        };
-        check_thresholds("thresholds", &self.thresholds)?;
-        check_fallbacks(at, &self.targets)?;
-        if let Some(c) = &self.canary {
-            if c.phases.is_empty() {
-                return Err(at("canary.phases", "at least one phase".into()));
-            }
-            let roles: Vec<Role> = self.targets.iter().map(|t| t.role).collect();
-            if !(roles.contains(&Role::Legacy) && roles.contains(&Role::Gateway)) {
-                return Err(at(
-                    "canary",
-                    "needs one legacy and one gateway target".into(),
-                ));
-            }
-            for (i, p) in c.phases.iter().enumerate() {
-                if !(0.0..=1.0).contains(&p.share) {
-                    return Err(at(
-                        &format!("canary.phases[{i}].share"),
-                        "must be in 0..=1".into(),
-                    ));
-                }
-                positive(at, &format!("canary.phases[{i}].duration_s"), p.duration_s)?;
-                check_thresholds(&format!("canary.phases[{i}].thresholds"), &p.thresholds)?;
-            }
-        }
-        Ok(())
-    }
-
     pub fn target(&self, name: &str) -> Option<&TargetSpec> {
         self.targets.iter().find(|t| t.name == name)
     }
 }
 
-/// `fallback` names another target of the scenario, which has no fallback itself (no chains, so no cycles).
-fn check_fallbacks(
-    at: &dyn Fn(&str, String) -> ScenarioError,
-    targets: &[TargetSpec],
-) -> Result<(), ScenarioError> {
-    for (i, t) in targets.iter().enumerate() {
-        let Some(fb) = &t.fallback else { continue };
-        let f = format!("targets[{i}].fallback");
-        let Some(other) = targets.iter().find(|o| &o.name == fb) else {
-            return Err(at(&f, format!("unknown target `{fb}`")));
-        };
-        if other.name == t.name {
-            return Err(at(&f, "a target cannot fall back to itself".into()));
-        }
-        if other.fallback.is_some() {
-            return Err(at(
-                &f,
-                format!("`{fb}` has a fallback itself: chains are not supported"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn positive(
-    at: &dyn Fn(&str, String) -> ScenarioError,
-    field: &str,
-    v: f64,
-) -> Result<(), ScenarioError> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(at(field, format!("{v} must be a positive number")))
-    }
-}
-
-fn check_weights(
-    at: &dyn Fn(&str, String) -> ScenarioError,
-    field: &str,
-    weights: impl Iterator<Item = f64>,
-) -> Result<(), ScenarioError> {
-    let mut sum = 0.0;
-    let mut n = 0;
-    for (i, w) in weights.enumerate() {
-        if !(w.is_finite() && w >= 0.0) {
-            return Err(at(
-                &format!("{field}[{i}].weight"),
-                format!("{w} must be >= 0"),
-            ));
-        }
-        sum += w;
-        n += 1;
-    }
-    if n == 0 {
-        return Err(at(field, "at least one entry is needed".into()));
-    }
-    if (sum - 1.0).abs() > 1e-6 {
-        return Err(at(field, format!("weights sum to {sum}, not 1")));
-    }
-    Ok(())
-}
+mod validate;
+pub use validate::{check_plan, ranges};
 
 #[cfg(test)]
 mod tests;

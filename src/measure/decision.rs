@@ -100,6 +100,8 @@ pub struct RunInputs<'a> {
     pub checks: Vec<Check>,
     pub phases: Vec<PhaseInput<'a>>,
     pub seed: u64,
+    /// Why the run stopped early, if it did (`aborted: <expr>` for an abort-on-fail threshold).
+    pub stopped: Option<&'a str>,
 }
 
 /// The judged pairs of a run: every `gateway` target against the first `legacy` target.
@@ -283,6 +285,19 @@ fn phase_decision(p: &PhaseInput<'_>, checks: &[Check]) -> PhaseDecision {
 /// The decision of a run.
 pub fn decide_run(inp: RunInputs<'_>) -> Decision {
     let mut reasons = accounting_reasons(inp.metrics, &inp.targets);
+    if let Some(expr) = inp.stopped.and_then(|s| s.strip_prefix("aborted: ")) {
+        // An abort-on-fail threshold was breached long enough to stop the run: that is a failed threshold.
+        reasons.push(Reason {
+            kind: DecisionKind::NotSafe,
+            scope: "run".into(),
+            pair: None,
+            metric: "abort_on_fail".into(),
+            a: None,
+            b: None,
+            ci: None,
+            text: format!("the run was aborted: `{expr}` was breached"),
+        });
+    }
     reasons.extend(check_reasons(&inp.checks));
     let mut pairs = Vec::new();
     for (l, g) in run_pairs(&inp.targets) {

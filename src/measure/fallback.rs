@@ -42,6 +42,9 @@ pub struct Fallbacks {
 
 impl Fallbacks {
     pub fn add(&mut self, r: &Record) {
+        if r.warmup {
+            return; // counted in the accounting, in no statistic
+        }
         let t = self.targets.entry(r.target.clone()).or_default();
         match r.outcome {
             Some(Outcome::Ok) => t.finished += 1,

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::run::record::{read_records, Outcome, Record};
+use crate::run::record::{for_each_record, Outcome, Record};
 use hdrhistogram::Histogram;
 
 fn hist() -> Histogram<u64> {
@@ -45,8 +45,7 @@ pub struct Group {
     pub output_tokens: u64,
     pub estimated_rows: u64,
     pub cost_nano: u64,
-    /// Sum over ok streams of output tokens after the first and of their generation time (first token -> done), for
-    /// tokens/s: N tokens arrive over N - 1 gaps.
+    /// Sum over ok streams of output tokens after the first and of the first-to-last content chunk span, for tokens/s.
     pub stream_tokens: u64,
     pub stream_gen_ms: f64,
 }
@@ -82,9 +81,9 @@ impl Group {
         self.requests += 1;
         self.retries += u64::from(r.retries);
         self.attempts += u64::from(r.attempts);
-        self.input_tokens += r.input_tokens;
-        self.output_tokens += r.output_tokens;
-        self.cost_nano += r.cost_nano_usd;
+        self.input_tokens = self.input_tokens.saturating_add(r.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(r.output_tokens);
+        self.cost_nano = self.cost_nano.saturating_add(r.cost_nano_usd);
         if r.tokens_estimated {
             self.estimated_rows += 1;
         }
@@ -106,13 +105,13 @@ impl Group {
                 if let Some(v) = r.itl_ms {
                     rec(&mut self.itl, v);
                 }
-                if r.stream {
-                    if let (Some(l), Some(t)) = (r.latency_ms, r.ttft_ms) {
-                        // first token -> done spans the N - 1 gaps after the first of N tokens
-                        if l > t && r.output_tokens > 1 {
-                            self.stream_tokens += r.output_tokens - 1;
-                            self.stream_gen_ms += l - t;
-                        }
+                // Output tokens/s: the tokens after the first over the span from the first to the last content
+                // chunk (N tokens have N-1 gaps), i.e. 1 / ITL, pooled over streams.
+                if let (true, Some(itl)) = (r.stream && r.output_tokens > 1, r.itl_ms) {
+                    if itl > 0.0 {
+                        let after_first = r.output_tokens - 1;
+                        self.stream_tokens = self.stream_tokens.saturating_add(after_first);
+                        self.stream_gen_ms += itl * after_first as f64;
                     }
                 }
             }
@@ -141,11 +140,11 @@ impl Group {
         self.unavailable += o.unavailable;
         self.retries += o.retries;
         self.attempts += o.attempts;
-        self.input_tokens += o.input_tokens;
-        self.output_tokens += o.output_tokens;
+        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
         self.estimated_rows += o.estimated_rows;
-        self.cost_nano += o.cost_nano;
-        self.stream_tokens += o.stream_tokens;
+        self.cost_nano = self.cost_nano.saturating_add(o.cost_nano);
+        self.stream_tokens = self.stream_tokens.saturating_add(o.stream_tokens);
         self.stream_gen_ms += o.stream_gen_ms;
     }
 
@@ -218,12 +217,69 @@ pub struct TargetMetrics {
     /// Raw samples for statistical tests (ms): ok non-stream chat latency, ok stream TTFT.
     pub latency_samples: Vec<f64>,
     pub ttft_samples: Vec<f64>,
-    pub conversations: std::collections::BTreeSet<u64>,
+    pub conversations: IdSet,
     /// Cost per conversation, for the projection (complete conversations only) and its bootstrap interval.
     pub conv_costs: BTreeMap<u64, ConvCost>,
     pub users: std::collections::BTreeSet<u64>,
     pub first_sent_ms: Option<f64>,
     pub last_done_ms: f64,
+    /// Warm-up rows seen (and kept out of everything above).
+    pub warmup: u64,
+    /// Chat requests that met every goodput objective.
+    pub good: u64,
+    /// Per minute of the run (by completion time), for soak runs.
+    pub per_minute: Vec<crate::measure::soak::Minute>,
+    /// The previous row's user: consecutive rows often share one, and the set lookup is then skipped.
+    last_user: Option<u64>,
+}
+
+/// Distinct ids (conversations): a bitmap for the dense ids a run numbers from 0 (one bit each, so 10,000,000
+/// conversations cost 1.2 MB where a `BTreeSet` cost ~40 bytes each and a tree walk per row), a set for the rest.
+#[derive(Debug, Clone, Default)]
+pub struct IdSet {
+    bits: Vec<u64>,
+    sparse: std::collections::BTreeSet<u64>,
+    len: usize,
+}
+
+/// Ids below this go to the bitmap (at most 16 MiB); larger ones to the set.
+const DENSE_IDS: u64 = 1 << 27;
+
+impl IdSet {
+    /// Add `id`; true when it was new.
+    pub fn insert(&mut self, id: u64) -> bool {
+        let new = if id < DENSE_IDS {
+            let (word, bit) = ((id / 64) as usize, 1u64 << (id % 64));
+            if self.bits.len() <= word {
+                self.bits.resize((word + 1).next_power_of_two(), 0);
+            }
+            let new = self.bits[word] & bit == 0;
+            self.bits[word] |= bit;
+            new
+        } else {
+            self.sparse.insert(id)
+        };
+        self.len += usize::from(new);
+        new
+    }
+
+    pub fn contains(&self, id: u64) -> bool {
+        if id < DENSE_IDS {
+            self.bits
+                .get((id / 64) as usize)
+                .is_some_and(|w| w & (1u64 << (id % 64)) != 0)
+        } else {
+            self.sparse.contains(&id)
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 const MAX_SAMPLES: usize = 2_000_000;
@@ -245,12 +301,16 @@ impl TargetMetrics {
         }
         self.conversations.insert(r.conversation);
         let c = self.conv_costs.entry(r.conversation).or_default();
-        c.cost_nano += r.cost_nano_usd;
+        c.cost_nano = c.cost_nano.saturating_add(r.cost_nano_usd);
         if r.cost_nano_usd > 0 {
-            *c.by_model.entry(r.model.clone()).or_default() += r.cost_nano_usd;
+            let m = c.by_model.entry(r.model.clone()).or_default();
+            *m = m.saturating_add(r.cost_nano_usd);
         }
         c.incomplete |= !matches!(r.outcome, Some(Outcome::Ok | Outcome::Error));
-        self.users.insert(r.user);
+        if self.last_user != Some(r.user) {
+            self.users.insert(r.user);
+            self.last_user = Some(r.user);
+        }
         if r.outcome == Some(Outcome::Error) {
             *self.errors_by_kind.entry(r.error_kind.clone()).or_default() += 1;
         }
@@ -296,10 +356,19 @@ impl TargetMetrics {
                 }
             }
         }
-        self.by_model
-            .entry((r.model.clone(), r.stream))
-            .or_default()
-            .add(r);
+        // A scan of the few (model, stream) keys instead of a key String cloned per row.
+        let known = self
+            .by_model
+            .iter_mut()
+            .find(|((m, s), _)| *s == r.stream && *m == r.model);
+        match known {
+            Some((_, g)) => g.add(r),
+            None => self
+                .by_model
+                .entry((r.model.clone(), r.stream))
+                .or_default()
+                .add(r),
+        }
     }
 
     /// Every request of the target, creates included (accounting, error rate, availability, cost).
@@ -323,7 +392,7 @@ impl TargetMetrics {
                 None => c.cost_nano,
                 Some(m) => c.by_model.get(m).copied().unwrap_or(0),
             })
-            .sum()
+            .fold(0u64, u64::saturating_add)
     }
 
     /// Conversations not measured whole (left out of the projection).
@@ -349,9 +418,9 @@ impl TargetMetrics {
         for ((model, _), g) in &self.by_model {
             let e = out.entry(model.clone()).or_default();
             e.0 += g.requests;
-            e.1 += g.input_tokens;
-            e.2 += g.output_tokens;
-            e.3 += g.cost_nano;
+            e.1 = e.1.saturating_add(g.input_tokens);
+            e.2 = e.2.saturating_add(g.output_tokens);
+            e.3 = e.3.saturating_add(g.cost_nano);
         }
         out
     }
@@ -365,6 +434,8 @@ pub struct Metrics {
     pub conversations_per_day: f64,
     /// Wall-clock seconds the arrivals spanned (for rates).
     pub window_s: f64,
+    /// Per-request objectives of goodput, if the scenario sets them.
+    pub goodput: Option<crate::config::goodput::Goodput>,
 }
 
 impl Metrics {
@@ -376,8 +447,22 @@ impl Metrics {
         }
     }
 
+    /// The one entry point of records into statistics: warm-up rows stop here, counted and nothing more.
     pub fn add(&mut self, r: &Record) {
-        self.targets.entry(r.target.clone()).or_default().add(r);
+        let goodput = self.goodput;
+        let t = self.target_mut(&r.target);
+        if r.warmup {
+            if t.role.is_empty() {
+                t.role = r.role.clone();
+            }
+            t.warmup += 1;
+            return;
+        }
+        if goodput.is_some_and(|g| crate::measure::soak::is_good(&g, r)) {
+            t.good += 1;
+        }
+        crate::measure::soak::add_to_minutes(&mut t.per_minute, r);
+        t.add(r);
     }
 
     /// Leave a conversation out of every target's projection when it is incomplete on any target that saw it, so
@@ -398,6 +483,15 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    /// The target's metrics, created on its first row (the name is cloned once, not per row).
+    fn target_mut(&mut self, name: &str) -> &mut TargetMetrics {
+        if !self.targets.contains_key(name) {
+            self.targets
+                .insert(name.to_string(), TargetMetrics::default());
+        }
+        self.targets.get_mut(name).expect("inserted above")
     }
 
     /// Conversations that sent at least one request: the denominator of cost per conversation.
@@ -457,6 +551,8 @@ impl Metrics {
                 })
             }
             "monthly_cost_usd" => self.monthly_cost_usd(target),
+            "goodput_rps" => (self.goodput.is_some() && self.window_s > 0.0)
+                .then(|| t.good as f64 / self.window_s),
             _ => None,
         }
     }
@@ -468,9 +564,10 @@ impl Metrics {
         window_s: f64,
     ) -> Result<Metrics, csv::Error> {
         let mut m = Metrics::new(conversations_per_day, window_s);
-        for r in read_records(path)? {
-            m.add(&r?);
-        }
+        for_each_record(path, |r| {
+            m.add(r);
+            Ok::<(), csv::Error>(())
+        })?;
         m.align_measured_conversations();
         Ok(m)
     }
@@ -479,7 +576,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::record::OP_CHAT;
+    use crate::run::record::{read_records, OP_CHAT};
 
     fn row(target: &str, outcome: Outcome, stream: bool, lat: f64) -> Record {
         Record {
@@ -521,18 +618,6 @@ mod tests {
     }
 
     #[test]
-    fn output_tokens_per_second_counts_the_gaps_between_tokens() {
-        // 20 tokens, the first at 100 ms and one every 10 ms after it: the last at 290 ms, 100 tokens/s.
-        let mut m = Metrics::new(1000.0, 10.0);
-        let mut r = row("g", Outcome::Ok, true, 290.0);
-        r.ttft_ms = Some(100.0);
-        r.output_tokens = 20;
-        m.add(&r);
-        let v = m.metric("g", "output_tokens_per_s").unwrap();
-        assert!((v - 100.0).abs() < 1e-9, "{v}");
-    }
-
-    #[test]
     fn interrupted_run_projects_from_completed_conversations() {
         // 4 conversations done at 1,000 nano-dollars each, 6 scheduled but never sent (Ctrl-C): the projection is
         // 1,000 nano-dollars per conversation, not 4,000 / 10.
@@ -568,6 +653,25 @@ mod tests {
         assert_eq!(m.targets["l"].measured_conversations(), 3);
         assert_eq!(m.targets["l"].measured_cost_nano(None), 6000);
         assert_eq!(m.targets["g"].measured_cost_nano(None), 3000);
+    }
+
+    #[test]
+    fn warmup_rows_are_counted_and_enter_no_statistic() {
+        let mut m = Metrics::new(1000.0, 10.0);
+        m.add(&row("g", Outcome::Ok, false, 100.0));
+        let mut w = row("g", Outcome::Ok, false, 5000.0);
+        w.warmup = true;
+        m.add(&w);
+        let mut e = row("g", Outcome::Error, false, 1.0);
+        e.warmup = true;
+        e.error_kind = "http_503".into();
+        m.add(&e);
+        assert_eq!(m.metric("g", "requests"), Some(1.0));
+        assert_eq!(m.metric("g", "error_rate"), Some(0.0));
+        assert!((m.metric("g", "max_ms").unwrap() - 100.0).abs() < 0.1);
+        assert!(m.targets["g"].errors_by_kind.is_empty());
+        assert_eq!(m.targets["g"].latency_samples, vec![100.0]);
+        assert_eq!(m.targets["g"].warmup, 2);
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub enum ChartError {
 static FONT_ONCE: Once = Once::new();
 static FONT_OK: AtomicBool = AtomicBool::new(false);
 
-fn ensure_font() -> Result<(), ChartError> {
+pub(crate) fn ensure_font() -> Result<(), ChartError> {
     FONT_ONCE.call_once(|| {
         use plotters::style::register_font;
         let ok = register_font(FONT, FontStyle::Normal, dejavu::sans::regular()).is_ok()

@@ -89,11 +89,10 @@ impl RunMeta {
         std::fs::write(&p, text).map_err(io(&p))
     }
 
+    /// Seconds of measured arrivals: the window (or the elapsed time if shorter) after the warm-up.
     pub fn window_s(&self) -> f64 {
-        self.scenario
-            .traffic
-            .duration_s
-            .min(self.elapsed_s.max(0.001))
+        let t = &self.scenario.traffic;
+        (t.duration_s.min(self.elapsed_s.max(0.001)) - t.warmup_s).max(0.001)
     }
 }
 

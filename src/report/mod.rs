@@ -14,6 +14,8 @@ pub mod merge;
 pub mod meta;
 pub mod results;
 pub mod rundir;
+pub mod soak;
+pub mod sweep;
 pub mod tables;
 
 use std::path::Path;
@@ -62,6 +64,7 @@ pub fn decide(run: &Run) -> Decision {
         checks,
         phases,
         seed: VERDICT_SEED,
+        stopped: run.meta.stopped.as_deref(),
     })
 }
 

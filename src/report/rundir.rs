@@ -14,25 +14,38 @@ pub struct Run {
     pub metrics: Metrics,
     /// Per canary phase (index -> metrics), when the run was a canary.
     pub phases: BTreeMap<u32, Metrics>,
+    /// A trailing partial row of `requests.csv` (cut by a crash or a full disk) was skipped: 0 or 1.
+    pub skipped_partial_rows: u64,
     /// Requests that fell back to another target, per target (`fallback:` in the scenario).
     pub fallbacks: crate::measure::fallback::Fallbacks,
 }
 
 impl Run {
     pub fn load(dir: &Path) -> Result<Run, ReportError> {
-        let meta = RunMeta::load(dir)?;
+        let mut meta = RunMeta::load(dir)?;
         let p = dir.join("requests.csv");
+        let io_err = |e: std::io::Error| ReportError::Data {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        };
+        let (file, whole) = crate::run::record::whole_rows_len(&p).map_err(io_err)?;
+        let file_len = file.metadata().map_err(io_err)?.len();
+        if meta.finished_utc.is_empty() {
+            // run.json still holds the plan written before the first request: the run never finished. Its length is
+            // the time from the start to the last write of requests.csv.
+            meta.elapsed_s = unfinished_elapsed_s(&meta, &file);
+        }
         let cpd = meta.scenario.traffic.conversations_per_day;
         let window = meta.window_s();
         let mut metrics = Metrics::new(cpd, window);
+        metrics.goodput = meta.scenario.goodput;
         let mut phases: BTreeMap<u32, Metrics> = BTreeMap::new();
         let mut fallbacks = crate::measure::fallback::Fallbacks::default();
         let data_err = |e: csv::Error| ReportError::Data {
             path: p.display().to_string(),
             message: e.to_string(),
         };
-        for r in crate::run::record::read_records(&p).map_err(data_err)? {
-            let r = r.map_err(data_err)?;
+        crate::run::record::for_each_record(&p, |r| {
             if let Some(ph) = r.canary_phase {
                 let d = meta
                     .scenario
@@ -42,12 +55,17 @@ impl Run {
                     .map_or(window, |x| x.duration_s);
                 phases
                     .entry(ph)
-                    .or_insert_with(|| Metrics::new(cpd, d))
-                    .add(&r);
+                    .or_insert_with(|| Metrics {
+                        goodput: meta.scenario.goodput,
+                        ..Metrics::new(cpd, d)
+                    })
+                    .add(r);
             }
-            metrics.add(&r);
-            fallbacks.add(&r);
-        }
+            metrics.add(r);
+            fallbacks.add(r);
+            Ok(())
+        })
+        .map_err(data_err)?;
         metrics.align_measured_conversations();
         for m in phases.values_mut() {
             m.align_measured_conversations();
@@ -57,7 +75,18 @@ impl Run {
             meta,
             metrics,
             phases,
+            skipped_partial_rows: u64::from(whole < file_len),
             fallbacks,
+        })
+    }
+
+    /// A note for the reader when the run's files are incomplete, else `None`.
+    pub fn partial_note(&self) -> Option<String> {
+        (self.skipped_partial_rows > 0).then(|| {
+            format!(
+                "skipped {} partial trailing row of requests.csv (the run was cut off mid-write)",
+                self.skipped_partial_rows
+            )
         })
     }
 
@@ -67,5 +96,17 @@ impl Run {
             .iter()
             .find(|t| t.role == role)
             .map(|t| t.name.as_str())
+    }
+}
+
+fn unfinished_elapsed_s(meta: &RunMeta, csv: &std::fs::File) -> f64 {
+    let started = chrono::DateTime::parse_from_rfc3339(&meta.started_utc).ok();
+    let modified = csv.metadata().and_then(|m| m.modified()).ok();
+    match (started, modified) {
+        (Some(s), Some(m)) => {
+            let m: chrono::DateTime<chrono::Utc> = m.into();
+            ((m - s.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 1000.0).max(0.001)
+        }
+        _ => meta.elapsed_s,
     }
 }

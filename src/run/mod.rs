@@ -2,6 +2,7 @@
 //! typed [`record::Record`] of every scheduled request, and the sink that writes them and owns the accounting.
 
 pub mod fallback;
+pub mod plan;
 pub mod record;
 pub mod request;
 pub mod runner;

@@ -33,74 +33,215 @@ where
     F: Fn(&ConvState) -> Fut,
     Fut: std::future::Future<Output = (Attempt, ConvState)>,
 {
-    let Slot {
-        conv,
-        turn,
-        phase,
-        intended,
-    } = slot;
-    let mut r = base_record(state, conv, turn, phase);
-    r.scheduled_ms = ms(intended.saturating_duration_since(shared.start));
+    let mut r = base_record(state, slot.conv, slot.turn, slot.phase);
+    r.scheduled_ms = ms(slot.intended.saturating_duration_since(shared.start));
     let not_sent = |mut r: Record, reason: &str| {
         r.outcome = Some(Outcome::NotSent);
         r.not_sent_reason = reason.to_string();
         (r, None, Instant::now())
     };
-    if shared.control.abort.is_cancelled() {
+    let reserve = worst_cost_nano(shared, state, &r, slot.prompt(), cs);
+    let admission = match admit(shared, state, reserve) {
+        Ok(a) => a,
+        Err(reason) => return not_sent(r, reason),
+    };
+    let Some(run) = attempts(shared, state, &make, cs).await else {
         return not_sent(r, "interrupted");
-    }
-    if state.sent.fetch_add(1, Ordering::Relaxed) >= shared.max_requests {
+    };
+    let Some(run) = run else {
         return not_sent(r, "max_requests");
+    };
+    fill_timings(&mut r, shared, state, &run, slot.intended);
+    if r.op == OP_CHAT {
+        fill_tokens_and_cost(&mut r, shared, state, &run.attempt, slot.prompt(), cs);
     }
-    if let Some(cap) = shared.max_spend_nano.filter(|_| !state.target.is_mock) {
-        if state.spent_nano.load(Ordering::Relaxed) >= cap {
-            return not_sent(r, "max_spend");
+    admission.settle(r.cost_nano_usd);
+    let a = &run.attempt;
+    r.outcome = Some(match &a.error {
+        None => Outcome::Ok,
+        Some(ErrorKind::Cancelled) => Outcome::Cancelled,
+        Some(_) => Outcome::Error,
+    });
+    if let Some(k) = &a.error {
+        r.error_kind = k.as_str();
+        r.detail = a.detail.clone().unwrap_or_default();
+    }
+    let answer = a.ok().then(|| a.answer.clone());
+    (r, answer, a.done)
+}
+
+impl Slot<'_> {
+    /// The user's message of this request (none for the conversation-create call).
+    fn prompt(&self) -> Option<&str> {
+        (self.turn > 0).then(|| &*self.conv.turns[self.turn as usize - 1].prompt)
+    }
+}
+
+/// A request let through admission: its in-flight permit and the worst-case cost reserved against the spend cap. A
+/// reservation not settled (the request ended up not sent) is released when the admission is dropped.
+struct Admission<'a> {
+    state: &'a TargetState,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+    reserved_nano: u64,
+}
+
+impl Admission<'_> {
+    /// Replace the reservation with what the request really cost.
+    fn settle(mut self, actual_nano: u64) {
+        let reserved = std::mem::take(&mut self.reserved_nano);
+        let _ = self
+            .state
+            .spent_nano
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(reserved).saturating_add(actual_nano))
+            });
+    }
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        if self.reserved_nano > 0 {
+            let r = self.reserved_nano;
+            let _ = self
+                .state
+                .spent_nano
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                    Some(v.saturating_sub(r))
+                });
         }
     }
-    let Ok(_permit) = state.in_flight.try_acquire() else {
-        return not_sent(r, "max_in_flight");
+}
+
+/// The caps a request must pass before it waits for the send-rate limiter: not interrupted, a free in-flight slot,
+/// and room under the spend cap for its worst case (reserved now, so concurrent requests can never cross the cap).
+fn admit<'a>(
+    shared: &Shared,
+    state: &'a TargetState,
+    worst_nano: u64,
+) -> Result<Admission<'a>, &'static str> {
+    if shared.control.abort.is_cancelled() {
+        return Err("interrupted");
+    }
+    let Ok(permit) = state.in_flight.try_acquire() else {
+        return Err("max_in_flight");
     };
+    let mut reserved_nano = 0;
+    if let Some(cap) = shared.max_spend_nano.filter(|_| !state.target.is_mock) {
+        state
+            .spent_nano
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                let after = v.saturating_add(worst_nano);
+                (after <= cap && v < cap).then_some(after)
+            })
+            .map_err(|_| "max_spend")?;
+        reserved_nano = worst_nano;
+    }
+    Ok(Admission {
+        state,
+        _permit: permit,
+        reserved_nano,
+    })
+}
+
+/// The most a request can cost: its estimated input (prompt and history) and the output token cap, at the model's
+/// price with the target's markup and fee. Zero for the conversation-create call, which carries no tokens.
+fn worst_cost_nano(
+    shared: &Shared,
+    state: &TargetState,
+    r: &Record,
+    prompt: Option<&str>,
+    cs: &ConvState,
+) -> u64 {
+    let (Some(prompt), Ok(price)) = (prompt, shared.prices.price(&r.model)) else {
+        return 0;
+    };
+    let input = estimate_input(prompt, cs);
+    let p = &state.target.pricing;
+    cost::request_cost_nano(
+        price,
+        input,
+        shared.worst_output_tokens,
+        p.markup_pct,
+        p.per_request_usd,
+    )
+}
+
+fn estimate_input(prompt: &str, cs: &ConvState) -> u64 {
+    let hist: u64 = cs
+        .history
+        .iter()
+        .map(|(_, c)| cost::estimate_tokens(c))
+        .sum();
+    cost::estimate_tokens(prompt).saturating_add(hist)
+}
+
+/// The attempts of one request and what they add up to.
+struct Attempts {
+    attempt: Attempt,
+    first_sent: Instant,
+    count: u32,
+    waited: Duration,
+}
+
+/// Wait for the send-rate limiter in arrival order (a fair queue: the head alone waits on the limiter), or for an
+/// abort. False when aborted.
+async fn wait_turn(shared: &Shared, state: &TargetState) -> bool {
+    let admitted = async {
+        let _head = state.admission_queue.lock().await;
+        state.limiter.until_ready().await;
+    };
+    tokio::select! {
+        _ = admitted => true,
+        _ = shared.control.abort.cancelled() => false,
+    }
+}
+
+/// The attempt loop: retries on retryable failures after Retry-After (capped) or backoff, within the retry budget;
+/// every attempt takes a ticket of `limits.max_requests`. `None` when interrupted before the first attempt,
+/// `Some(None)` when the request cap left no ticket for it.
+async fn attempts<F, Fut>(
+    shared: &Shared,
+    state: &TargetState,
+    make: &F,
+    cs: &mut ConvState,
+) -> Option<Option<Attempts>>
+where
+    F: Fn(&ConvState) -> Fut,
+    Fut: std::future::Future<Output = (Attempt, ConvState)>,
+{
     let mut first_sent: Option<Instant> = None;
     let mut waited = Duration::ZERO;
-    let mut attempts = 0u32;
+    let mut count = 0u32;
     let budget = Duration::from_secs_f64(shared.retry.budget_s);
     let cap_after = Duration::from_secs_f64(shared.retry.max_retry_after_s);
+    let mut last: Option<Attempt> = None;
     let attempt = loop {
-        tokio::select! {
-            _ = state.limiter.until_ready() => {}
-            _ = shared.control.abort.cancelled() => {
-                if first_sent.is_none() {
-                    return not_sent(r, "interrupted");
-                }
-                break cancelled_attempt();
+        if !wait_turn(shared, state).await {
+            match last {
+                None => return None,
+                Some(_) => break cancelled_attempt(),
             }
         }
-        attempts += 1;
+        if state.sent.fetch_add(1, Ordering::Relaxed) >= shared.max_requests {
+            match last {
+                None => return Some(None),
+                Some(a) => break a,
+            }
+        }
+        count += 1;
         let t0 = Instant::now();
         first_sent.get_or_insert(t0);
-        let fut = make(cs);
-        let a = tokio::select! {
-            res = tokio::time::timeout(shared.timeout, fut) => match res {
-                Ok((a, st)) => {
-                    if a.ok() {
-                        *cs = st;
-                    }
-                    a
-                }
-                Err(_) => timeout_attempt(t0, shared.timeout),
-            },
-            _ = shared.control.abort.cancelled() => cancelled_attempt(),
-        };
+        let a = one_attempt(shared, make, cs, t0).await;
         let Some(kind) = a.error.clone() else { break a };
         if kind == ErrorKind::Cancelled
-            || attempts > shared.retry.max_retries
+            || count > shared.retry.max_retries
             || !kind.retryable(shared.retry.retry_server_errors)
         {
             break a;
         }
         let wait = match a.retry_after {
             Some(ra) => ra.min(cap_after),
-            None => backoff(&shared.retry, attempts),
+            None => backoff(&shared.retry, count),
         };
         if waited + wait > budget {
             break a;
@@ -113,78 +254,95 @@ where
         if cancelled {
             break cancelled_attempt();
         }
+        last = Some(a);
     };
-    let first_sent = first_sent.expect("at least one attempt");
-    let since = |t: Instant| ms(t.saturating_duration_since(shared.start));
-    r.attempts = attempts;
-    r.retries = attempts - 1;
-    r.retry_wait_ms = ms(waited);
-    r.sent_ms = Some(since(first_sent));
-    r.status = attempt.status;
-    r.ttfb_ms = attempt.timer.ttfb().map(ms);
-    r.latency_ms = Some(ms(attempt.done.saturating_duration_since(attempt.sent)));
-    r.e2e_ms = Some(ms(attempt.done.saturating_duration_since(first_sent)));
-    r.from_scheduled_ms = Some(ms(attempt.done.saturating_duration_since(intended)));
-    r.chunks = u32::try_from(attempt.timer.content_chunks()).unwrap_or(u32::MAX);
+    Some(Some(Attempts {
+        attempt,
+        first_sent: first_sent.expect("at least one attempt"),
+        count,
+        waited,
+    }))
+}
+
+async fn one_attempt<F, Fut>(shared: &Shared, make: &F, cs: &mut ConvState, t0: Instant) -> Attempt
+where
+    F: Fn(&ConvState) -> Fut,
+    Fut: std::future::Future<Output = (Attempt, ConvState)>,
+{
+    let fut = make(cs);
+    tokio::select! {
+        res = tokio::time::timeout(shared.timeout, fut) => match res {
+            Ok((a, st)) => {
+                if a.ok() {
+                    *cs = st;
+                }
+                a
+            }
+            Err(_) => timeout_attempt(t0, shared.timeout),
+        },
+        _ = shared.control.abort.cancelled() => cancelled_attempt(),
+    }
+}
+
+fn fill_timings(
+    r: &mut Record,
+    shared: &Shared,
+    state: &TargetState,
+    run: &Attempts,
+    intended: Instant,
+) {
+    let a = &run.attempt;
+    r.attempts = run.count;
+    r.retries = run.count.saturating_sub(1);
+    r.retry_wait_ms = ms(run.waited);
+    r.sent_ms = Some(ms(run.first_sent.saturating_duration_since(shared.start)));
+    r.status = a.status;
+    r.ttfb_ms = a.timer.ttfb().map(ms);
+    r.latency_ms = Some(ms(a.done.saturating_duration_since(a.sent)));
+    r.e2e_ms = Some(ms(a.done.saturating_duration_since(run.first_sent)));
+    r.from_scheduled_ms = Some(ms(a.done.saturating_duration_since(intended)));
+    r.chunks = u32::try_from(a.timer.content_chunks()).unwrap_or(u32::MAX);
     if r.stream {
-        r.ttft_ms = attempt.timer.ttft().map(ms);
-        r.max_gap_ms = attempt.timer.gaps().max().map(ms);
-        if attempt.ok() && attempt.timer.gaps().count() > 0 {
+        r.ttft_ms = a.timer.ttft().map(ms);
+        r.max_gap_ms = a.timer.gaps().max().map(ms);
+        if a.ok() && a.timer.gaps().count() > 0 {
             let mut h = state.gaps.lock().expect("gap histogram lock");
-            attempt.timer.gaps().record_into(&mut h);
+            a.timer.gaps().record_into(&mut h);
         }
     }
-    // Tokens: the server's usage, else an estimate that says so.
-    if r.op == OP_CHAT {
-        let (input, output, estimated) = match attempt.usage {
-            Some((i, o)) => (i, o, false),
-            None if attempt.ok() => {
-                let prompt = &conv.turns[turn as usize - 1].prompt;
-                let hist: u64 = cs
-                    .history
-                    .iter()
-                    .map(|(_, c)| cost::estimate_tokens(c))
-                    .sum();
-                (
-                    cost::estimate_tokens(prompt) + hist,
-                    attempt.estimated_output_tokens(),
-                    true,
-                )
-            }
-            None => (0, 0, false),
-        };
-        r.input_tokens = input;
-        r.output_tokens = output;
-        r.tokens_estimated = estimated;
-        if r.stream && output > 1 {
-            if let Some(span) = attempt.timer.content_span() {
-                r.itl_ms = Some(ms(span) / (output - 1) as f64);
-            }
-        }
-        if let Ok(price) = shared.prices.price(&r.model) {
-            let fee = if attempt.ok() {
-                state.target.pricing.per_request_usd
-            } else {
-                0.0
-            };
-            r.cost_nano_usd =
-                cost::request_cost_nano(price, input, output, state.target.pricing.markup_pct, fee);
-            state
-                .spent_nano
-                .fetch_add(r.cost_nano_usd, Ordering::Relaxed);
+}
+
+/// Tokens (the server's usage, else an estimate that says so), inter-token latency and cost of a chat request.
+fn fill_tokens_and_cost(
+    r: &mut Record,
+    shared: &Shared,
+    state: &TargetState,
+    a: &Attempt,
+    prompt: Option<&str>,
+    cs: &ConvState,
+) {
+    let (input, output, estimated) = match a.usage {
+        Some((i, o)) => (i, o, false),
+        None if a.ok() => (
+            estimate_input(prompt.unwrap_or_default(), cs),
+            a.estimated_output_tokens(),
+            true,
+        ),
+        None => (0, 0, false),
+    };
+    r.input_tokens = input;
+    r.output_tokens = output;
+    r.tokens_estimated = estimated;
+    if r.stream && output > 1 {
+        if let Some(span) = a.timer.content_span() {
+            r.itl_ms = Some(ms(span) / (output - 1) as f64);
         }
     }
-    let answer = attempt.ok().then(|| attempt.answer.clone());
-    r.outcome = Some(match &attempt.error {
-        None => Outcome::Ok,
-        Some(ErrorKind::Cancelled) => Outcome::Cancelled,
-        Some(_) => Outcome::Error,
-    });
-    if let Some(k) = &attempt.error {
-        r.error_kind = k.as_str();
-        r.detail = attempt.detail.clone().unwrap_or_default();
+    if let Ok(price) = shared.prices.price(&r.model) {
+        let p = &state.target.pricing;
+        let fee = if a.ok() { p.per_request_usd } else { 0.0 };
+        r.cost_nano_usd = cost::request_cost_nano(price, input, output, p.markup_pct, fee);
     }
-    (r, answer, attempt.done)
 }
 
 fn cancelled_attempt() -> Attempt {
@@ -209,6 +367,66 @@ pub fn backoff(p: &RetryPolicy, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::state::{Control, RunTarget};
+
+    fn shared_and_state(cap_nano: u64) -> (Shared, TargetState) {
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let endpoint = crate::client::Endpoint::new(
+            crate::config::scenario::ProtocolKind::Openai,
+            "http://127.0.0.1:9",
+            None,
+            &Default::default(),
+            None,
+            None,
+        )
+        .unwrap();
+        let target = RunTarget {
+            name: "gw".into(),
+            role: crate::config::scenario::Role::Gateway,
+            endpoint,
+            pricing: Default::default(),
+            is_mock: false,
+            fallback: None,
+        };
+        let limits = crate::config::scenario::Limits {
+            max_in_flight: 10,
+            ..Default::default()
+        };
+        let prices: crate::config::prices::PriceFile =
+            serde_yaml::from_str("models: {m: {input_per_mtok: 1, output_per_mtok: 10}}").unwrap();
+        let shared = Shared {
+            start: Instant::now(),
+            client: reqwest::Client::new(),
+            prices: cost::PriceTable::from_file(prices, "p.yaml").unwrap(),
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(1),
+            max_requests: 10,
+            max_spend_nano: Some(cap_nano),
+            worst_output_tokens: 1000,
+            control: Control::default(),
+            tx,
+        };
+        (shared, TargetState::new(target, &limits))
+    }
+
+    #[test]
+    fn spend_is_reserved_at_admission_settled_to_the_real_cost_and_released_when_unsent() {
+        // Worst case 10,000,000 nano-USD (1000 output tokens at $10/M); a cap of 25,000,000 admits two at once.
+        let (shared, state) = shared_and_state(25_000_000);
+        let worst = 10_000_000;
+        let a = admit(&shared, &state, worst).unwrap();
+        let b = admit(&shared, &state, worst).unwrap();
+        assert_eq!(admit(&shared, &state, worst).err(), Some("max_spend"));
+        assert_eq!(state.spent_nano.load(Ordering::Relaxed), 20_000_000);
+        a.settle(1_000_000); // the first answer was short
+        assert_eq!(state.spent_nano.load(Ordering::Relaxed), 11_000_000);
+        drop(b); // the second was never sent: its reservation goes back
+        assert_eq!(state.spent_nano.load(Ordering::Relaxed), 1_000_000);
+        let c = admit(&shared, &state, worst).unwrap();
+        let d = admit(&shared, &state, worst).unwrap();
+        assert_eq!(admit(&shared, &state, worst).err(), Some("max_spend"));
+        drop((c, d));
+    }
 
     #[test]
     fn backoff_grows_caps_and_jitters_down() {

@@ -6,18 +6,17 @@
 //! out) or not sent (with the reason), so `scheduled = ok + errors + cancelled + not sent` holds exactly.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
 use super::fallback;
 use super::record::{ms, Outcome, Record};
 use super::request::{request, Slot};
 use super::shard::Slice;
 use super::sink::Accounting;
-use super::state::{base_record, limiter, Control, RunTarget, Shared, TargetState};
+use super::state::{base_record, Control, RunTarget, Shared, TargetState};
 use super::traffic::{canary_route, ConvPlan, TrafficGen};
 use crate::client::http::http_client;
 use crate::client::ConvState;
@@ -29,6 +28,12 @@ pub struct RunOutput {
     pub stopped: Option<String>,
     pub elapsed: Duration,
     pub requests_csv: PathBuf,
+    /// A second interrupt ended the run at once: the caller exits with [`super::sink::HARD_EXIT_CODE`].
+    pub hard_exit: bool,
+    /// The first write error of `requests.csv`; arrivals stopped when it happened.
+    pub write_error: Option<String>,
+    /// Records counted in the accounting but lost to the write error.
+    pub lost_rows: u64,
 }
 
 /// Drive every target with the scenario's traffic, writing `requests.csv` in `out_dir` as records arrive.
@@ -41,17 +46,19 @@ pub async fn run(
     slice: Slice,
 ) -> std::io::Result<RunOutput> {
     let s = &loaded.scenario;
-    let rate = loaded.conversations_per_wall_second();
     let window = s.traffic.duration_s;
     let csv_path = out_dir.join("requests.csv");
     let (tx, rx) = mpsc::channel::<Record>(65_536);
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    let expected_convs = (rate * window).ceil() as u64 * targets.len() as u64;
+    let expected_convs = crate::run::traffic::planned_profile(loaded, window)
+        .expected()
+        .ceil() as u64
+        * targets.len() as u64;
     let sink = tokio::spawn(crate::run::sink::write_records(
         csv_path.clone(),
         rx,
-        names.clone(),
-        control.hard_exit.clone(),
+        names,
+        control.clone(),
         progress.then_some(expected_convs),
     ));
     let shared = Arc::new(Shared {
@@ -64,99 +71,124 @@ pub async fn run(
         timeout: Duration::from_secs_f64(s.limits.request_timeout_s),
         max_requests: s.limits.max_requests,
         max_spend_nano: s.limits.max_spend_usd.map(cost::usd_to_nano),
+        worst_output_tokens: s
+            .traffic
+            .max_tokens
+            .map_or(DEFAULT_WORST_OUTPUT_TOKENS, u64::from),
         control: control.clone(),
         tx,
     });
-    // Hard cap on the whole run's wall time: stop arrivals, then cancel what is in flight.
-    let cap = Duration::from_secs_f64(s.limits.max_duration_s);
-    let grace = Duration::from_secs_f64(s.limits.grace_s);
-    let watchdog = {
-        let control = control.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(cap) => {
-                    control.stop("max_duration_s reached");
-                    control.abort.cancel();
-                }
-                _ = control.stop_arrivals.cancelled() => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(grace) => control.abort.cancel(),
-                        _ = tokio::time::sleep(cap) => control.abort.cancel(),
-                    }
-                }
-            }
+    let watchdog = watchdog(&control, s.limits.max_duration_s, s.limits.grace_s);
+    let states: Vec<Arc<TargetState>> = targets
+        .into_iter()
+        .map(|t| Arc::new(TargetState::new(t, &s.limits)))
+        .collect();
+    let dispatchers: Vec<_> = states
+        .iter()
+        .map(|state| {
+            // A shard keeps the conversations whose arrival index is its own (all of them when unsharded).
+            let gen = TrafficGen::planned(loaded, window).filter(move |c| slice.owns(c.index));
+            tokio::spawn(dispatch(
+                shared.clone(),
+                state.clone(),
+                gen,
+                s.canary.clone(),
+            ))
         })
-    };
-    let mut dispatchers = Vec::new();
-    let mut states: Vec<Arc<TargetState>> = Vec::new();
-    for t in targets {
-        let state = Arc::new(TargetState {
-            limiter: limiter(s.limits.max_rps),
-            in_flight: Semaphore::new(s.limits.max_in_flight),
-            sent: AtomicU64::new(0),
-            spent_nano: AtomicU64::new(0),
-            gaps: std::sync::Mutex::new(
-                hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
-                    .expect("valid bounds"),
-            ),
-            target: t,
-        });
-        states.push(state.clone());
-        let gen = TrafficGen::new(s, &loaded.prices, rate, window);
-        let canary = s.canary.clone();
-        let shared = shared.clone();
-        dispatchers.push(tokio::spawn(async move {
-            let mut tasks = tokio::task::JoinSet::new();
-            for conv in gen.filter(|c| slice.owns(c.index)) {
-                let phase = match &canary {
-                    Some(c) => match canary_route(c, conv.offset, conv.user) {
-                        Some((phase, to_gateway)) => {
-                            let mine = (state.target.role == Role::Gateway) == to_gateway;
-                            if !mine {
-                                continue;
-                            }
-                            Some(phase as u32)
-                        }
-                        None => break,
-                    },
-                    None => None,
-                };
-                let at = shared.start + conv.offset;
-                let stopped = tokio::select! {
-                    _ = tokio::time::sleep_until(at.into()) => false,
-                    _ = shared.control.stop_arrivals.cancelled() => true,
-                };
-                if stopped || shared.control.stop_arrivals.is_cancelled() {
-                    let reason = "interrupted";
-                    not_sent_conversation(&shared, &state, &conv, phase, 0, reason).await;
-                    continue;
-                }
-                let (sh, st) = (shared.clone(), state.clone());
-                tasks.spawn(async move { conversation(sh, st, conv, phase).await });
-                // Reap finished tasks so the set does not grow with the run.
-                while let Some(r) = tasks.try_join_next() {
-                    r.expect("conversation task panicked");
-                }
+        .collect();
+    tokio::select! {
+        res = futures_util::future::join_all(dispatchers) => {
+            for r in res {
+                r.expect("dispatcher panicked");
             }
-            while let Some(r) = tasks.join_next().await {
-                r.expect("conversation task panicked");
-            }
-        }));
-    }
-    for d in dispatchers {
-        d.await.expect("dispatcher panicked");
+        }
+        // A second interrupt: do not wait for in-flight requests; the sink writes what is queued and returns.
+        _ = control.hard_exit.cancelled() => {}
     }
     let elapsed = shared.start.elapsed();
     watchdog.abort();
     drop(shared);
-    let accounting = sink.await.expect("sink panicked")?;
-    write_gaps(&out_dir.join("chunk_gaps.csv"), &states)?;
+    let sunk = sink.await.expect("sink panicked")?;
+    if !sunk.hard_exit && sunk.write_error.is_none() {
+        write_gaps(&out_dir.join("chunk_gaps.csv"), &states)?;
+    }
     Ok(RunOutput {
-        accounting,
+        accounting: sunk.accounting,
         stopped: control.stopped_reason(),
         elapsed,
         requests_csv: csv_path,
+        hard_exit: sunk.hard_exit,
+        write_error: sunk.write_error,
+        lost_rows: sunk.lost_rows,
     })
+}
+
+/// Output tokens assumed for the spend cap's worst case when the scenario sets no `traffic.max_tokens`.
+pub const DEFAULT_WORST_OUTPUT_TOKENS: u64 = 4096;
+
+/// Hard cap on the whole run's wall time: stop arrivals, then cancel what is in flight; after a stop, cancel what
+/// is still in flight once the grace period ends.
+fn watchdog(control: &Control, max_duration_s: f64, grace_s: f64) -> tokio::task::JoinHandle<()> {
+    let cap = Duration::from_secs_f64(max_duration_s);
+    let grace = Duration::from_secs_f64(grace_s);
+    let control = control.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(cap) => {
+                control.stop("max_duration_s reached");
+                control.abort.cancel();
+            }
+            _ = control.stop_arrivals.cancelled() => {
+                tokio::select! {
+                    _ = tokio::time::sleep(grace) => control.abort.cancel(),
+                    _ = tokio::time::sleep(cap) => control.abort.cancel(),
+                }
+            }
+        }
+    })
+}
+
+/// One target's arrivals: a task per conversation at its planned instant; after a stop, the rest are not sent.
+async fn dispatch(
+    shared: Arc<Shared>,
+    state: Arc<TargetState>,
+    gen: impl Iterator<Item = ConvPlan>,
+    canary: Option<crate::config::scenario::Canary>,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for conv in gen {
+        let phase = match &canary {
+            Some(c) => match canary_route(c, conv.offset, conv.user) {
+                Some((phase, to_gateway)) => {
+                    let mine = (state.target.role == Role::Gateway) == to_gateway;
+                    if !mine {
+                        continue;
+                    }
+                    Some(phase as u32)
+                }
+                None => break,
+            },
+            None => None,
+        };
+        let at = shared.start + conv.offset;
+        let stopped = tokio::select! {
+            _ = tokio::time::sleep_until(at.into()) => false,
+            _ = shared.control.stop_arrivals.cancelled() => true,
+        };
+        if stopped || shared.control.stop_arrivals.is_cancelled() {
+            not_sent_conversation(&shared, &state, &conv, phase, 0, "interrupted").await;
+            continue;
+        }
+        let (sh, st) = (shared.clone(), state.clone());
+        tasks.spawn(async move { conversation(sh, st, conv, phase).await });
+        // Reap finished tasks so the set does not grow with the run.
+        while let Some(r) = tasks.try_join_next() {
+            r.expect("conversation task panicked");
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("conversation task panicked");
+    }
 }
 
 /// `chunk_gaps.csv`: the pooled distribution of gaps between content chunks of successful streams, per target.
@@ -221,6 +253,9 @@ async fn not_sent_conversation(
 }
 
 pub(super) async fn emit(shared: &Shared, r: Record) {
+    if let Some(observe) = &shared.control.observer {
+        observe(&r);
+    }
     // The sink lives until every sender is gone, so this only fails if it crashed; then the run is lost anyway.
     let _ = shared.tx.send(r).await;
 }

@@ -1,7 +1,8 @@
 //! The record sink: the only writer of `requests.csv`. Rows are streamed to disk as they arrive (never all held in
-//! memory) and flushed at least every 250 ms, so an interrupted run keeps what it measured. On a hard exit (second
-//! Ctrl-C) the sink writes the rows it has whole, flushes, and exits the process itself: no row is ever half written
-//! by a competing exit.
+//! memory) and flushed at least every 250 ms, so an interrupted run keeps what it measured. Each row reaches the file
+//! in one write. On a hard exit (second Ctrl-C) the sink writes the rows already queued, flushes and returns, telling
+//! the caller to exit; on a write error it stops arrivals and keeps receiving (so no sender blocks) until the drain
+//! ends, and reports the error.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -9,9 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use super::record::{Outcome, Record};
+use super::state::Control;
 
 /// Accounting of a finished run, per target.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -24,31 +25,121 @@ pub struct Accounting {
     pub not_sent: u64,
 }
 
+impl Accounting {
+    /// Requests that reached the target (answered, failed or cancelled in flight).
+    pub fn sent(&self) -> u64 {
+        self.ok + self.errors + self.cancelled
+    }
+
+    /// Requests were sent and none succeeded: such a run can never be called safe.
+    pub fn all_failed(&self) -> bool {
+        self.sent() > 0 && self.ok == 0
+    }
+}
+
 /// Exit code of a hard exit (128 + SIGINT).
 pub const HARD_EXIT_CODE: i32 = 130;
 
-pub async fn write_records(
+/// How the sink ended: the accounting of every record it received, and whether the run must end at once.
+#[derive(Debug, Default)]
+pub struct SinkOutput {
+    pub accounting: Vec<Accounting>,
+    /// A second interrupt: the rows already queued were written and the caller should exit now
+    /// ([`HARD_EXIT_CODE`]).
+    pub hard_exit: bool,
+    /// The first write error (`requests.csv: message`); arrivals were stopped when it happened.
+    pub write_error: Option<String>,
+    /// Records received after a write error, counted in the accounting but missing from `requests.csv`.
+    pub lost_rows: u64,
+}
+
+/// The CSV file and what has been written to it. Each row is serialised whole into a buffer and handed to the file
+/// in one `write_all`, so the file only ever holds whole rows plus at most one cut by a crash mid-write.
+struct RowWriter {
     path: PathBuf,
-    mut rx: mpsc::Receiver<Record>,
-    targets: Vec<String>,
-    hard_exit: CancellationToken,
-    progress_total: Option<u64>,
-) -> std::io::Result<Vec<Accounting>> {
-    let file = std::fs::File::create(&path)?;
-    let mut w = csv::Writer::from_writer(std::io::BufWriter::with_capacity(256 * 1024, file));
-    let mut acc: BTreeMap<String, Accounting> = targets
-        .iter()
-        .map(|t| {
-            (
-                t.clone(),
-                Accounting {
-                    target: t.clone(),
-                    ..Default::default()
-                },
-            )
+    out: Option<std::io::BufWriter<std::fs::File>>,
+    header_written: bool,
+    row: Vec<u8>,
+    error: Option<String>,
+    lost: u64,
+}
+
+impl RowWriter {
+    fn create(path: PathBuf) -> std::io::Result<RowWriter> {
+        let file = std::fs::File::create(&path)?;
+        Ok(RowWriter {
+            path,
+            out: Some(std::io::BufWriter::with_capacity(256 * 1024, file)),
+            header_written: false,
+            row: Vec::with_capacity(1024),
+            error: None,
+            lost: 0,
         })
-        .collect();
-    let bar = progress_total.and_then(|total| {
+    }
+
+    /// Write one record; on the first failure remember it, stop arrivals and drop the file (later rows are lost,
+    /// and counted).
+    fn write(&mut self, r: &Record, control: &Control) {
+        if self.out.is_none() {
+            self.lost += 1;
+            return;
+        }
+        self.row.clear();
+        let res = {
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(!self.header_written)
+                .from_writer(&mut self.row);
+            w.serialize(r)
+                .and_then(|()| w.flush().map_err(csv::Error::from))
+        };
+        self.header_written = true;
+        let res = res.map_err(std::io::Error::other).and_then(|()| {
+            self.out
+                .as_mut()
+                .expect("checked above")
+                .write_all(&self.row)
+        });
+        if let Err(e) = res {
+            self.fail(e, control);
+            self.lost += 1;
+        }
+    }
+
+    fn flush(&mut self, control: &Control) {
+        if let Some(Err(e)) = self.out.as_mut().map(|o| o.flush()) {
+            self.fail(e, control);
+        }
+    }
+
+    fn fail(&mut self, e: std::io::Error, control: &Control) {
+        let msg = format!("{}: {e}", self.path.display());
+        control.stop(&format!("write error: {msg}"));
+        self.error.get_or_insert(msg);
+        self.out = None;
+    }
+
+    /// A file with no record still gets its header, so it is a valid CSV.
+    fn finish(mut self, control: &Control) -> (Option<String>, u64) {
+        if !self.header_written {
+            if let Some(o) = self.out.as_mut() {
+                let header = super::record::csv_header().join(",") + "\n";
+                if let Err(e) = o.write_all(header.as_bytes()) {
+                    self.fail(e, control);
+                }
+            }
+        }
+        self.flush(control);
+        if let Some(o) = self.out.take() {
+            if let Err(e) = o.into_inner().map_err(|e| e.into_error()) {
+                self.fail(e, control);
+            }
+        }
+        (self.error, self.lost)
+    }
+}
+
+fn progress_bar(total: Option<u64>) -> Option<indicatif::ProgressBar> {
+    total.and_then(|total| {
         use std::io::IsTerminal;
         std::io::stderr().is_terminal().then(|| {
             let b = indicatif::ProgressBar::new(total);
@@ -61,45 +152,71 @@ pub async fn write_records(
             );
             b
         })
+    })
+}
+
+fn count(acc: &mut BTreeMap<String, Accounting>, r: &Record) {
+    let a = acc.entry(r.target.clone()).or_insert_with(|| Accounting {
+        target: r.target.clone(),
+        ..Default::default()
     });
+    a.scheduled += 1;
+    match r.outcome {
+        Some(Outcome::Ok) => a.ok += 1,
+        Some(Outcome::Error) => a.errors += 1,
+        Some(Outcome::Cancelled) => a.cancelled += 1,
+        Some(Outcome::NotSent) | None => a.not_sent += 1,
+    }
+}
+
+/// Receive every record until the channel closes (or a second interrupt), write it to `path` and count it. Fails
+/// only when the file cannot be created; a later write error stops arrivals and is reported in the output.
+pub async fn write_records(
+    path: PathBuf,
+    mut rx: mpsc::Receiver<Record>,
+    targets: Vec<String>,
+    control: Control,
+    progress_total: Option<u64>,
+) -> std::io::Result<SinkOutput> {
+    let mut w = RowWriter::create(path)?;
+    let mut acc: BTreeMap<String, Accounting> = targets
+        .iter()
+        .map(|t| {
+            (
+                t.clone(),
+                Accounting {
+                    target: t.clone(),
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let bar = progress_bar(progress_total);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
-    let mut header_written = false;
+    let mut hard_exit = false;
     loop {
         tokio::select! {
             biased;
-            _ = hard_exit.cancelled() => {
+            _ = control.hard_exit.cancelled() => {
                 // Drain what is already queued: those rows are complete.
                 while let Ok(r) = rx.try_recv() {
-                    w.serialize(&r).map_err(std::io::Error::other)?;
+                    count(&mut acc, &r);
+                    w.write(&r, &control);
                 }
-                w.flush()?;
-                if let Ok(inner) = w.into_inner() {
-                    let _ = inner.into_inner().map(|f| f.sync_all());
-                }
-                eprintln!("cutover: second interrupt: exiting now; rows written so far are in {}", path.display());
-                std::process::exit(HARD_EXIT_CODE);
+                hard_exit = true;
+                break;
             }
             msg = rx.recv() => {
                 let Some(r) = msg else { break };
-                if !header_written {
-                    header_written = true;
-                }
-                let a = acc.entry(r.target.clone()).or_insert_with(|| Accounting { target: r.target.clone(), ..Default::default() });
-                a.scheduled += 1;
-                match r.outcome {
-                    Some(Outcome::Ok) => a.ok += 1,
-                    Some(Outcome::Error) => a.errors += 1,
-                    Some(Outcome::Cancelled) => a.cancelled += 1,
-                    Some(Outcome::NotSent) | None => a.not_sent += 1,
-                }
+                count(&mut acc, &r);
                 // Every conversation has exactly one turn-1 row (sent or not), so this counts conversations.
                 if let (Some(b), 1) = (&bar, r.turn) {
                     b.inc(1);
                 }
-                w.serialize(&r).map_err(std::io::Error::other)?;
+                w.write(&r, &control);
             }
             _ = tick.tick() => {
-                w.flush()?;
+                w.flush(&control);
                 if let Some(b) = &bar {
                     let msg: Vec<String> = acc.values().map(|a| format!("{}: {} ok {} err", a.target, a.ok, a.errors)).collect();
                     b.set_message(msg.join(" | "));
@@ -107,18 +224,14 @@ pub async fn write_records(
             }
         }
     }
-    if !header_written {
-        // No record at all: still leave a valid CSV with its header.
-        w.write_record(super::record::csv_header())
-            .map_err(std::io::Error::other)?;
-    }
-    w.flush()?;
-    let mut inner = w
-        .into_inner()
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    inner.flush()?;
+    let (write_error, lost_rows) = w.finish(&control);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    Ok(acc.into_values().collect())
+    Ok(SinkOutput {
+        accounting: acc.into_values().collect(),
+        hard_exit,
+        write_error,
+        lost_rows,
+    })
 }

@@ -14,7 +14,7 @@ use super::record::{Record, OP_CHAT, OP_CREATE};
 use super::traffic::ConvPlan;
 use crate::client::Endpoint;
 use crate::config::prices::PriceTable;
-use crate::config::scenario::{RetryPolicy, Role, TargetPricing};
+use crate::config::scenario::{Limits, RetryPolicy, Role, TargetPricing};
 
 /// A target ready to be driven.
 pub struct RunTarget {
@@ -36,6 +36,9 @@ pub struct FallbackTarget {
     pub pricing: TargetPricing,
 }
 
+/// A function that sees every record as it is emitted.
+pub type Observer = Arc<dyn Fn(&Record) + Send + Sync>;
+
 /// Signals from outside (Ctrl-C, SIGTERM, the duration cap) into a run.
 #[derive(Clone, Default)]
 pub struct Control {
@@ -47,6 +50,8 @@ pub struct Control {
     pub hard_exit: CancellationToken,
     /// Why arrivals stopped early, if they did.
     pub reason: Arc<std::sync::Mutex<Option<String>>>,
+    /// Sees every record as the runner emits it (e.g. the abort-on-fail watch).
+    pub observer: Option<Observer>,
 }
 
 impl Control {
@@ -71,6 +76,8 @@ pub(super) struct Shared {
     pub(super) timeout: Duration,
     pub(super) max_requests: u64,
     pub(super) max_spend_nano: Option<u64>,
+    /// Output tokens of a request's worst case, for the spend cap's reservation (`traffic.max_tokens` or a default).
+    pub(super) worst_output_tokens: u64,
     pub(super) control: Control,
     pub(super) tx: mpsc::Sender<Record>,
 }
@@ -80,9 +87,29 @@ pub(super) struct TargetState {
     /// Pooled gaps between content chunks of successful streams (microseconds), for `chunk_gaps.csv`.
     pub(super) gaps: std::sync::Mutex<hdrhistogram::Histogram<u64>>,
     pub(super) limiter: DefaultDirectRateLimiter,
+    /// Fair (FIFO) queue in front of the limiter: only its head waits on `limiter`, so sends leave in arrival order
+    /// when `max_rps` binds (governor's `until_ready` alone wakes waiters in no particular order).
+    pub(super) admission_queue: tokio::sync::Mutex<()>,
     pub(super) in_flight: Semaphore,
     pub(super) sent: AtomicU64,
     pub(super) spent_nano: AtomicU64,
+}
+
+impl TargetState {
+    pub(super) fn new(target: RunTarget, limits: &Limits) -> TargetState {
+        TargetState {
+            limiter: limiter(limits.max_rps),
+            admission_queue: tokio::sync::Mutex::new(()),
+            in_flight: Semaphore::new(limits.max_in_flight),
+            sent: AtomicU64::new(0),
+            spent_nano: AtomicU64::new(0),
+            gaps: std::sync::Mutex::new(
+                hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                    .expect("valid bounds"),
+            ),
+            target,
+        }
+    }
 }
 
 pub(super) fn limiter(max_rps: f64) -> DefaultDirectRateLimiter {
@@ -125,6 +152,7 @@ pub(super) fn base_record(
         model,
         stream,
         canary_phase: phase,
+        warmup: conv.warmup,
         ..Default::default()
     }
 }

@@ -318,7 +318,7 @@ pub fn openai_ok(text: &str, prompt_tokens: u64, completion_tokens: u64) -> Vec<
             "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m1",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens}
+                      "total_tokens": prompt_tokens.saturating_add(completion_tokens)}
         }),
     )
 }

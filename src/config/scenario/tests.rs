@@ -86,3 +86,37 @@ fn unknown_threshold_target_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn plan_too_large_for_the_window_is_refused_naming_duration() {
+    // 57.9 conversations/s (50000 a day x 100) for 7 days = 35 million conversations: over the 10 million cap.
+    let text = base().replace("  duration_s: 60", "  duration_s: 604800");
+    let err = load(&text).unwrap_err().to_string();
+    assert!(err.contains("traffic.duration_s"), "{err}");
+    assert!(err.contains("requests per target"), "{err}");
+}
+
+#[test]
+fn credential_headers_and_url_secrets_never_echo_the_secret() {
+    for (needle, line) in [
+        ("x-auth", "      x-auth: \"Bearer zzSECRETzz\""),
+        ("x-custom", "      x-custom: \"basic zzSECRETzz\""),
+    ] {
+        let text = base().replacen(
+            "      x-team: customer-service",
+            &format!("      x-team: customer-service\n{line}"),
+            1,
+        );
+        let err = load(&text).unwrap_err().to_string();
+        assert!(err.contains(&format!("headers.{needle}")), "{err}");
+        assert!(
+            err.contains("api_key_env") && !err.contains("zzSECRETzz"),
+            "{err}"
+        );
+    }
+    assert!(super::validate::is_credential_header("Cookie", "a=b"));
+    assert!(!super::validate::is_credential_header(
+        "x-request-source",
+        "cutover"
+    ));
+}

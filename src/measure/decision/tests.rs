@@ -35,6 +35,7 @@ fn decide(m: &Metrics, t: &[(&str, &str)]) -> Decision {
         checks: Vec::new(),
         phases: Vec::new(),
         seed: 1,
+        stopped: None,
     })
 }
 
@@ -110,6 +111,7 @@ fn too_few_samples_is_undecided_and_a_phase_without_data_is_undecided() {
             },
         ],
         seed: 1,
+        stopped: None,
     });
     assert_eq!(d.phases[0].kind, DecisionKind::Safe);
     assert_eq!(d.phases[1].kind, DecisionKind::Undecided);
@@ -136,6 +138,7 @@ fn a_failed_threshold_is_not_safe_and_one_without_data_undecided() {
             checks,
             phases: Vec::new(),
             seed: 1,
+            stopped: None,
         })
         .kind
     };
@@ -143,4 +146,34 @@ fn a_failed_threshold_is_not_safe_and_one_without_data_undecided() {
     assert_eq!(run(vec![check(false, false)]), DecisionKind::NotSafe);
     assert_eq!(run(vec![check(false, true)]), DecisionKind::Undecided);
     assert_eq!(run(vec![]), DecisionKind::Undecided);
+}
+
+#[test]
+fn an_aborted_run_is_not_safe_whatever_its_figures() {
+    let mut m = Metrics::new(1000.0, 10.0);
+    add(&mut m, "old", "legacy", 1500, 100.0, 0);
+    add(&mut m, "gw", "gateway", 1500, 100.0, 0);
+    let t = targets(&[("old", "legacy"), ("gw", "gateway")]);
+    let with = |stopped| {
+        decide_run(RunInputs {
+            metrics: &m,
+            targets: t.clone(),
+            checks: Vec::new(),
+            phases: Vec::new(),
+            seed: 1,
+            stopped,
+        })
+    };
+    assert_eq!(with(None).kind, DecisionKind::Safe);
+    let d = with(Some("aborted: gw.error_rate < 0.05"));
+    assert_eq!(d.kind, DecisionKind::NotSafe);
+    assert!(
+        d.reasons
+            .iter()
+            .any(|r| r.text.contains("gw.error_rate < 0.05")),
+        "{:?}",
+        d.reasons
+    );
+    // An interruption is not a failure: the figures decide.
+    assert_eq!(with(Some("interrupted (SIGINT)")).kind, DecisionKind::Safe);
 }

@@ -34,8 +34,9 @@ pub(crate) fn markdown(run: &Run, decision: &Decision, charts_written: &[String]
     }
     sections::thresholds(&mut o, &decision.checks);
     let cols = target_cols(run);
-    sections::accounting(&mut o, &cols);
+    sections::accounting(&mut o, &cols, run);
     fallback::fallback(&mut o, run);
+    o.push_str(&crate::report::soak::sections(run));
     sections::latency_by_model(&mut o, &cols);
     sections::chunk_gaps(&mut o, run);
     sections::cost(&mut o, run);
@@ -72,7 +73,12 @@ fn header(o: &mut String, run: &Run, decision: &Decision) {
     let s = &m.scenario;
     let _ = writeln!(o, "# cutover report: {}\n", s.name);
     banner(o, decision);
-    if let Some(reason) = &m.stopped {
+    if let Some(reason) = m.stopped.as_ref().filter(|r| r.starts_with("aborted: ")) {
+        let _ = writeln!(
+            o,
+            "> **ABORTED** — {reason} (an abort-on-fail threshold was breached; arrivals stopped). Figures cover what was measured before the stop.\n"
+        );
+    } else if let Some(reason) = &m.stopped {
         let incomplete: u64 = run
             .metrics
             .targets

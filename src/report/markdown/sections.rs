@@ -35,7 +35,7 @@ pub(super) fn thresholds(o: &mut String, checks: &[Check]) {
     }
 }
 
-pub(super) fn accounting(o: &mut String, cols: &Cols<'_>) {
+pub(super) fn accounting(o: &mut String, cols: &Cols<'_>, run: &Run) {
     let _ = writeln!(o, "## Accounting\n");
     let _ = writeln!(
         o,
@@ -51,6 +51,14 @@ pub(super) fn accounting(o: &mut String, cols: &Cols<'_>) {
         );
     }
     o.push('\n');
+    let warmup: u64 = cols.iter().map(|(_, t)| t.warmup).sum();
+    if warmup > 0 {
+        let _ = writeln!(
+            o,
+            "Warm-up: {warmup} more requests (conversations arriving in the first {} s) were sent and recorded with `warmup=true` in requests.csv; they are in run.json's accounting and in no figure of this report.\n",
+            run.meta.scenario.traffic.warmup_s
+        );
+    }
     let mut any = false;
     for (name, t) in cols {
         for (k, n) in &t.errors_by_kind {
@@ -189,6 +197,24 @@ pub(super) fn cost(o: &mut String, run: &Run) {
             String::new()
         }
     );
+    // Sums saturate at the 64-bit limit instead of wrapping (a server can claim any usage): say so where it happened.
+    let saturated: Vec<&str> = run
+        .metrics
+        .targets
+        .iter()
+        .filter(|(_, t)| {
+            let a = t.all();
+            [a.input_tokens, a.output_tokens, a.cost_nano].contains(&u64::MAX)
+        })
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !saturated.is_empty() {
+        let _ = writeln!(
+            o,
+            "**Token or cost sums saturated at the 64-bit limit** for `{}`: a server reported a usage too large to add up; those totals are a floor, not a figure.\n",
+            saturated.join("`, `")
+        );
+    }
 }
 
 pub(super) fn charts(o: &mut String, charts_written: &[String]) {

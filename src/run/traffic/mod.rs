@@ -1,14 +1,20 @@
 //! The traffic a scenario describes, generated lazily and deterministically from its seed, so every target replays
 //! exactly the same conversations (same arrival instants, users, prompts, models, stream flags, turn counts).
 
+pub mod arrivals;
+pub mod canary;
+pub mod shapes;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub use self::arrivals::{Arrivals, RateProfile};
+pub use self::canary::{canary_route, user_bucket};
 use crate::config::prices::PriceTable;
-use crate::config::scenario::{Arrival, Canary, Scenario};
+use crate::config::scenario::{Loaded, Scenario};
 
 #[derive(Debug, Clone)]
 pub struct ConvPlan {
@@ -17,6 +23,8 @@ pub struct ConvPlan {
     pub user: u64,
     /// Wall-clock offset of the arrival from the run start.
     pub offset: Duration,
+    /// Arrived within `traffic.warmup_s`: sent and recorded, kept out of the statistics.
+    pub warmup: bool,
     pub turns: Vec<TurnPlan>,
 }
 
@@ -33,33 +41,39 @@ pub struct TurnPlan {
 pub struct TrafficGen {
     rng: ChaCha8Rng,
     next_index: u64,
-    clock: f64,
-    rate: f64,
-    window: f64,
-    arrival: Arrival,
+    arrivals: Arrivals,
     turn_weights: Vec<(u32, f64)>,
     model_weights: Vec<(Arc<str>, f64)>,
     routing: Vec<(Vec<String>, Arc<str>)>,
     prompts: Vec<Arc<str>>,
     prompts_lower: Vec<String>,
     stream_share: f64,
+    warmup_s: f64,
     users: u64,
     think: f64,
 }
 
 impl TrafficGen {
-    /// `rate` is conversations per wall-clock second; arrivals stop at `window` seconds.
+    /// A constant `rate` of conversations per wall-clock second; arrivals stop at `window` seconds.
     pub fn new(s: &Scenario, prices: &PriceTable, rate: f64, window: f64) -> TrafficGen {
+        Self::with_profile(s, prices, RateProfile::constant(rate, window))
+    }
+
+    /// The scenario's own traffic over `window` seconds: its shape, or its constant rate.
+    pub fn planned(loaded: &Loaded, window: f64) -> TrafficGen {
+        let profile = planned_profile(loaded, window);
+        Self::with_profile(&loaded.scenario, &loaded.prices, profile)
+    }
+
+    /// Arrivals follow `profile` (Poisson or uniform as the scenario says).
+    pub fn with_profile(s: &Scenario, prices: &PriceTable, profile: RateProfile) -> TrafficGen {
         let t = &s.traffic;
         let canon = |m: &str| -> Arc<str> { Arc::from(prices.resolve(m).unwrap_or(m)) };
         let time_scale = t.time_scale.unwrap_or(1.0);
         TrafficGen {
             rng: ChaCha8Rng::seed_from_u64(s.seed),
             next_index: 0,
-            clock: 0.0,
-            rate,
-            window,
-            arrival: t.arrival,
+            arrivals: Arrivals::new(profile, t.arrival),
             turn_weights: t.turns.iter().map(|w| (w.turns, w.weight)).collect(),
             model_weights: t
                 .models
@@ -79,6 +93,7 @@ impl TrafficGen {
             prompts: t.prompts.iter().map(|p| Arc::from(p.as_str())).collect(),
             prompts_lower: t.prompts.iter().map(|p| p.to_lowercase()).collect(),
             stream_share: t.stream_share,
+            warmup_s: t.warmup_s,
             users: t.users,
             think: t.think_time_s / time_scale,
         }
@@ -111,27 +126,20 @@ impl TrafficGen {
     }
 }
 
+/// The rate profile a scenario plans over `window` seconds of arrivals.
+pub fn planned_profile(loaded: &Loaded, window: f64) -> RateProfile {
+    shapes::profile(
+        &loaded.scenario.traffic,
+        loaded.conversations_per_wall_second(),
+        window,
+    )
+}
+
 impl Iterator for TrafficGen {
     type Item = ConvPlan;
 
     fn next(&mut self) -> Option<ConvPlan> {
-        let gap = match self.arrival {
-            Arrival::Uniform => 1.0 / self.rate,
-            Arrival::Poisson => {
-                let u: f64 = self.rng.gen_range(f64::EPSILON..1.0);
-                -u.ln() / self.rate
-            }
-        };
-        // The first arrival is at 0 for uniform, after one gap for Poisson.
-        let at = if self.next_index == 0 && self.arrival == Arrival::Uniform {
-            0.0
-        } else {
-            self.clock + gap
-        };
-        if at >= self.window {
-            return None;
-        }
-        self.clock = at;
+        let at = self.arrivals.next_offset(&mut self.rng)?;
         let index = self.next_index;
         self.next_index += 1;
         let user = self.rng.gen_range(0..self.users);
@@ -159,50 +167,16 @@ impl Iterator for TrafficGen {
             index,
             user,
             offset: Duration::from_secs_f64(at),
+            warmup: at < self.warmup_s,
             turns,
         })
     }
 }
 
-/// Stable position of a user in [0, 1): FNV-1a of the salt and user id. A user below a phase's share goes to the
-/// gateway; since shares only grow, a user once moved stays moved.
-pub fn user_bucket(salt: &str, user: u64) -> f64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in salt
-        .as_bytes()
-        .iter()
-        .chain(b":")
-        .chain(user.to_string().as_bytes())
-    {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    // finaliser (splitmix64) so consecutive ids spread evenly
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^= h >> 31;
-    (h >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// Which canary phase an arrival offset falls in, and whether its user goes to the gateway.
-pub fn canary_route(c: &Canary, offset: Duration, user: u64) -> Option<(usize, bool)> {
-    let t = offset.as_secs_f64();
-    let mut start = 0.0;
-    for (i, p) in c.phases.iter().enumerate() {
-        if t < start + p.duration_s {
-            return Some((i, user_bucket(&c.salt, user) < p.share));
-        }
-        start += p.duration_s;
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::scenario::CanaryPhase;
+    use crate::config::scenario::{Arrival, Canary, CanaryPhase};
 
     fn scenario() -> (Scenario, PriceTable) {
         let text = std::fs::read_to_string(concat!(
@@ -249,6 +223,62 @@ mod tests {
             assert!((share - w.weight).abs() < 0.02, "{} {share}", w.model);
         }
         assert!(a.last().unwrap().offset < Duration::from_secs(50));
+    }
+
+    /// Uniform arrivals sit at k / rate for k = 0, 1, ... while k / rate < duration: ceil(rate x duration) of them
+    /// (exactly rate x duration when that is whole). Rates p / q and durations d are chosen so the expected count
+    /// is computed in integers, independently of the generator's floating point.
+    #[test]
+    fn uniform_arrivals_count_exactly_ceil_of_rate_times_duration() {
+        let (mut s, p) = scenario();
+        s.traffic.arrival = Arrival::Uniform;
+        let mut wrong = Vec::new();
+        for num in [1u64, 2, 3, 5, 7, 10, 13, 25, 40] {
+            for den in [1u64, 3, 4, 7, 10] {
+                for d in [1u64, 3, 10, 17, 30] {
+                    let rate = num as f64 / den as f64;
+                    let expected = (num * d).div_ceil(den);
+                    let got = TrafficGen::new(&s, &p, rate, d as f64).count() as u64;
+                    if got != expected {
+                        wrong.push((num, den, d, expected, got));
+                    }
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "(num, den, duration, expected, got): {wrong:?}"
+        );
+    }
+
+    #[test]
+    fn a_shaped_scenario_gives_every_target_the_same_arrivals() {
+        let (mut s, p) = scenario();
+        s.traffic.shape = Some(crate::config::shape::Shape {
+            spike: Some(crate::config::shape::Spike {
+                base: 20.0,
+                peak: 200.0,
+                at_s: 5.0,
+                duration_s: 2.0,
+            }),
+            ..Default::default()
+        });
+        let loaded = Loaded {
+            scenario: s,
+            path: "s.yaml".into(),
+            base_dir: ".".into(),
+            prices: p,
+        };
+        let a: Vec<ConvPlan> = TrafficGen::planned(&loaded, 10.0).collect();
+        let b: Vec<ConvPlan> = TrafficGen::planned(&loaded, 10.0).collect();
+        let offsets = |v: &[ConvPlan]| v.iter().map(|c| (c.offset, c.user)).collect::<Vec<_>>();
+        assert_eq!(offsets(&a), offsets(&b));
+        // 20/s for 8 s and 200/s for 2 s: ~560 arrivals, ~400 of them in the spike
+        let in_spike = a
+            .iter()
+            .filter(|c| (5.0..7.0).contains(&c.offset.as_secs_f64()))
+            .count();
+        assert!((300..500).contains(&in_spike), "{in_spike} of {}", a.len());
     }
 
     #[test]

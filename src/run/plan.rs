@@ -1,0 +1,174 @@
+//! What a scenario will do, before it does it: per target the arrival rate, the expected conversations and requests,
+//! the offered request rate against `limits.max_rps`, and the canary phases. `cutover validate` prints it.
+
+use std::fmt::Write as _;
+
+use crate::config::scenario::{Loaded, ProtocolKind, Role};
+
+/// The expected load on one target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetPlan {
+    pub name: String,
+    /// Conversations per wall-clock second arriving at this target (its canary share, averaged over the phases).
+    pub conversations_per_s: f64,
+    pub conversations: f64,
+    pub requests: f64,
+    /// Requests per second offered at steady state (conversations/s x requests per conversation).
+    pub offered_rps: f64,
+}
+
+/// The plan of a whole run for an arrival window of `duration_s` seconds, with its warnings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub duration_s: f64,
+    pub targets: Vec<TargetPlan>,
+    pub warnings: Vec<String>,
+}
+
+pub fn plan(loaded: &Loaded, duration_s: f64) -> Plan {
+    let s = &loaded.scenario;
+    let rate = loaded.conversations_per_wall_second();
+    let tr = &s.traffic;
+    let turns = tr.mean_requests_per_conversation() - 1.0;
+    let mut warnings = Vec::new();
+    // Share of all conversations each role receives over the window (canary phases route users by share).
+    let (gateway_share, window) = match &s.canary {
+        None => (None, duration_s),
+        Some(c) => {
+            let total: f64 = c.phases.iter().map(|p| p.duration_s).sum();
+            if duration_s < total {
+                warnings.push(format!(
+                    "the arrival window ({duration_s} s) is shorter than the canary phases ({total} s): later phases get no traffic"
+                ));
+            }
+            let mut left = duration_s;
+            let mut weighted = 0.0;
+            for p in &c.phases {
+                let d = p.duration_s.min(left.max(0.0));
+                weighted += d * p.share;
+                left -= d;
+            }
+            let window = duration_s.min(total);
+            (
+                Some(if window > 0.0 { weighted / window } else { 0.0 }),
+                window,
+            )
+        }
+    };
+    let mut targets = Vec::new();
+    for t in &s.targets {
+        let share = match (gateway_share, t.role) {
+            (None, _) => 1.0,
+            (Some(g), Role::Gateway) => g,
+            (Some(g), Role::Legacy) => 1.0 - g,
+        };
+        let per_conv = turns
+            + if t.protocol == ProtocolKind::Coze {
+                1.0
+            } else {
+                0.0
+            };
+        let cps = rate * share;
+        let tp = TargetPlan {
+            name: t.name.clone(),
+            conversations_per_s: cps,
+            conversations: cps * window,
+            requests: cps * window * per_conv,
+            offered_rps: cps * per_conv,
+        };
+        if tp.offered_rps > s.limits.max_rps {
+            warnings.push(format!(
+                "target `{}`: ~{:.1} requests/s offered exceeds limits.max_rps {}: sends will queue behind the cap and from-schedule latency will grow",
+                t.name, tp.offered_rps, s.limits.max_rps
+            ));
+        }
+        targets.push(tp);
+    }
+    Plan {
+        duration_s,
+        targets,
+        warnings,
+    }
+}
+
+/// The plan as `validate` prints it.
+pub fn describe(loaded: &Loaded, p: &Plan) -> String {
+    let s = &loaded.scenario;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{}: ok: {} targets, {:.1} conversations/s for {} s ({:?} arrivals, ~{:.1} turns per conversation), {} thresholds",
+        loaded.path.display(),
+        s.targets.len(),
+        loaded.conversations_per_wall_second(),
+        p.duration_s,
+        s.traffic.arrival,
+        s.traffic.mean_requests_per_conversation() - 1.0,
+        s.thresholds.len()
+    );
+    for t in &p.targets {
+        let _ = writeln!(
+            o,
+            "  {:<12} {:>8.2} conversations/s  ~{:.0} conversations  ~{:.0} requests  ~{:.1} requests/s offered (max_rps {})",
+            t.name, t.conversations_per_s, t.conversations, t.requests, t.offered_rps, s.limits.max_rps
+        );
+    }
+    if let Some(c) = &s.canary {
+        for (i, ph) in c.phases.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "  canary phase {i} `{}`: {:.0}% of users to the gateway for {} s, {} thresholds",
+                ph.name,
+                ph.share * 100.0,
+                ph.duration_s,
+                ph.thresholds.len()
+            );
+        }
+    }
+    for w in &p.warnings {
+        let _ = writeln!(o, "warning: {w}");
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::scenario::Scenario;
+
+    fn loaded(extra_limits: &str) -> Loaded {
+        let text = format!(
+            "name: p\ntargets:\n  - {{name: gw, role: gateway, protocol: openai, base_url: \"http://127.0.0.1:9\"}}\n\
+             traffic:\n  conversations_per_day: 864000\n  duration_s: 30\n  turns: [{{turns: 1, weight: 0.5}}, {{turns: 3, weight: 0.5}}]\n  \
+             stream_share: 0\n  models: [{{model: m1, weight: 1}}]\n  prompts: [hi]\n\
+             limits:\n  max_duration_s: 60\n{extra_limits}\
+             prices:\n  currency: USD\n  models:\n    m1: {{input_per_mtok: 1, output_per_mtok: 2}}\n"
+        );
+        let (scenario, prices) =
+            Scenario::load_str(&text, "p.yaml", std::path::Path::new(".")).unwrap();
+        Loaded {
+            scenario,
+            path: "p.yaml".into(),
+            base_dir: ".".into(),
+            prices,
+        }
+    }
+
+    #[test]
+    fn plan_counts_conversations_and_requests_and_warns_over_max_rps() {
+        // 864000 a day = 10 conversations/s; turns 1 or 3 half each = 2 requests per conversation.
+        let l = loaded("");
+        let p = plan(&l, 30.0);
+        assert_eq!(p.targets.len(), 1);
+        let t = &p.targets[0];
+        assert!((t.conversations_per_s - 10.0).abs() < 1e-9);
+        assert!((t.conversations - 300.0).abs() < 1e-6);
+        assert!((t.requests - 600.0).abs() < 1e-6);
+        assert!((t.offered_rps - 20.0).abs() < 1e-9);
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let capped = loaded("  max_rps: 15\n");
+        let p = plan(&capped, 30.0);
+        assert_eq!(p.warnings.len(), 1);
+        assert!(p.warnings[0].contains("max_rps 15"), "{}", p.warnings[0]);
+    }
+}
