@@ -1,7 +1,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use cutover::commands::{self, exit, AppError};
 use cutover::run::state::Control;
@@ -23,45 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Replay a scenario against its targets and write reports/<scenario>-<UTC timestamp>/.
-    Run {
-        scenario: PathBuf,
-        /// Parent directory of the run directory.
-        #[arg(long, default_value = "reports")]
-        out: PathBuf,
-        /// Override traffic.duration_s (seconds of arrivals).
-        #[arg(long)]
-        duration: Option<f64>,
-        /// Allow targets that are not on loopback (real, possibly paid endpoints).
-        #[arg(long)]
-        allow_remote: bool,
-        /// Compare with an earlier run directory (nightly regression gate).
-        #[arg(long)]
-        baseline: Option<PathBuf>,
-        /// Compare with the baseline even when the two plans differ (every output then says so).
-        #[arg(long)]
-        force: bool,
-        /// Exit 0 instead of 5 when the decision is undecided.
-        #[arg(long)]
-        allow_undecided: bool,
-        /// No progress bar even on a terminal.
-        #[arg(long)]
-        quiet: bool,
-        /// Also push the run's figures to this Prometheus remote-write URL (e.g. http://127.0.0.1:9090/api/v1/write).
-        #[arg(long, value_name = "URL")]
-        prometheus_remote_write: Option<String>,
-        /// Run shard I (0-based) of N: the conversations whose arrival index k has k % N == I (see deploy/README.md).
-        #[arg(long, value_name = "I/N")]
-        shard: Option<String>,
-        /// Run shard $JOB_COMPLETION_INDEX of N (Kubernetes Indexed Jobs).
-        #[arg(long, value_name = "N")]
-        shard_count: Option<String>,
-        /// Common start instant (RFC 3339): wait for it, and measure the schedule from it.
-        #[arg(long, value_name = "RFC3339")]
-        start_at: Option<String>,
-        /// Refuse to run when started more than this many seconds after --start-at.
-        #[arg(long, value_name = "SECONDS", default_value_t = commands::DEFAULT_MAX_START_DELAY_S)]
-        max_start_delay: f64,
-    },
+    Run(RunArgs),
     /// Merge the run directories of the N shards of one run into one run directory and report.
     Merge {
         /// The shards' run directories (or folders holding one each), in any order.
@@ -102,32 +64,7 @@ enum Cmd {
     },
     /// Find each target's capacity: step the offered rate up geometrically, then bisect, until the SLOs break.
     /// Writes a run directory with sweep.csv, sweep.json and sweep.png.
-    Sweep {
-        scenario: PathBuf,
-        /// Sweep only this target (repeatable; default: every target).
-        #[arg(long = "target")]
-        targets: Vec<String>,
-        /// An objective every step must meet, e.g. "p99_ms < 400" (repeatable).
-        #[arg(long = "slo", required = true)]
-        slos: Vec<String>,
-        #[arg(long, default_value = "reports")]
-        out: PathBuf,
-        /// First offered rate in chat requests/s (default: the scenario's peak).
-        #[arg(long)]
-        start_rps: Option<f64>,
-        /// Most steps per target.
-        #[arg(long, default_value_t = 12)]
-        max_steps: u32,
-        #[arg(long, default_value_t = 10.0)]
-        min_step_s: f64,
-        #[arg(long, default_value_t = 60.0)]
-        max_step_s: f64,
-        /// Cap on the whole sweep's time; no new step starts after it.
-        #[arg(long, default_value_t = 1800.0)]
-        max_total_s: f64,
-        #[arg(long)]
-        allow_remote: bool,
-    },
+    Sweep(SweepArgs),
     /// Re-render the report of a run directory from its run.json and requests.csv.
     Report {
         dir: PathBuf,
@@ -139,19 +76,91 @@ enum Cmd {
         prometheus_remote_write: Option<String>,
     },
     /// Compare a baseline run with a current one: deltas, verdicts, JUnit XML.
-    Compare {
-        baseline: PathBuf,
-        current: PathBuf,
-        /// Also draw a trend chart over these earlier runs (oldest first), e.g. reports/coze-migration-*.
-        #[arg(long, num_args = 1..)]
-        history: Vec<PathBuf>,
-        /// Compare even when the two runs' plans (scenario hash, seed, duration, targets, tool version) differ.
-        #[arg(long)]
-        force: bool,
-        /// Exit 0 instead of 5 when the decision is undecided.
-        #[arg(long)]
-        allow_undecided: bool,
-    },
+    Compare(CompareArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    scenario: PathBuf,
+    /// Parent directory of the run directory.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+    /// Override traffic.duration_s (seconds of arrivals).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Allow targets that are not on loopback (real, possibly paid endpoints).
+    #[arg(long)]
+    allow_remote: bool,
+    /// Compare with an earlier run directory (nightly regression gate).
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Compare with the baseline even when the two plans differ (every output then says so).
+    #[arg(long)]
+    force: bool,
+    /// Exit 0 instead of 5 when the decision is undecided.
+    #[arg(long)]
+    allow_undecided: bool,
+    /// No progress bar even on a terminal.
+    #[arg(long)]
+    quiet: bool,
+    /// Also push the run's figures to this Prometheus remote-write URL (e.g. http://127.0.0.1:9090/api/v1/write).
+    #[arg(long, value_name = "URL")]
+    prometheus_remote_write: Option<String>,
+    /// Run shard I (0-based) of N: the conversations whose arrival index k has k % N == I (see deploy/README.md).
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Run shard $JOB_COMPLETION_INDEX of N (Kubernetes Indexed Jobs).
+    #[arg(long, value_name = "N")]
+    shard_count: Option<String>,
+    /// Common start instant (RFC 3339): wait for it, and measure the schedule from it.
+    #[arg(long, value_name = "RFC3339")]
+    start_at: Option<String>,
+    /// Refuse to run when started more than this many seconds after --start-at.
+    #[arg(long, value_name = "SECONDS", default_value_t = commands::DEFAULT_MAX_START_DELAY_S)]
+    max_start_delay: f64,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    scenario: PathBuf,
+    /// Sweep only this target (repeatable; default: every target).
+    #[arg(long = "target")]
+    targets: Vec<String>,
+    /// An objective every step must meet, e.g. "p99_ms < 400" (repeatable).
+    #[arg(long = "slo", required = true)]
+    slos: Vec<String>,
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+    /// First offered rate in chat requests/s (default: the scenario's peak).
+    #[arg(long)]
+    start_rps: Option<f64>,
+    /// Most steps per target.
+    #[arg(long, default_value_t = 12)]
+    max_steps: u32,
+    #[arg(long, default_value_t = 10.0)]
+    min_step_s: f64,
+    #[arg(long, default_value_t = 60.0)]
+    max_step_s: f64,
+    /// Cap on the whole sweep's time; no new step starts after it.
+    #[arg(long, default_value_t = 1800.0)]
+    max_total_s: f64,
+    #[arg(long)]
+    allow_remote: bool,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    baseline: PathBuf,
+    current: PathBuf,
+    /// Also draw a trend chart over these earlier runs (oldest first), e.g. reports/coze-migration-*.
+    #[arg(long, num_args = 1..)]
+    history: Vec<PathBuf>,
+    /// Compare even when the two runs' plans (scenario hash, seed, duration, targets, tool version) differ.
+    #[arg(long)]
+    force: bool,
+    /// Exit 0 instead of 5 when the decision is undecided.
+    #[arg(long)]
+    allow_undecided: bool,
 }
 
 fn main() {
@@ -176,51 +185,7 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
         })?;
     rt.block_on(async move {
         match cli.cmd {
-            Cmd::Run {
-                scenario,
-                out,
-                duration,
-                allow_remote,
-                baseline,
-                force,
-                allow_undecided,
-                quiet,
-                prometheus_remote_write,
-                shard,
-                shard_count,
-                start_at,
-                max_start_delay,
-            } => {
-                let shard = commands::shard_from_flags(shard.as_deref(), shard_count.as_deref())?;
-                let control = Control::default();
-                commands::install_signal_handlers(&control);
-                let opts = commands::RunOptions {
-                    out_root: out,
-                    allow_remote,
-                    duration_s: duration,
-                    progress: !quiet,
-                    baseline,
-                    force,
-                    allow_undecided,
-                    prometheus_remote_write,
-                    shard,
-                    start_at,
-                    max_start_delay_s: Some(max_start_delay),
-                };
-                let r = commands::run(&scenario, &opts, control).await?;
-                print!("{}", r.summary);
-                if let Some(s) = &r.stopped {
-                    eprintln!("cutover: run stopped early ({s}); the report is marked interrupted");
-                }
-                // A shard sees 1/N of the traffic: its decision is shown, the merge decides.
-                let code = r.exit_code();
-                let partial = code == exit::THRESHOLDS_FAILED || code == exit::UNDECIDED;
-                Ok(if shard.is_some() && partial {
-                    exit::OK
-                } else {
-                    code
-                })
-            }
+            Cmd::Run(a) => run_cmd(a).await,
             Cmd::Merge {
                 dirs,
                 out,
@@ -260,37 +225,7 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                     exit::OK
                 })
             }
-            Cmd::Sweep {
-                scenario,
-                targets,
-                slos,
-                out,
-                start_rps,
-                max_steps,
-                min_step_s,
-                max_step_s,
-                max_total_s,
-                allow_remote,
-            } => {
-                let control = Control::default();
-                commands::install_signal_handlers(&control);
-                let opts = commands::sweep::SweepOptions {
-                    out_root: out,
-                    targets,
-                    slos,
-                    start_rps,
-                    max_steps,
-                    min_step_s,
-                    max_step_s,
-                    max_total_s,
-                    allow_remote,
-                    ..Default::default()
-                };
-                let r = commands::sweep::sweep(&scenario, &opts, control).await?;
-                print!("{}", r.summary);
-                println!("sweep: {}", r.dir.join("sweep.csv").display());
-                Ok(exit::OK)
-            }
+            Cmd::Sweep(a) => sweep_cmd(a).await,
             Cmd::Report {
                 dir,
                 allow_undecided,
@@ -305,34 +240,117 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 print!("{}", commands::decision_text(&d, &dir));
                 Ok(exit::for_decision(d.kind, allow_undecided))
             }
-            Cmd::Compare {
-                baseline,
-                current,
-                history,
-                force,
-                allow_undecided,
-            } => {
-                let c = cutover::report::compare::compare_dirs(&baseline, &current, force)
-                    .map_err(|e| commands::bad_input(e.to_string()))?;
-                print!("{}", c.text);
-                if !c.mismatches.is_empty() {
-                    eprintln!(
-                        "cutover: WARNING: forced comparison of different plans: {}",
-                        c.mismatches.join("; ")
-                    );
-                }
-                if !history.is_empty() {
-                    let mut dirs = history;
-                    dirs.push(current.clone());
-                    let p = cutover::report::compare::trend(&dirs, &current)
-                        .map_err(|e| commands::bad_input(e.to_string()))?;
-                    println!("trend chart: {}", p.display());
-                }
-                println!("decision: {}", c.decision.kind.label());
-                Ok(exit::for_decision(c.decision.kind, allow_undecided))
-            }
+            Cmd::Compare(a) => compare_cmd(a).await,
         }
     })
+}
+
+async fn run_cmd(a: RunArgs) -> Result<i32, AppError> {
+    let RunArgs {
+        scenario,
+        out,
+        duration,
+        allow_remote,
+        baseline,
+        force,
+        allow_undecided,
+        quiet,
+        prometheus_remote_write,
+        shard,
+        shard_count,
+        start_at,
+        max_start_delay,
+    } = a;
+    let shard = commands::shard_from_flags(shard.as_deref(), shard_count.as_deref())?;
+    let control = Control::default();
+    commands::install_signal_handlers(&control);
+    let opts = commands::RunOptions {
+        out_root: out,
+        allow_remote,
+        duration_s: duration,
+        progress: !quiet,
+        baseline,
+        force,
+        allow_undecided,
+        prometheus_remote_write,
+        shard,
+        start_at,
+        max_start_delay_s: Some(max_start_delay),
+    };
+    let r = commands::run(&scenario, &opts, control).await?;
+    print!("{}", r.summary);
+    if let Some(s) = &r.stopped {
+        eprintln!("cutover: run stopped early ({s}); the report is marked interrupted");
+    }
+    // A shard sees 1/N of the traffic: its decision is shown, the merge decides.
+    let code = r.exit_code();
+    let partial = code == exit::THRESHOLDS_FAILED || code == exit::UNDECIDED;
+    Ok(if shard.is_some() && partial {
+        exit::OK
+    } else {
+        code
+    })
+}
+
+async fn sweep_cmd(a: SweepArgs) -> Result<i32, AppError> {
+    let SweepArgs {
+        scenario,
+        targets,
+        slos,
+        out,
+        start_rps,
+        max_steps,
+        min_step_s,
+        max_step_s,
+        max_total_s,
+        allow_remote,
+    } = a;
+    let control = Control::default();
+    commands::install_signal_handlers(&control);
+    let opts = commands::sweep::SweepOptions {
+        out_root: out,
+        targets,
+        slos,
+        start_rps,
+        max_steps,
+        min_step_s,
+        max_step_s,
+        max_total_s,
+        allow_remote,
+        ..Default::default()
+    };
+    let r = commands::sweep::sweep(&scenario, &opts, control).await?;
+    print!("{}", r.summary);
+    println!("sweep: {}", r.dir.join("sweep.csv").display());
+    Ok(exit::OK)
+}
+
+async fn compare_cmd(a: CompareArgs) -> Result<i32, AppError> {
+    let CompareArgs {
+        baseline,
+        current,
+        history,
+        force,
+        allow_undecided,
+    } = a;
+    let c = cutover::report::compare::compare_dirs(&baseline, &current, force)
+        .map_err(|e| commands::bad_input(e.to_string()))?;
+    print!("{}", c.text);
+    if !c.mismatches.is_empty() {
+        eprintln!(
+            "cutover: WARNING: forced comparison of different plans: {}",
+            c.mismatches.join("; ")
+        );
+    }
+    if !history.is_empty() {
+        let mut dirs = history;
+        dirs.push(current.clone());
+        let p = cutover::report::compare::trend(&dirs, &current)
+            .map_err(|e| commands::bad_input(e.to_string()))?;
+        println!("trend chart: {}", p.display());
+    }
+    println!("decision: {}", c.decision.kind.label());
+    Ok(exit::for_decision(c.decision.kind, allow_undecided))
 }
 
 /// Say on stderr when `cutover report` skipped a partial trailing row of requests.csv.

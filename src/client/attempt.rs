@@ -65,11 +65,40 @@ impl ErrorKind {
         }
     }
 
-    /// Failures that say the service was unavailable (counted against availability); client-side mistakes such as
-    /// 401/404 or malformed requests are errors but not unavailability.
+    /// The kind a CSV `error_kind` names (the inverse of [`ErrorKind::as_str`]; a redirect's status is not in its
+    /// name). None for an empty or unknown name.
+    pub fn from_csv(name: &str) -> Option<ErrorKind> {
+        if let Some(code) = name.strip_prefix("http_") {
+            return code.parse().ok().map(ErrorKind::Http);
+        }
+        if let Some(code) = name.strip_prefix("envelope_") {
+            return code.parse().ok().map(ErrorKind::Envelope);
+        }
+        Some(match name {
+            "redirect" => ErrorKind::Redirect(0),
+            "rate_limited" => ErrorKind::RateLimited,
+            "chat_failed" => ErrorKind::ChatFailed,
+            "stream_error" => ErrorKind::StreamError,
+            "stream_cut" => ErrorKind::StreamCut,
+            "malformed_json" => ErrorKind::MalformedJson,
+            "wrong_content_type" => ErrorKind::WrongContentType,
+            "oversize_body" => ErrorKind::OversizeBody,
+            "timeout" => ErrorKind::Timeout,
+            "connect" => ErrorKind::Connect,
+            "no_response" => ErrorKind::NoResponse,
+            "body_interrupted" => ErrorKind::BodyInterrupted,
+            "cancelled" => ErrorKind::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// Failures that say the service was unavailable (counted against availability): server-side or transport
+    /// failures, and a 429 that exhausted its retries (the user got no answer either way). Client-side mistakes such
+    /// as 401/404, malformed requests and Coze envelope errors are errors but not unavailability. The one rule: the
+    /// report's metrics read it through [`ErrorKind::from_csv`].
     pub fn is_unavailability(&self) -> bool {
         match self {
-            ErrorKind::Http(s) => *s >= 500 || *s == 408,
+            ErrorKind::Http(s) => *s >= 500 || *s == 408 || *s == 429,
             ErrorKind::Envelope(_) | ErrorKind::Cancelled => false,
             _ => true,
         }
@@ -201,6 +230,17 @@ mod tests {
         assert!(!ErrorKind::Http(401).is_unavailability());
         assert!(ErrorKind::Timeout.is_unavailability());
         assert!(ErrorKind::Redirect(308).is_unavailability());
+        for k in [
+            ErrorKind::Http(503),
+            ErrorKind::Envelope(4016),
+            ErrorKind::RateLimited,
+            ErrorKind::StreamCut,
+            ErrorKind::Cancelled,
+        ] {
+            assert_eq!(ErrorKind::from_csv(&k.as_str()), Some(k));
+        }
+        assert_eq!(ErrorKind::from_csv(""), None);
+        assert_eq!(ErrorKind::from_csv("http_x"), None);
         assert!(!ErrorKind::Redirect(307).retryable(true));
         assert_eq!(ErrorKind::Redirect(301).as_str(), "redirect");
         assert!(ErrorKind::RateLimited.retryable(false));

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::client::ErrorKind;
 use crate::run::record::{for_each_record, Outcome, Record};
 use hdrhistogram::Histogram;
 
@@ -167,16 +168,13 @@ impl Group {
     }
 }
 
-/// Kinds that count against availability, by their CSV name: server-side or transport failures, and a 429 that
-/// exhausted its retries (`rate_limited`, `http_429`): the user got no answer either way. Other 4xx (401, 404, ...)
-/// and Coze envelope errors are errors of the request, not unavailability.
+/// Kinds that count against availability, by their CSV name: [`ErrorKind::is_unavailability`] decides (an unknown
+/// name from another tool's CSV counts as unavailable, an empty one does not).
 pub fn is_unavailability_kind(kind: &str) -> bool {
-    if let Some(code) = kind.strip_prefix("http_") {
-        return code
-            .parse::<u16>()
-            .is_ok_and(|c| c >= 500 || c == 408 || c == 429);
+    match ErrorKind::from_csv(kind) {
+        Some(k) => k.is_unavailability(),
+        None => !kind.is_empty(),
     }
-    !(kind.starts_with("envelope_") || kind == "cancelled" || kind.is_empty())
 }
 
 /// Quantile `q` of a histogram in milliseconds, None when empty: the one quantile definition of every output (tables,

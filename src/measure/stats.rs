@@ -333,20 +333,6 @@ fn sample_beta<R: Rng + ?Sized>(rng: &mut R, normal: &mut Normals, a: f64, b: f6
 /// The standard normal's 99th percentile.
 pub const Z99: f64 = 2.326_347_874_040_841;
 
-/// (mu, sigma) of the lognormal with the given mean and 99th percentile: sigma is the smaller root of
-/// ln(p99 / mean) = Z99 sigma - sigma^2 / 2, mu = ln(mean) - sigma^2 / 2. None unless 0 < mean < p99 <= ~14.97 mean.
-pub fn lognormal_from_mean_p99(mean: f64, p99: f64) -> Option<(f64, f64)> {
-    if !(mean.is_finite() && p99.is_finite() && mean > 0.0 && p99 > mean) {
-        return None;
-    }
-    let disc = Z99 * Z99 - 2.0 * (p99 / mean).ln();
-    if disc < 0.0 {
-        return None;
-    }
-    let sigma = Z99 - disc.sqrt();
-    Some((mean.ln() - sigma * sigma / 2.0, sigma))
-}
-
 /// Complementary error function (Numerical Recipes' Chebyshev fit, relative error < 1.2e-7 everywhere).
 fn erfc(x: f64) -> f64 {
     let z = x.abs();

@@ -147,15 +147,6 @@ fn quantile_matches_numpy_linear() {
     }
 }
 
-#[test]
-fn lognormal_fit() {
-    let (mu, sigma) = lognormal_from_mean_p99(200.0, 800.0).unwrap();
-    assert!(close((mu + sigma * sigma / 2.0).exp(), 200.0, 1e-9));
-    assert!(close((mu + Z99 * sigma).exp(), 800.0, 1e-9));
-    assert!(lognormal_from_mean_p99(200.0, 100.0).is_none());
-    assert!(lognormal_from_mean_p99(1.0, 20.0).is_none());
-}
-
 /// The order-statistic shortcut must give the same bootstrap distribution as literally resampling.
 #[test]
 fn bootstrap_shortcut_matches_resampling() {
@@ -310,7 +301,9 @@ const ITERS: usize = 200;
 /// Verdict counts [better, none, worse] for p50 and p99 over `seeds` pairs of samples: A from the lognormal with
 /// the given mean and p99, B from the same one scaled by `scale`.
 fn verdicts(seeds: u64, scale: f64, mean: f64, p99: f64) -> [[usize; 3]; 2] {
-    let (mu, sigma) = lognormal_from_mean_p99(mean, p99).unwrap();
+    // The one lognormal fit is the mock's (its profiles are written as mean and p99).
+    let d = crate::mock::LogNormalMs::fit(mean, p99).unwrap();
+    let (mu, sigma) = (d.mu, d.sigma);
     let mut counts = [[0; 3]; 2];
     for seed in 0..seeds {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
