@@ -263,7 +263,16 @@ pub async fn validate(path: &Path, allow_remote: bool) -> Result<String, AppErro
             _ => {}
         }
     }
-    Ok(crate::run::plan::describe(&loaded, &plan))
+    let mut text = crate::run::plan::describe(&loaded, &plan);
+    for t in &loaded.scenario.targets {
+        if let Some(fb) = &t.fallback {
+            text += &format!(
+                "fallback: `{}` -> `{fb}` when its retries are exhausted\n",
+                t.name
+            );
+        }
+    }
+    Ok(text)
 }
 
 /// `--duration`: the same range and plan size as `traffic.duration_s`.
@@ -365,8 +374,10 @@ pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prep
             endpoint,
             pricing: t.pricing.clone(),
             is_mock,
+            fallback: None,
         });
     }
+    crate::run::fallback::resolve(s, &mut out.targets);
     Ok(out)
 }
 

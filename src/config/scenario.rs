@@ -121,6 +121,9 @@ pub struct TargetSpec {
     /// Per-target pricing adjustments (gateway markup, platform fee per request).
     #[serde(default)]
     pub pricing: TargetPricing,
+    /// Target to send a turn to when this target's retries are exhausted (the seed's fall-back-to-legacy handler).
+    #[serde(default)]
+    pub fallback: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

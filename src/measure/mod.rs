@@ -5,6 +5,7 @@ pub mod abort;
 pub mod capacity;
 pub mod cost;
 pub mod decision;
+pub mod fallback;
 pub mod metrics;
 pub mod saving;
 pub mod soak;

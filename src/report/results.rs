@@ -31,6 +31,9 @@ struct Results<'a> {
     accounting: &'a [Accounting],
     decision: DecisionKind,
     reasons: &'a [Reason],
+    /// Per target that fell back at least once (`fallback:` in the scenario); absent when none did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    fallbacks: Vec<crate::measure::fallback::FallbackFigures>,
 }
 
 #[derive(Serialize)]
@@ -291,6 +294,7 @@ pub fn write_results(run: &Run, d: &Decision) -> Result<(), ReportError> {
         accounting: &meta.accounting,
         decision: d.kind,
         reasons: &d.reasons,
+        fallbacks: run.fallbacks.figures(),
     };
     let p = run.dir.join("results.json");
     let text = serde_json::to_string_pretty(&doc).expect("serialisable");

@@ -16,6 +16,8 @@ pub struct Run {
     pub phases: BTreeMap<u32, Metrics>,
     /// A trailing partial row of `requests.csv` (cut by a crash or a full disk) was skipped: 0 or 1.
     pub skipped_partial_rows: u64,
+    /// Requests that fell back to another target, per target (`fallback:` in the scenario).
+    pub fallbacks: crate::measure::fallback::Fallbacks,
 }
 
 impl Run {
@@ -38,6 +40,7 @@ impl Run {
         let mut metrics = Metrics::new(cpd, window);
         metrics.goodput = meta.scenario.goodput;
         let mut phases: BTreeMap<u32, Metrics> = BTreeMap::new();
+        let mut fallbacks = crate::measure::fallback::Fallbacks::default();
         let data_err = |e: csv::Error| ReportError::Data {
             path: p.display().to_string(),
             message: e.to_string(),
@@ -59,6 +62,7 @@ impl Run {
                     .add(r);
             }
             metrics.add(r);
+            fallbacks.add(r);
             Ok(())
         })
         .map_err(data_err)?;
@@ -72,6 +76,7 @@ impl Run {
             metrics,
             phases,
             skipped_partial_rows: u64::from(whole < file_len),
+            fallbacks,
         })
     }
 

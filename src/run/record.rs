@@ -56,6 +56,15 @@ pub struct Record {
     /// Part of the warm-up (`traffic.warmup_s`): counted in the accounting, in no statistic.
     #[serde(default)]
     pub warmup: bool,
+    /// The target this failed request fell back to (empty when it did not); see `run::fallback`.
+    #[serde(default)]
+    pub fallback_target: String,
+    /// `ok` or `error`: what the user saw after the fallback (empty when there was none).
+    #[serde(default)]
+    pub fallback_outcome: String,
+    /// Time the fallback added after the original target's last attempt ended.
+    #[serde(default)]
+    pub fallback_latency_ms: Option<f64>,
 }
 
 impl Record {
@@ -142,6 +151,12 @@ struct RecordRef<'a> {
     detail: &'a str,
     #[serde(default)]
     warmup: bool,
+    #[serde(default)]
+    fallback_target: &'a str,
+    #[serde(default)]
+    fallback_outcome: &'a str,
+    #[serde(default)]
+    fallback_latency_ms: Option<f64>,
 }
 
 fn set(dst: &mut String, src: &str) {
@@ -184,6 +199,9 @@ impl RecordRef<'_> {
         r.canary_phase = self.canary_phase;
         set(&mut r.detail, self.detail);
         r.warmup = self.warmup;
+        set(&mut r.fallback_target, self.fallback_target);
+        set(&mut r.fallback_outcome, self.fallback_outcome);
+        r.fallback_latency_ms = self.fallback_latency_ms;
     }
 }
 

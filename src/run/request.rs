@@ -386,6 +386,7 @@ mod tests {
             endpoint,
             pricing: Default::default(),
             is_mock: false,
+            fallback: None,
         };
         let limits = crate::config::scenario::Limits {
             max_in_flight: 10,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::fallback;
 use super::record::{ms, Outcome, Record};
 use super::request::{request, Slot};
 use super::shard::Slice;
@@ -270,6 +271,7 @@ async fn conversation(
         ..Default::default()
     };
     let mut intended = shared.start + conv.offset;
+    let mut fb = None; // this conversation on the fallback target, if it falls back
     if state.target.endpoint.needs_conversation() {
         let model = conv.turns[0].model.clone();
         let (rec, ok, done) = request(
@@ -322,7 +324,7 @@ async fn conversation(
         let prompt = turn.prompt.clone();
         let model = turn.model.clone();
         let stream = turn.stream;
-        let (rec, ok, done) = request(
+        let mut res = request(
             &shared,
             &state,
             Slot {
@@ -344,6 +346,8 @@ async fn conversation(
             &mut cs,
         )
         .await;
+        fallback::after_error(&shared, &state, &mut fb, &cs, turn, &mut res).await;
+        let (rec, ok, done) = res;
         if let Some(answer) = ok {
             // Keep a bounded history so long conversations do not grow requests without end.
             cs.history.push(("user", turn.prompt.to_string()));

@@ -24,6 +24,16 @@ pub struct RunTarget {
     pub pricing: TargetPricing,
     /// Mock targets cost nothing real: the spend cap does not apply to them.
     pub is_mock: bool,
+    /// Where a request goes when its retries are exhausted (`fallback:` in the scenario).
+    pub fallback: Option<FallbackTarget>,
+}
+
+/// The target a failed request falls back to (see `run::fallback`).
+#[derive(Debug, Clone)]
+pub struct FallbackTarget {
+    pub name: String,
+    pub endpoint: Endpoint,
+    pub pricing: TargetPricing,
 }
 
 /// A function that sees every record as it is emitted.

@@ -96,6 +96,7 @@ impl Scenario {
         check_limits(at, self)?;
         check_retry(at, self)?;
         self.check_all_thresholds(at)?;
+        check_fallbacks(at, &self.targets)?;
         self.check_canary(at)?;
         check_plan(self, self.traffic.duration_s).map_err(|(f, m)| at(f, m))
     }
@@ -454,6 +455,27 @@ fn check_retry(at: At, s: &Scenario) -> Result<(), ScenarioError> {
         ranges::MAX_SECONDS,
     )?;
     float(at, "retry.budget_s", r.budget_s, 0.0, ranges::MAX_SECONDS)
+}
+
+/// `fallback` names another target of the scenario, which has no fallback itself (no chains, so no cycles).
+fn check_fallbacks(at: At, targets: &[TargetSpec]) -> Result<(), ScenarioError> {
+    for (i, t) in targets.iter().enumerate() {
+        let Some(fb) = &t.fallback else { continue };
+        let f = format!("targets[{i}].fallback");
+        let Some(other) = targets.iter().find(|o| &o.name == fb) else {
+            return Err(at(&f, format!("unknown target `{fb}`")));
+        };
+        if other.name == t.name {
+            return Err(at(&f, "a target cannot fall back to itself".into()));
+        }
+        if other.fallback.is_some() {
+            return Err(at(
+                &f,
+                format!("`{fb}` has a fallback itself: chains are not supported"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_thresholds(

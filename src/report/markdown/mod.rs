@@ -17,6 +17,7 @@ fn target_cols(run: &Run) -> Vec<(&String, &TargetMetrics)> {
     v
 }
 
+mod fallback;
 mod sections;
 mod verdict;
 
@@ -34,6 +35,7 @@ pub(crate) fn markdown(run: &Run, decision: &Decision, charts_written: &[String]
     sections::thresholds(&mut o, &decision.checks);
     let cols = target_cols(run);
     sections::accounting(&mut o, &cols, run);
+    fallback::fallback(&mut o, run);
     o.push_str(&crate::report::soak::sections(run));
     sections::latency_by_model(&mut o, &cols);
     sections::chunk_gaps(&mut o, run);

@@ -54,6 +54,9 @@ fn borrowed_rows_fill_every_field() {
         canary_phase: Some(1),
         detail: "a, \"quoted\"\nline".into(),
         warmup: true,
+        fallback_target: "legacy".into(),
+        fallback_outcome: "ok".into(),
+        fallback_latency_ms: Some(15.5),
     };
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("r.csv");
