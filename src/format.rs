@@ -43,7 +43,31 @@ pub(crate) fn change(l: Option<f64>, g: Option<f64>) -> String {
 
 /// A count with thousands separators: 1234567 -> "1,234,567".
 pub(crate) fn thousands(v: u64) -> String {
-    let digits = v.to_string();
+    group_digits(&v.to_string())
+}
+
+/// A number with thousands separators and `decimals` digits after the point: 1234567.8 -> "1,234,568" (0 decimals).
+/// Charts' axes and legends use it; non-finite values print as themselves.
+pub(crate) fn decimal(v: f64, decimals: usize) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    let s = format!("{:.*}", decimals, v.abs());
+    let (int, frac) = match s.find('.') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s.as_str(), ""),
+    };
+    let neg = v < 0.0 && s.chars().any(|c| c.is_ascii_digit() && c != '0');
+    format!(
+        "{}{}{}",
+        if neg { "-" } else { "" },
+        group_digits(int),
+        frac
+    )
+}
+
+/// "1234567" -> "1,234,567": the one digit grouping of every output.
+fn group_digits(digits: &str) -> String {
     let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {

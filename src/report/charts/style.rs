@@ -69,25 +69,9 @@ pub(super) const LEGEND_SIZE: u32 = 16;
 // ---------------------------------------------------------------------------------------------------------------
 // Number formatting and ranges
 
-/// 1234567.8 -> "1,234,568"; with `decimals` digits after the point.
+/// 1234567.8 -> "1,234,568"; with `decimals` digits after the point (the one formatter in `format.rs`).
 pub(super) fn thousands(v: f64, decimals: usize) -> String {
-    if !v.is_finite() {
-        return v.to_string();
-    }
-    let s = format!("{:.*}", decimals, v.abs());
-    let (int, frac) = match s.find('.') {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s.as_str(), ""),
-    };
-    let mut out = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    let neg = v < 0.0 && s.chars().any(|c| c.is_ascii_digit() && c != '0');
-    format!("{}{}{}", if neg { "-" } else { "" }, out, frac)
+    crate::format::decimal(v, decimals)
 }
 
 /// Axis tick text: thousands separators, decimals only where the step needs them.
