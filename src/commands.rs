@@ -627,13 +627,7 @@ fn summary_text(
         let _ = writeln!(
             o,
             "{} {}: {} ({})",
-            if c.passed {
-                "PASS"
-            } else if c.no_data {
-                "NO DATA"
-            } else {
-                "FAIL"
-            },
+            crate::report::markdown::check_label(c),
             c.scope,
             c.expression,
             c.measured
