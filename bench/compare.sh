@@ -199,7 +199,7 @@ run_wrk() { # MODE ROUND
 # cutover_scenario NAME RATE IN_FLIGHT STREAM PORT -> path of the rendered scenario
 cutover_scenario() {
     local f=$TMP/$1.yaml
-    render "$HERE/scenarios/openai-bench.yaml" "$f" "NAME=$1" "PORT=$5" "PER_DAY=$(($2 * 86400))" \
+    render "$HERE/scenarios/openai-bench.yaml" "$f" "NAME=$1" "PORT=$5" "RATE=$2" \
         "IN_FLIGHT=$3" "STREAM=$4" "ROOT=$ROOT"
     echo "$f"
 }
