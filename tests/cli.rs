@@ -1,17 +1,12 @@
 //! The binary's exit codes and error messages (documented in README.md).
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BIN: &str = env!("CARGO_BIN_EXE_cutover");
-
-fn bundled() -> String {
-    std::fs::read_to_string(format!("{ROOT}/scenarios/coze-migration.yaml"))
-        .unwrap()
-        .replace("mock: mocks/", &format!("mock: {ROOT}/mocks/"))
-        .replace("prices: ../prices/", &format!("prices: {ROOT}/prices/"))
-}
 
 fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN)
@@ -45,7 +40,7 @@ fn reports_written(dir: &Path) -> usize {
 #[test]
 fn bad_scenario_is_exit_2_naming_file_line_and_field() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = bundled().replace("stream_share: 0.3", "stream_share: -0.3");
+    let text = common::bundled_scenario().replace("stream_share: 0.3", "stream_share: -0.3");
     std::fs::write(tmp.path().join("bad.yaml"), &text).unwrap();
     let line = text
         .lines()
@@ -76,7 +71,7 @@ fn malformed_yaml_is_exit_2() {
 #[test]
 fn non_loopback_target_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = bundled().replacen(
+    let text = common::bundled_scenario().replacen(
         &format!("mock: {ROOT}/mocks/gateway.yaml"),
         "base_url: https://gateway.example.com",
         1,
@@ -91,7 +86,7 @@ fn non_loopback_target_is_refused() {
 #[test]
 fn missing_key_variable_and_unreachable_target_are_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = bundled().replacen(
+    let text = common::bundled_scenario().replacen(
         &format!("mock: {ROOT}/mocks/gateway.yaml"),
         "base_url: http://127.0.0.1:9",
         1,
@@ -129,7 +124,7 @@ fn missing_key_variable_and_unreachable_target_are_exit_2() {
 #[test]
 fn failed_threshold_is_exit_1_and_passing_is_0() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = bundled()
+    let base = common::bundled_scenario()
         .replace("duration_s: 60", "duration_s: 2")
         .replace("time_scale: 100", "time_scale: 50");
     let (head, _) = base.split_once("thresholds:").unwrap();
@@ -261,7 +256,7 @@ fn sigint_drains_and_writes_an_interrupted_report_and_a_second_exits_at_once() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(
         tmp.path().join("s.yaml"),
-        bundled().replace("duration_s: 60", "duration_s: 30"),
+        common::bundled_scenario().replace("duration_s: 60", "duration_s: 30"),
     )
     .unwrap();
     // First SIGINT: arrivals stop, in-flight requests drain, the report is written and marked, exit 4.

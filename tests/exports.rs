@@ -5,6 +5,8 @@
 //! Expected figures come from requests.csv, counted here, never from cutover's own summaries. Without the
 //! `prometheus` binary the server test says SKIPPED, unless CUTOVER_REQUIRE_PROMETHEUS=1 (CI sets it), then it fails.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,19 +16,11 @@ use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BIN: &str = env!("CARGO_BIN_EXE_cutover");
-
-fn bundled() -> String {
-    std::fs::read_to_string(format!("{ROOT}/scenarios/coze-migration.yaml"))
-        .unwrap()
-        .replace("mock: mocks/", &format!("mock: {ROOT}/mocks/"))
-        .replace("prices: ../prices/", &format!("prices: {ROOT}/prices/"))
-}
 
 /// One short run of the bundled scenario into `dir/reports`; returns the run directory.
 fn short_run(dir: &Path) -> PathBuf {
-    std::fs::write(dir.join("s.yaml"), bundled()).unwrap();
+    std::fs::write(dir.join("s.yaml"), common::bundled_scenario()).unwrap();
     let out = Command::new(BIN)
         .args(["run", "s.yaml", "--duration", "3", "--quiet"])
         .current_dir(dir)

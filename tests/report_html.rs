@@ -2,24 +2,17 @@
 //! figures in the DOM, every inline SVG chart drawn. Needs Debian's `chromium` at /usr/bin/chromium; without it the
 //! test SKIPs with a message, unless CUTOVER_REQUIRE_CHROMIUM=1 (CI installs chromium and sets it).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BIN: &str = env!("CARGO_BIN_EXE_cutover");
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// The bundled scenario with absolute paths to its mocks and prices (as tests/cli.rs does).
-fn bundled() -> String {
-    std::fs::read_to_string(format!("{ROOT}/scenarios/coze-migration.yaml"))
-        .unwrap()
-        .replace("mock: mocks/", &format!("mock: {ROOT}/mocks/"))
-        .replace("prices: ../prices/", &format!("prices: {ROOT}/prices/"))
-}
-
 /// A short real run of the bundled scenario; returns its run directory.
 fn short_run(dir: &Path) -> PathBuf {
-    std::fs::write(dir.join("s.yaml"), bundled()).unwrap();
+    std::fs::write(dir.join("s.yaml"), common::bundled_scenario()).unwrap();
     let out = Command::new(BIN)
         .args(["run", "s.yaml", "--duration", "3", "--allow-undecided"])
         .current_dir(dir)

@@ -96,3 +96,12 @@ pub fn validate_results(run_dir: &Path) -> serde_json::Value {
     assert!(errors.is_empty(), "{}: {errors:#?}", p.display());
     doc
 }
+
+/// The bundled scenario's text with its mock and price paths made absolute, so a test can write it anywhere.
+pub fn bundled_scenario() -> String {
+    const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+    std::fs::read_to_string(format!("{ROOT}/scenarios/coze-migration.yaml"))
+        .unwrap()
+        .replace("mock: mocks/", &format!("mock: {ROOT}/mocks/"))
+        .replace("prices: ../prices/", &format!("prices: {ROOT}/prices/"))
+}
