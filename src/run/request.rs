@@ -405,6 +405,7 @@ mod tests {
             worst_output_tokens: 1000,
             control: Control::default(),
             tx,
+            timer: crate::run::clock::PreciseTimer::start(),
         };
         (shared, TargetState::new(target, &limits))
     }

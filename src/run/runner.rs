@@ -77,6 +77,7 @@ pub async fn run(
             .map_or(DEFAULT_WORST_OUTPUT_TOKENS, u64::from),
         control: control.clone(),
         tx,
+        timer: super::clock::PreciseTimer::start(),
     });
     let watchdog = watchdog(&control, s.limits.max_duration_s, s.limits.grace_s);
     let states: Vec<Arc<TargetState>> = targets
@@ -172,7 +173,7 @@ async fn dispatch(
         };
         let at = shared.start + conv.offset;
         let stopped = tokio::select! {
-            _ = tokio::time::sleep_until(at.into()) => false,
+            _ = shared.timer.sleep_until(at) => false,
             _ = shared.control.stop_arrivals.cancelled() => true,
         };
         if stopped || shared.control.stop_arrivals.is_cancelled() {
@@ -313,7 +314,7 @@ async fn conversation(
         if k > 0 {
             intended += turn.think;
             tokio::select! {
-                _ = tokio::time::sleep_until(intended.into()) => {}
+                _ = shared.timer.sleep_until(intended) => {}
                 _ = shared.control.stop_arrivals.cancelled() => {}
             }
         }

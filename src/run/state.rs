@@ -80,6 +80,8 @@ pub(super) struct Shared {
     pub(super) worst_output_tokens: u64,
     pub(super) control: Control,
     pub(super) tx: mpsc::Sender<Record>,
+    /// Arrivals and think times wait on this, not on tokio's 1 ms timer wheel.
+    pub(super) timer: super::clock::PreciseTimer,
 }
 
 pub(super) struct TargetState {
