@@ -1,6 +1,6 @@
 //! The record sink: the only writer of `requests.csv`. Rows are streamed to disk as they arrive (never all held in
-//! memory) and flushed at least every 250 ms, so an interrupted run keeps what it measured. Each row reaches the file
-//! in one write. On a hard exit (second Ctrl-C) the sink writes the rows already queued, flushes and returns, telling
+//! memory) and flushed at least every 250 ms, so an interrupted run keeps what it measured. A crash can cut only the
+//! last row written, which readers drop. On a hard exit (second Ctrl-C) the sink writes the rows already queued, flushes and returns, telling
 //! the caller to exit; on a write error it stops arrivals and keeps receiving (so no sender blocks) until the drain
 //! ends, and reports the error.
 
