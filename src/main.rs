@@ -77,6 +77,26 @@ enum Cmd {
     },
     /// Compare a baseline run with a current one: deltas, verdicts, JUnit XML.
     Compare(CompareArgs),
+    /// Print the JSON Schema of a scenario file or a mock profile (the files in schemas/), for editors and CI.
+    Schema {
+        /// Which file kind to describe.
+        #[arg(value_enum)]
+        kind: SchemaKind,
+    },
+    /// Print a shell completion script, e.g. `cutover completions bash > ~/.local/share/bash-completion/completions/cutover`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SchemaKind {
+    /// A scenario file (scenarios/*.yaml).
+    Scenario,
+    /// A mock endpoint profile (mocks/*.yaml).
+    Mock,
 }
 
 #[derive(Args)]
@@ -165,6 +185,25 @@ struct CompareArgs {
 
 fn main() {
     let cli = Cli::parse();
+    // The commands that only print text need no runtime.
+    match cli.cmd {
+        Cmd::Schema { kind } => {
+            print!(
+                "{}",
+                match kind {
+                    SchemaKind::Scenario => cutover::config::schema::scenario_schema(),
+                    SchemaKind::Mock => cutover::mock::schema::mock_schema(),
+                }
+            );
+            return;
+        }
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "cutover", &mut std::io::stdout());
+            return;
+        }
+        _ => {}
+    }
     let code = match real_main(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -241,6 +280,7 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 Ok(exit::for_decision(d.kind, allow_undecided))
             }
             Cmd::Compare(a) => compare_cmd(a).await,
+            Cmd::Schema { .. } | Cmd::Completions { .. } => Ok(exit::OK),
         }
     })
 }
