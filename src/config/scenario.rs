@@ -411,8 +411,7 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Resolve a path written in the scenario: relative to the current directory when it exists there (the README
-    /// runs from the repository root), else relative to the scenario file's directory.
+    /// Resolve a path written in the scenario: relative to the scenario file's folder, absolute as given.
     pub fn resolve(&self, rel: &str) -> PathBuf {
         resolve_path(&self.base_dir, rel)
     }
@@ -457,23 +456,15 @@ impl Traffic {
     }
 }
 
+/// A path written in a scenario, resolved against the scenario file's folder (absolute paths as given). Never the
+/// current directory: a scenario copied to another folder with the files it names runs unchanged from anywhere.
 pub fn resolve_path(base_dir: &Path, rel: &str) -> PathBuf {
     let p = PathBuf::from(rel);
-    if p.is_absolute() || p.exists() {
-        return p;
+    if p.is_absolute() {
+        p
+    } else {
+        base_dir.join(p)
     }
-    let candidate = base_dir.join(&p);
-    if candidate.exists() {
-        return candidate;
-    }
-    // scenarios/x.yaml referencing mocks/y.yaml: try the parent of the scenario directory too.
-    if let Some(parent) = base_dir.parent() {
-        let c = parent.join(&p);
-        if c.exists() {
-            return c;
-        }
-    }
-    p
 }
 
 impl Scenario {
