@@ -13,8 +13,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Load-test a legacy chatbot endpoint and its replacement gateway on the same traffic, and decide with numbers
 /// whether cutting over is safe.
+/// `cutover --version`: the package version and the git commit it was built from (build.rs; "unknown" outside a
+/// git checkout, e.g. a Docker build).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CUTOVER_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
-#[command(name = "cutover", version, about)]
+#[command(name = "cutover", version = VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -38,6 +47,7 @@ enum Cmd {
     },
     /// Check a scenario file and print what it would do, without sending anything.
     Validate {
+        /// The scenario file (its paths resolve relative to its folder).
         scenario: PathBuf,
         /// Accept targets that are not on loopback, as `run --allow-remote` would.
         #[arg(long)]
@@ -45,20 +55,27 @@ enum Cmd {
     },
     /// Serve one embedded mock endpoint standalone, for other tools to hit.
     Mock {
+        /// The mock profile file, e.g. mocks/gateway.yaml.
         profile: PathBuf,
+        /// Port to listen on (0 = any free port).
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// Address to listen on; keep it on loopback unless other machines must reach the mock.
         #[arg(long, default_value = "127.0.0.1")]
         host: IpAddr,
     },
     /// Send the same probe requests to a legacy target and a gateway that claims to serve the same API, and list
     /// every difference in status codes, JSON shapes and SSE event structure.
     Compat {
+        /// The scenario naming both targets.
         scenario: PathBuf,
+        /// Name of the reference target (the API being replaced).
         #[arg(long, default_value = "legacy")]
         legacy: String,
+        /// Name of the target that claims to serve the same API.
         #[arg(long, default_value = "gateway")]
         gateway: String,
+        /// Accept targets that are not on loopback.
         #[arg(long)]
         allow_remote: bool,
     },
@@ -67,6 +84,7 @@ enum Cmd {
     Sweep(SweepArgs),
     /// Re-render the report of a run directory from its run.json and requests.csv.
     Report {
+        /// The run directory (holding run.json and requests.csv).
         dir: PathBuf,
         /// Exit 0 instead of 5 when the decision is undecided.
         #[arg(long)]
@@ -101,6 +119,7 @@ enum SchemaKind {
 
 #[derive(Args)]
 struct RunArgs {
+    /// The scenario file (its paths resolve relative to its folder).
     scenario: PathBuf,
     /// Parent directory of the run directory.
     #[arg(long, default_value = "reports")]
@@ -142,6 +161,7 @@ struct RunArgs {
 
 #[derive(Args)]
 struct SweepArgs {
+    /// The scenario file whose targets and traffic mix are swept.
     scenario: PathBuf,
     /// Sweep only this target (repeatable; default: every target).
     #[arg(long = "target")]
@@ -149,6 +169,7 @@ struct SweepArgs {
     /// An objective every step must meet, e.g. "p99_ms < 400" (repeatable).
     #[arg(long = "slo", required = true)]
     slos: Vec<String>,
+    /// Parent directory of the run directory.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
     /// First offered rate in chat requests/s (default: the scenario's peak).
@@ -157,20 +178,25 @@ struct SweepArgs {
     /// Most steps per target.
     #[arg(long, default_value_t = 12)]
     max_steps: u32,
+    /// Shortest step, seconds of arrivals.
     #[arg(long, default_value_t = 10.0)]
     min_step_s: f64,
+    /// Longest step, seconds of arrivals.
     #[arg(long, default_value_t = 60.0)]
     max_step_s: f64,
     /// Cap on the whole sweep's time; no new step starts after it.
     #[arg(long, default_value_t = 1800.0)]
     max_total_s: f64,
+    /// Accept targets that are not on loopback.
     #[arg(long)]
     allow_remote: bool,
 }
 
 #[derive(Args)]
 struct CompareArgs {
+    /// The earlier run directory (e.g. last night's).
     baseline: PathBuf,
+    /// The run directory judged against it.
     current: PathBuf,
     /// Also draw a trend chart over these earlier runs (oldest first), e.g. reports/coze-migration-*.
     #[arg(long, num_args = 1..)]
@@ -181,6 +207,25 @@ struct CompareArgs {
     /// Exit 0 instead of 5 when the decision is undecided.
     #[arg(long)]
     allow_undecided: bool,
+}
+
+/// The whole command tree (tests/cli_conventions.rs walks it).
+pub(crate) fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+/// Print a command's text on stdout, its verdict words coloured on a terminal unless `NO_COLOR` is set.
+fn print_out(text: &str) {
+    use std::io::IsTerminal;
+    let colour = cutover::format::color_enabled(
+        std::io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    if colour {
+        print!("{}", cutover::format::paint_verdicts(text));
+    } else {
+        print!("{text}");
+    }
 }
 
 fn main() {
@@ -198,7 +243,7 @@ fn main() {
             return;
         }
         Cmd::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut cmd = command();
             clap_complete::generate(shell, &mut cmd, "cutover", &mut std::io::stdout());
             return;
         }
@@ -231,7 +276,7 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 allow_undecided,
             } => {
                 let (decision, summary) = commands::merge(&dirs, &out)?;
-                print!("{summary}");
+                print_out(&summary);
                 Ok(exit::for_decision(decision.kind, allow_undecided))
             }
             Cmd::Validate {
@@ -276,7 +321,7 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 if let Some(url) = &prometheus_remote_write {
                     commands::push_remote_write(&run, url).await;
                 }
-                print!("{}", commands::decision_text(&d, &dir));
+                print_out(&commands::decision_text(&d, &dir));
                 Ok(exit::for_decision(d.kind, allow_undecided))
             }
             Cmd::Compare(a) => compare_cmd(a).await,
@@ -318,7 +363,7 @@ async fn run_cmd(a: RunArgs) -> Result<i32, AppError> {
         max_start_delay_s: Some(max_start_delay),
     };
     let r = commands::run(&scenario, &opts, control).await?;
-    print!("{}", r.summary);
+    print_out(&r.summary);
     if let Some(s) = &r.stopped {
         eprintln!("cutover: run stopped early ({s}); the report is marked interrupted");
     }
@@ -375,7 +420,7 @@ async fn compare_cmd(a: CompareArgs) -> Result<i32, AppError> {
     } = a;
     let c = cutover::report::compare::compare_dirs(&baseline, &current, force)
         .map_err(|e| commands::bad_input(e.to_string()))?;
-    print!("{}", c.text);
+    print_out(&c.text);
     if !c.mismatches.is_empty() {
         eprintln!(
             "cutover: WARNING: forced comparison of different plans: {}",
@@ -389,7 +434,7 @@ async fn compare_cmd(a: CompareArgs) -> Result<i32, AppError> {
             .map_err(|e| commands::bad_input(e.to_string()))?;
         println!("trend chart: {}", p.display());
     }
-    println!("decision: {}", c.decision.kind.label());
+    print_out(&format!("decision: {}\n", c.decision.kind.label()));
     Ok(exit::for_decision(c.decision.kind, allow_undecided))
 }
 

@@ -1,0 +1,140 @@
+//! CLI conventions: help text on every argument, `--version` with the git commit, shell completions for every shell
+//! clap_complete knows, and no colour when the output is not a terminal.
+
+use std::process::Command;
+
+// The binary's own command definitions, compiled into this test so the tree walked is the one `cutover` parses.
+#[allow(dead_code)]
+#[path = "../src/main.rs"]
+mod cli_main;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn cutover(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Every argument (flag or positional) of every subcommand, with the path that names it.
+fn walk(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Arg)>) {
+    for a in cmd.get_arguments() {
+        out.push((format!("{path} {}", a.get_id()), a.clone()));
+    }
+    for sub in cmd.get_subcommands() {
+        walk(sub, &format!("{path} {}", sub.get_name()), out);
+    }
+}
+
+#[test]
+fn every_argument_and_subcommand_has_help_text() {
+    let mut cmd = cli_main::command();
+    cmd.build();
+    let mut args = Vec::new();
+    walk(&cmd, "cutover", &mut args);
+    // The tree is the real one: the subcommands and positionals the README uses are in it.
+    for name in [
+        "cutover run scenario",
+        "cutover validate scenario",
+        "cutover mock profile",
+        "cutover report dir",
+        "cutover compare baseline",
+        "cutover schema kind",
+        "cutover completions shell",
+    ] {
+        assert!(
+            args.iter().any(|(n, _)| n == name),
+            "{name} missing from the walked tree"
+        );
+    }
+    let missing: Vec<&str> = args
+        .iter()
+        .filter(|(_, a)| a.get_help().is_none_or(|h| h.to_string().trim().is_empty()))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert!(missing.is_empty(), "arguments without help: {missing:#?}");
+    let subs_without_about: Vec<&str> = cmd
+        .get_subcommands()
+        .filter(|s| s.get_about().is_none())
+        .map(|s| s.get_name())
+        .collect();
+    assert!(
+        subs_without_about.is_empty(),
+        "subcommands without help: {subs_without_about:?}"
+    );
+}
+
+/// The commit `git rev-parse --short HEAD` gives here, or "unknown" where this is not a git checkout.
+fn expected_commit() -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(ROOT)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[test]
+fn version_names_the_package_version_and_the_commit() {
+    let out = cutover(&["--version"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.trim(),
+        format!(
+            "cutover {} (commit {})",
+            env!("CARGO_PKG_VERSION"),
+            expected_commit()
+        )
+    );
+}
+
+#[test]
+fn completions_for_every_shell_name_the_subcommands() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = cutover(&["completions", shell]);
+        assert!(
+            out.status.success(),
+            "{shell}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let script = String::from_utf8_lossy(&out.stdout);
+        for word in ["validate", "compare", "completions", "allow-undecided"] {
+            assert!(script.contains(word), "{shell} script lacks {word}");
+        }
+    }
+    // The bash script is valid bash (when bash is here to say so).
+    let script = cutover(&["completions", "bash"]).stdout;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("cutover.bash");
+    std::fs::write(&p, script).unwrap();
+    if let Ok(s) = Command::new("bash").arg("-n").arg(&p).status() {
+        assert!(s.success(), "bash -n refused the completion script");
+    }
+    let bad = cutover(&["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+/// Piped (not a terminal), the summary carries no escape sequence even with colours otherwise allowed.
+#[test]
+fn piped_output_has_no_colour() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    // A finished run directory from the test data, re-rendered by `cutover report` (prints the decision).
+    let data = std::path::Path::new(ROOT).join("tests/data/run-small");
+    for f in ["run.json", "requests.csv"] {
+        std::fs::copy(data.join(f), run.join(f)).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["report", run.to_str().unwrap(), "--allow-undecided"])
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("decision: "), "{text}");
+    assert!(!text.contains('\x1b'), "{text:?}");
+}
