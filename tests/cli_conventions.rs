@@ -138,3 +138,58 @@ fn piped_output_has_no_colour() {
     assert!(text.contains("decision: "), "{text}");
     assert!(!text.contains('\x1b'), "{text:?}");
 }
+
+/// One HTTP/1.1 GET on loopback; returns the status code.
+fn get_status(base_url: &str, path: &str, key: Option<&str>) -> u16 {
+    use std::io::{Read, Write};
+    let addr = base_url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let auth = key.map_or(String::new(), |k| format!("authorization: Bearer {k}\r\n"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    String::from_utf8_lossy(&head[9..12]).parse().unwrap()
+}
+
+/// `cutover mock` says which key it accepts, and that key (the profile's `auth.bearer`) is the one that gets a 200.
+#[test]
+fn cutover_mock_prints_the_key_it_accepts() {
+    use std::io::BufRead;
+    let profile = format!("{ROOT}/mocks/gateway.yaml");
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&profile).unwrap()).unwrap();
+    let want = doc["auth"]["bearer"].as_str().unwrap().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["mock", &profile, "--port", "0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut url = None;
+    let mut key = None;
+    for line in lines.by_ref().take(5) {
+        let line = line.unwrap();
+        if let Some(rest) = line.split_once("listening on ") {
+            url = rest.1.split_whitespace().next().map(str::to_string);
+        }
+        if let Some((_, rest)) = line.split_once("accepts `Authorization: Bearer ") {
+            key = rest.split('`').next().map(str::to_string);
+            break;
+        }
+    }
+    let (url, key) = (url.expect("listening line"), key.expect("key line"));
+    assert_eq!(key, want);
+    let (with, without) = (
+        get_status(&url, "/v1/models", Some(&key)),
+        get_status(&url, "/v1/models", None),
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!((with, without), (200, 401));
+}
