@@ -139,9 +139,12 @@ struct RunArgs {
     /// Exit 0 instead of 5 when the decision is undecided.
     #[arg(long)]
     allow_undecided: bool,
-    /// No progress bar even on a terminal.
-    #[arg(long)]
+    /// No progress line even on a terminal.
+    #[arg(long, conflicts_with = "progress")]
     quiet: bool,
+    /// Show the progress line even when stderr is not a terminal (then a line every 5 s, e.g. in a CI log).
+    #[arg(long)]
+    progress: bool,
     /// Also push the run's figures to this Prometheus remote-write URL (e.g. http://127.0.0.1:9090/api/v1/write).
     #[arg(long, value_name = "URL")]
     prometheus_remote_write: Option<String>,
@@ -340,6 +343,7 @@ async fn run_cmd(a: RunArgs) -> Result<i32, AppError> {
         force,
         allow_undecided,
         quiet,
+        progress,
         prometheus_remote_write,
         shard,
         shard_count,
@@ -353,7 +357,7 @@ async fn run_cmd(a: RunArgs) -> Result<i32, AppError> {
         out_root: out,
         allow_remote,
         duration_s: duration,
-        progress: !quiet,
+        progress: progress || (!quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())),
         baseline,
         force,
         allow_undecided,

@@ -193,3 +193,73 @@ fn cutover_mock_prints_the_key_it_accepts() {
     let _ = child.wait();
     assert_eq!((with, without), (200, 401));
 }
+
+/// `--progress` without a terminal writes progress lines on stderr: the total they show is the exact number of
+/// conversations the run then records (distinct target + conversation in requests.csv), canary routing included,
+/// the last line has them all done with nothing in flight, and nothing of it reaches stdout or the report.
+#[test]
+fn progress_shows_the_exact_planned_total_and_the_drain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = format!("{ROOT}/scenarios/coze-canary.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["run", &scenario, "--duration", "3", "--progress", "--out"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("cutover: "))
+        .filter(|l| l.contains(" | "))
+        .collect();
+    assert!(lines.len() >= 2, "{stderr}");
+    let dir = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let convs: std::collections::BTreeSet<(String, u64)> =
+        cutover::run::record::read_records(&dir.join("requests.csv"))
+            .unwrap()
+            .map(|r| {
+                let r = r.unwrap();
+                (r.target, r.conversation)
+            })
+            .collect();
+    assert!(convs.len() > 10, "{}", convs.len());
+    // "M:SS done/total ..." or "M:SS draining N in flight, done/total ..."
+    let done_total = |l: &str| -> (u64, u64) {
+        let w = l
+            .split_whitespace()
+            .find(|w| w.contains('/') && w.chars().next().unwrap().is_ascii_digit())
+            .unwrap();
+        let (d, t) = w.trim_end_matches(',').split_once('/').unwrap();
+        (d.parse().unwrap(), t.parse().unwrap())
+    };
+    for l in &lines {
+        assert_eq!(done_total(l).1, convs.len() as u64, "{l}");
+    }
+    let last = lines.last().unwrap();
+    assert!(last.contains("draining 0 in flight"), "{last}");
+    assert_eq!(done_total(last).0, convs.len() as u64, "{last}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("in flight"), "{stdout}");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(!md.contains("in flight,"), "progress text in report.md");
+}
+
+/// Piped and without `--progress`: no progress line at all.
+#[test]
+fn no_progress_line_when_stderr_is_not_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = format!("{ROOT}/scenarios/coze-migration.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args(["run", &scenario, "--duration", "0.5", "--out"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1 | 5)), "{stderr}");
+    assert!(!stderr.contains(" | "), "{stderr}");
+}

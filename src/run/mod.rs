@@ -3,6 +3,7 @@
 
 pub mod fallback;
 pub mod plan;
+pub mod progress;
 pub mod record;
 pub mod request;
 pub mod runner;
