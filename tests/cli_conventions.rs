@@ -263,3 +263,82 @@ fn no_progress_line_when_stderr_is_not_a_terminal() {
     assert!(matches!(out.status.code(), Some(0 | 1 | 5)), "{stderr}");
     assert!(!stderr.contains(" | "), "{stderr}");
 }
+
+/// The GitHub Actions example (deploy/github/nightly.yml): every flag it passes exists, and its jq programs, run on
+/// the results.json of a real run directory, print the decision and every threshold (when jq is installed here).
+#[test]
+fn the_nightly_workflow_uses_real_flags_and_its_jq_reads_results_json() {
+    let wf = std::fs::read_to_string(format!("{ROOT}/deploy/github/nightly.yml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&wf).unwrap();
+    let steps = doc["jobs"]["cutover"]["steps"].as_sequence().unwrap();
+    let script: String = steps
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let line = script
+        .lines()
+        .find(|l| l.trim_start().starts_with("cutover run "))
+        .expect("a cutover run line");
+    let run = cli_main::command().find_subcommand("run").unwrap().clone();
+    for flag in line.split_whitespace().filter(|w| w.starts_with("--")) {
+        let name = flag.trim_start_matches('-');
+        assert!(
+            run.get_arguments().any(|a| a.get_long() == Some(name)),
+            "{flag} is not a `cutover run` flag"
+        );
+    }
+    // It uploads the report directory, publishes the JUnit file and fails on cutover's exit code.
+    for want in [
+        "actions/upload-artifact",
+        "junit.xml",
+        "results.json",
+        "exit ${{ steps.run.outputs.code }}",
+    ] {
+        assert!(wf.contains(want), "{want} missing from the workflow");
+    }
+
+    let programs: Vec<String> = script
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("jq -r '"))
+        .map(|l| l[..l.rfind('\'').unwrap()].to_string())
+        .collect();
+    assert_eq!(programs.len(), 2, "{script}");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = std::path::Path::new(ROOT).join("tests/data/run-small");
+    for f in ["run.json", "requests.csv"] {
+        std::fs::copy(data.join(f), tmp.path().join(f)).unwrap();
+    }
+    let r = cutover(&["report", tmp.path().to_str().unwrap(), "--allow-undecided"]);
+    assert!(r.status.code().is_some_and(|c| c != 2), "{r:?}");
+    let results = tmp.path().join("results.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&results).unwrap()).unwrap();
+    let Ok(probe) = Command::new("jq").arg("--version").output() else {
+        return; // no jq on this machine: the structural checks above still ran
+    };
+    assert!(probe.status.success());
+    let mut text = String::new();
+    for p in programs {
+        let o = Command::new("jq")
+            .args(["-r", &p])
+            .arg(&results)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{p}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        text.push_str(&String::from_utf8_lossy(&o.stdout));
+    }
+    let decision = doc["decision"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!("## cutover: {decision}\n")),
+        "{text}"
+    );
+    for t in doc["thresholds"].as_array().unwrap() {
+        let e = t["expression"].as_str().unwrap();
+        assert!(text.contains(&format!("`{e}`")), "{e} missing: {text}");
+    }
+}
