@@ -239,7 +239,7 @@ fn main() {
             print!(
                 "{}",
                 match kind {
-                    SchemaKind::Scenario => cutover::config::schema::scenario_schema(),
+                    SchemaKind::Scenario => cutover::config::scenario::Scenario::json_schema_text(),
                     SchemaKind::Mock => cutover::mock::schema::mock_schema(),
                 }
             );

@@ -517,6 +517,18 @@ impl Scenario {
         Ok((scenario, prices))
     }
 
+    /// The JSON Schema of a scenario file (`cutover schema scenario`), as pretty JSON with a trailing newline.
+    pub fn json_schema_text() -> String {
+        use crate::config::schema;
+        let mut s = schema::generator().into_root_schema_for::<Scenario>();
+        s.insert(
+            "$id".into(),
+            "https://cutover.dev/schemas/scenario.schema.json".into(),
+        );
+        s.insert("title".into(), "cutover scenario".into());
+        schema::to_text(&s)
+    }
+
     pub fn target(&self, name: &str) -> Option<&TargetSpec> {
         self.targets.iter().find(|t| t.name == name)
     }

@@ -1,5 +1,6 @@
-//! JSON Schema of the scenario file (`cutover schema scenario`), generated from the serde types so it cannot drift
-//! from what `Scenario::load` accepts; shipped as `schemas/scenario.schema.json` for editors (yaml-language-server).
+//! JSON Schema helpers: the generator settings and the hand-written parts of the scenario schema
+//! (`Scenario::json_schema_text`, `cutover schema scenario`), which is generated from the serde types so it cannot
+//! drift from what `Scenario::load` accepts; shipped as `schemas/scenario.schema.json` for editors.
 //!
 //! The types derive `schemars::JsonSchema`; what serde cannot see (the threshold language is parsed by hand) is
 //! described here as a string with a pattern and a description. The semantic checks (ranges, references between
@@ -10,17 +11,6 @@ use schemars::{json_schema, Schema, SchemaGenerator};
 /// Draft 7: the draft every YAML / JSON editor plugin understands.
 pub fn generator() -> SchemaGenerator {
     schemars::generate::SchemaSettings::draft07().into_generator()
-}
-
-/// The schema of a scenario file, as pretty JSON with a trailing newline (the bytes of the shipped file).
-pub fn scenario_schema() -> String {
-    let mut schema = generator().into_root_schema_for::<crate::config::scenario::Scenario>();
-    schema.insert(
-        "$id".into(),
-        "https://cutover.dev/schemas/scenario.schema.json".into(),
-    );
-    schema.insert("title".into(), "cutover scenario".into());
-    to_text(&schema)
 }
 
 /// Pretty JSON with a trailing newline.

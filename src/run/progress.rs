@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use super::record::{Outcome, Record, OP_CHAT};
-use super::sink::Accounting;
 
 /// Counters the dispatchers and conversation tasks update; the sink reads them to draw the line.
 #[derive(Debug)]
@@ -201,7 +200,8 @@ impl Meter {
         let _ = h.record((ms * 1000.0).max(1.0) as u64);
     }
 
-    fn figures(&self, acc: &BTreeMap<String, Accounting>) -> Figures {
+    /// `counts`: per target, its name and the requests ok and failed so far (the sink's accounting).
+    fn figures<'a>(&self, counts: impl IntoIterator<Item = (&'a str, u64, u64)>) -> Figures {
         let p = &self.progress;
         let q = |name: &str, q: f64| {
             self.latency
@@ -214,27 +214,27 @@ impl Meter {
             done: p.finished.load(Ordering::Relaxed),
             total: p.total,
             phase: p.phase(),
-            targets: acc
-                .values()
-                .map(|a| TargetFigures {
-                    name: a.target.clone(),
-                    ok: a.ok,
-                    errors: a.errors,
-                    p50_ms: q(&a.target, 0.5),
-                    p99_ms: q(&a.target, 0.99),
+            targets: counts
+                .into_iter()
+                .map(|(name, ok, errors)| TargetFigures {
+                    name: name.to_string(),
+                    ok,
+                    errors,
+                    p50_ms: q(name, 0.5),
+                    p99_ms: q(name, 0.99),
                 })
                 .collect(),
         }
     }
 
     /// Redraw (terminal) or, every [`PLAIN_EVERY`], write a line (no terminal).
-    pub(crate) fn tick(&mut self, acc: &BTreeMap<String, Accounting>) {
+    pub(crate) fn tick<'a>(&mut self, counts: impl IntoIterator<Item = (&'a str, u64, u64)>) {
         let now = Instant::now();
         if !self.tty && self.last_line.is_some_and(|t| now - t < PLAIN_EVERY) {
             return;
         }
         self.last_line = Some(now);
-        let figures = self.figures(acc);
+        let figures = self.figures(counts);
         let mut err = std::io::stderr().lock();
         // One column spare on a terminal: a line that fills the last column wraps on some terminals.
         let _ = if self.tty {
@@ -248,14 +248,14 @@ impl Meter {
     }
 
     /// Clear the line on a terminal, so the summary starts on a clean line; without one, write the final figures.
-    pub(crate) fn finish(&mut self, acc: &BTreeMap<String, Accounting>) {
+    pub(crate) fn finish<'a>(&mut self, counts: impl IntoIterator<Item = (&'a str, u64, u64)>) {
         if self.tty {
             let mut err = std::io::stderr().lock();
             let _ = write!(err, "\r\x1b[K");
             let _ = err.flush();
         } else {
             self.last_line = None;
-            self.tick(acc);
+            self.tick(counts);
         }
     }
 }

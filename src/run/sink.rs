@@ -200,14 +200,14 @@ pub async fn write_records(
             _ = tick.tick() => {
                 w.flush(&control);
                 if let Some(m) = meter.as_mut() {
-                    m.tick(&acc);
+                    m.tick(acc.values().map(|a| (a.target.as_str(), a.ok, a.errors)));
                 }
             }
         }
     }
     let (write_error, lost_rows) = w.finish(&control);
     if let Some(m) = meter.as_mut() {
-        m.finish(&acc);
+        m.finish(acc.values().map(|a| (a.target.as_str(), a.ok, a.errors)));
     }
     Ok(SinkOutput {
         accounting: acc.into_values().collect(),
