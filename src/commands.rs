@@ -640,6 +640,7 @@ fn summary_text(
 pub async fn serve_mock(profile_path: &Path, host: IpAddr, port: u16) -> Result<(), AppError> {
     let profile =
         MockProfile::from_yaml_file(profile_path).map_err(|e| bad_input(e.to_string()))?;
+    let key = profile.bearer();
     let handle = crate::mock::serve(profile, SocketAddr::new(host, port))
         .await
         .map_err(|e| bad_input(format!("{}: {e}", profile_path.display())))?;
@@ -648,6 +649,13 @@ pub async fn serve_mock(profile_path: &Path, host: IpAddr, port: u16) -> Result<
         profile_path.display(),
         handle.base_url()
     );
+    // The profile's test key (a fixture in the file, not a secret from the environment): the first curl needs it.
+    match key {
+        Some(k) => eprintln!(
+            "cutover: mock accepts `Authorization: Bearer {k}` (auth.bearer of the profile)"
+        ),
+        None => eprintln!("cutover: mock checks no key (the profile has no auth.bearer)"),
+    }
     let _ = tokio::signal::ctrl_c().await;
     handle.shutdown().await;
     Ok(())

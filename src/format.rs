@@ -89,3 +89,88 @@ mod thousands_tests {
         assert_eq!(super::usd(-1234.5), "-$1,234.50");
     }
 }
+
+/// Whether terminal output may be coloured: only when it goes to a terminal, and never when `NO_COLOR` is set to a
+/// non-empty value (<https://no-color.org>).
+pub fn color_enabled(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// The terminal summary with its verdict words coloured (ANSI SGR): a `PASS` / `FAIL` / `NO DATA` at the start of a
+/// line and the word after `decision: `. The words stay, so the colour never carries the meaning alone.
+pub fn paint_verdicts(text: &str) -> String {
+    const GREEN: &str = "\x1b[1;32m";
+    const RED: &str = "\x1b[1;31m";
+    const YELLOW: &str = "\x1b[1;33m";
+    const RESET: &str = "\x1b[0m";
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        let (prefix, rest) = line.split_at(if line.starts_with("decision: ") {
+            10
+        } else {
+            0
+        });
+        let colour = [
+            ("PASS", GREEN),
+            ("SAFE", GREEN),
+            ("FAIL", RED),
+            ("NOT SAFE", RED),
+            ("NO DATA", YELLOW),
+            ("UNDECIDED", YELLOW),
+        ]
+        .into_iter()
+        .find(|(w, _)| {
+            rest.strip_prefix(w)
+                .is_some_and(|r| r.is_empty() || r.starts_with([' ', '\n']))
+                && (prefix.is_empty() == matches!(*w, "PASS" | "FAIL" | "NO DATA"))
+        });
+        match colour {
+            Some((w, c)) => {
+                out.push_str(prefix);
+                out.push_str(c);
+                out.push_str(w);
+                out.push_str(RESET);
+                out.push_str(&rest[w.len()..]);
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod color_tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(color_enabled(true, None));
+        assert!(color_enabled(true, Some(OsStr::new(""))));
+        assert!(!color_enabled(true, Some(OsStr::new("1"))));
+        assert!(!color_enabled(false, None));
+    }
+
+    #[test]
+    fn verdict_words_are_coloured_and_kept() {
+        let text = "legacy scheduled 3\nPASS all: gateway.p99_ms < 400 (12)\nFAIL all: x < 1 (2)\n\
+                    NO DATA all: y < 1 (-)\nPASSWORD is not a verdict\ndecision: NOT SAFE\n  - a FAIL in a reason\n";
+        let p = paint_verdicts(text);
+        assert!(
+            p.contains("\x1b[1;32mPASS\x1b[0m all: gateway.p99_ms < 400 (12)\n"),
+            "{p}"
+        );
+        assert!(p.contains("\x1b[1;31mFAIL\x1b[0m all: x < 1 (2)\n"), "{p}");
+        assert!(p.contains("\x1b[1;33mNO DATA\x1b[0m all"), "{p}");
+        assert!(p.contains("decision: \x1b[1;31mNOT SAFE\x1b[0m\n"), "{p}");
+        assert!(p.contains("\nPASSWORD is not a verdict\n"), "{p}");
+        assert!(p.contains("  - a FAIL in a reason\n"), "{p}");
+        // Without the escapes the text is unchanged.
+        let plain = p
+            .replace("\x1b[1;32m", "")
+            .replace("\x1b[1;31m", "")
+            .replace("\x1b[1;33m", "")
+            .replace("\x1b[0m", "");
+        assert_eq!(plain, text);
+    }
+}

@@ -13,8 +13,17 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Load-test a legacy chatbot endpoint and its replacement gateway on the same traffic, and decide with numbers
 /// whether cutting over is safe.
+/// `cutover --version`: the package version and the git commit it was built from (build.rs; "unknown" outside a
+/// git checkout, e.g. a Docker build).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("CUTOVER_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
-#[command(name = "cutover", version, about)]
+#[command(name = "cutover", version = VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -38,6 +47,7 @@ enum Cmd {
     },
     /// Check a scenario file and print what it would do, without sending anything.
     Validate {
+        /// The scenario file (its paths resolve relative to its folder).
         scenario: PathBuf,
         /// Accept targets that are not on loopback, as `run --allow-remote` would.
         #[arg(long)]
@@ -45,20 +55,27 @@ enum Cmd {
     },
     /// Serve one embedded mock endpoint standalone, for other tools to hit.
     Mock {
+        /// The mock profile file, e.g. mocks/gateway.yaml.
         profile: PathBuf,
+        /// Port to listen on (0 = any free port).
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// Address to listen on; keep it on loopback unless other machines must reach the mock.
         #[arg(long, default_value = "127.0.0.1")]
         host: IpAddr,
     },
     /// Send the same probe requests to a legacy target and a gateway that claims to serve the same API, and list
     /// every difference in status codes, JSON shapes and SSE event structure.
     Compat {
+        /// The scenario naming both targets.
         scenario: PathBuf,
+        /// Name of the reference target (the API being replaced).
         #[arg(long, default_value = "legacy")]
         legacy: String,
+        /// Name of the target that claims to serve the same API.
         #[arg(long, default_value = "gateway")]
         gateway: String,
+        /// Accept targets that are not on loopback.
         #[arg(long)]
         allow_remote: bool,
     },
@@ -67,6 +84,7 @@ enum Cmd {
     Sweep(SweepArgs),
     /// Re-render the report of a run directory from its run.json and requests.csv.
     Report {
+        /// The run directory (holding run.json and requests.csv).
         dir: PathBuf,
         /// Exit 0 instead of 5 when the decision is undecided.
         #[arg(long)]
@@ -77,10 +95,31 @@ enum Cmd {
     },
     /// Compare a baseline run with a current one: deltas, verdicts, JUnit XML.
     Compare(CompareArgs),
+    /// Print the JSON Schema of a scenario file or a mock profile (the files in schemas/), for editors and CI.
+    Schema {
+        /// Which file kind to describe.
+        #[arg(value_enum)]
+        kind: SchemaKind,
+    },
+    /// Print a shell completion script, e.g. `cutover completions bash > ~/.local/share/bash-completion/completions/cutover`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SchemaKind {
+    /// A scenario file (scenarios/*.yaml).
+    Scenario,
+    /// A mock endpoint profile (mocks/*.yaml).
+    Mock,
 }
 
 #[derive(Args)]
 struct RunArgs {
+    /// The scenario file (its paths resolve relative to its folder).
     scenario: PathBuf,
     /// Parent directory of the run directory.
     #[arg(long, default_value = "reports")]
@@ -100,9 +139,12 @@ struct RunArgs {
     /// Exit 0 instead of 5 when the decision is undecided.
     #[arg(long)]
     allow_undecided: bool,
-    /// No progress bar even on a terminal.
-    #[arg(long)]
+    /// No progress line even on a terminal.
+    #[arg(long, conflicts_with = "progress")]
     quiet: bool,
+    /// Show the progress line even when stderr is not a terminal (then a line every 5 s, e.g. in a CI log).
+    #[arg(long)]
+    progress: bool,
     /// Also push the run's figures to this Prometheus remote-write URL (e.g. http://127.0.0.1:9090/api/v1/write).
     #[arg(long, value_name = "URL")]
     prometheus_remote_write: Option<String>,
@@ -122,6 +164,7 @@ struct RunArgs {
 
 #[derive(Args)]
 struct SweepArgs {
+    /// The scenario file whose targets and traffic mix are swept.
     scenario: PathBuf,
     /// Sweep only this target (repeatable; default: every target).
     #[arg(long = "target")]
@@ -129,6 +172,7 @@ struct SweepArgs {
     /// An objective every step must meet, e.g. "p99_ms < 400" (repeatable).
     #[arg(long = "slo", required = true)]
     slos: Vec<String>,
+    /// Parent directory of the run directory.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
     /// First offered rate in chat requests/s (default: the scenario's peak).
@@ -137,20 +181,25 @@ struct SweepArgs {
     /// Most steps per target.
     #[arg(long, default_value_t = 12)]
     max_steps: u32,
+    /// Shortest step, seconds of arrivals.
     #[arg(long, default_value_t = 10.0)]
     min_step_s: f64,
+    /// Longest step, seconds of arrivals.
     #[arg(long, default_value_t = 60.0)]
     max_step_s: f64,
     /// Cap on the whole sweep's time; no new step starts after it.
     #[arg(long, default_value_t = 1800.0)]
     max_total_s: f64,
+    /// Accept targets that are not on loopback.
     #[arg(long)]
     allow_remote: bool,
 }
 
 #[derive(Args)]
 struct CompareArgs {
+    /// The earlier run directory (e.g. last night's).
     baseline: PathBuf,
+    /// The run directory judged against it.
     current: PathBuf,
     /// Also draw a trend chart over these earlier runs (oldest first), e.g. reports/coze-migration-*.
     #[arg(long, num_args = 1..)]
@@ -163,8 +212,46 @@ struct CompareArgs {
     allow_undecided: bool,
 }
 
+/// The whole command tree (tests/cli_conventions.rs walks it).
+pub(crate) fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+/// Print a command's text on stdout, its verdict words coloured on a terminal unless `NO_COLOR` is set.
+fn print_out(text: &str) {
+    use std::io::IsTerminal;
+    let colour = cutover::format::color_enabled(
+        std::io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    if colour {
+        print!("{}", cutover::format::paint_verdicts(text));
+    } else {
+        print!("{text}");
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
+    // The commands that only print text need no runtime.
+    match cli.cmd {
+        Cmd::Schema { kind } => {
+            print!(
+                "{}",
+                match kind {
+                    SchemaKind::Scenario => cutover::config::scenario::Scenario::json_schema_text(),
+                    SchemaKind::Mock => cutover::mock::schema::mock_schema(),
+                }
+            );
+            return;
+        }
+        Cmd::Completions { shell } => {
+            let mut cmd = command();
+            clap_complete::generate(shell, &mut cmd, "cutover", &mut std::io::stdout());
+            return;
+        }
+        _ => {}
+    }
     let code = match real_main(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -192,7 +279,7 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 allow_undecided,
             } => {
                 let (decision, summary) = commands::merge(&dirs, &out)?;
-                print!("{summary}");
+                print_out(&summary);
                 Ok(exit::for_decision(decision.kind, allow_undecided))
             }
             Cmd::Validate {
@@ -237,10 +324,11 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 if let Some(url) = &prometheus_remote_write {
                     commands::push_remote_write(&run, url).await;
                 }
-                print!("{}", commands::decision_text(&d, &dir));
+                print_out(&commands::decision_text(&d, &dir));
                 Ok(exit::for_decision(d.kind, allow_undecided))
             }
             Cmd::Compare(a) => compare_cmd(a).await,
+            Cmd::Schema { .. } | Cmd::Completions { .. } => Ok(exit::OK),
         }
     })
 }
@@ -255,6 +343,7 @@ async fn run_cmd(a: RunArgs) -> Result<i32, AppError> {
         force,
         allow_undecided,
         quiet,
+        progress,
         prometheus_remote_write,
         shard,
         shard_count,
@@ -268,7 +357,7 @@ async fn run_cmd(a: RunArgs) -> Result<i32, AppError> {
         out_root: out,
         allow_remote,
         duration_s: duration,
-        progress: !quiet,
+        progress: progress || (!quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())),
         baseline,
         force,
         allow_undecided,
@@ -278,7 +367,7 @@ async fn run_cmd(a: RunArgs) -> Result<i32, AppError> {
         max_start_delay_s: Some(max_start_delay),
     };
     let r = commands::run(&scenario, &opts, control).await?;
-    print!("{}", r.summary);
+    print_out(&r.summary);
     if let Some(s) = &r.stopped {
         eprintln!("cutover: run stopped early ({s}); the report is marked interrupted");
     }
@@ -335,7 +424,7 @@ async fn compare_cmd(a: CompareArgs) -> Result<i32, AppError> {
     } = a;
     let c = cutover::report::compare::compare_dirs(&baseline, &current, force)
         .map_err(|e| commands::bad_input(e.to_string()))?;
-    print!("{}", c.text);
+    print_out(&c.text);
     if !c.mismatches.is_empty() {
         eprintln!(
             "cutover: WARNING: forced comparison of different plans: {}",
@@ -349,7 +438,7 @@ async fn compare_cmd(a: CompareArgs) -> Result<i32, AppError> {
             .map_err(|e| commands::bad_input(e.to_string()))?;
         println!("trend chart: {}", p.display());
     }
-    println!("decision: {}", c.decision.kind.label());
+    print_out(&format!("decision: {}\n", c.decision.kind.label()));
     Ok(exit::for_decision(c.decision.kind, allow_undecided))
 }
 

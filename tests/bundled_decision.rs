@@ -17,7 +17,7 @@ fn the_bundled_scenario_is_safe_and_prints_one_p99_everywhere() {
     let tmp = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(format!("{ROOT}/scenarios/coze-migration.yaml"))
         .unwrap()
-        .replace("mock: mocks/", &format!("mock: {ROOT}/mocks/"))
+        .replace("mock: ../mocks/", &format!("mock: {ROOT}/mocks/"))
         .replace("prices: ../prices/", &format!("prices: {ROOT}/prices/"))
         .replace("duration_s: 60 ", "duration_s: 12 ")
         .replace("time_scale: 100 ", "time_scale: 150 ")

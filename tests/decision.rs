@@ -210,7 +210,7 @@ fn a_canary_cut_short_is_undecided() {
     let tmp = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(format!("{ROOT}/scenarios/coze-canary.yaml"))
         .unwrap()
-        .replace("mock: mocks/", &format!("mock: {ROOT}/mocks/"))
+        .replace("mock: ../mocks/", &format!("mock: {ROOT}/mocks/"))
         .replace("prices: ../prices/", &format!("prices: {ROOT}/prices/"));
     std::fs::write(tmp.path().join("c.yaml"), text).unwrap();
     let (code, out, err) = run(tmp.path(), &["run", "--quiet", "--duration", "2", "c.yaml"]);

@@ -19,7 +19,7 @@ fn short_bundled(dir: &Path, duration: f64, time_scale: f64) -> std::path::PathB
     let text = text
         .replace("duration_s: 60", &format!("duration_s: {duration}"))
         .replace("time_scale: 100", &format!("time_scale: {time_scale}"))
-        .replace("mock: mocks/", &format!("mock: {ROOT}/mocks/"))
+        .replace("mock: ../mocks/", &format!("mock: {ROOT}/mocks/"))
         .replace("prices: ../prices/", &format!("prices: {ROOT}/prices/"));
     write_scenario(dir, &text)
 }
@@ -258,7 +258,7 @@ async fn a_canary_run_has_one_section_per_phase_and_sticky_users() {
         .unwrap()
         .replace("duration_s: 15", "duration_s: 1.5")
         .replace("duration_s: 60", "duration_s: 6")
-        .replace("mock: mocks/", &format!("mock: {ROOT}/mocks/"))
+        .replace("mock: ../mocks/", &format!("mock: {ROOT}/mocks/"))
         .replace("prices: ../prices/", &format!("prices: {ROOT}/prices/"));
     let sc = write_scenario(tmp.path(), &text);
     let r = run_in(tmp.path(), &sc, Control::default()).await.unwrap();

@@ -43,8 +43,8 @@ fn scenario(dir: &Path, fallback_line: &str) -> PathBuf {
     );
     let text = std::fs::read_to_string(format!("{ROOT}/scenarios/coze-migration.yaml"))
         .unwrap()
-        .replace("mock: mocks/gateway.yaml", &format!("mock: {gw}"))
-        .replace("mock: mocks/legacy.yaml", &format!("mock: {legacy}"))
+        .replace("mock: ../mocks/gateway.yaml", &format!("mock: {gw}"))
+        .replace("mock: ../mocks/legacy.yaml", &format!("mock: {legacy}"))
         .replace("prices: ../prices/", &format!("prices: {ROOT}/prices/"))
         .replace(
             "    api_key_env: GATEWAY_API_KEY\n",

@@ -71,12 +71,12 @@ fn exact_scenario(dir: &Path) -> PathBuf {
     let d = dir.display();
     t = replace_once(
         &t,
-        "mock: mocks/legacy.yaml",
+        "mock: ../mocks/legacy.yaml",
         &format!("mock: {d}/mocks/legacy.yaml"),
     );
     t = replace_once(
         &t,
-        "mock: mocks/gateway.yaml",
+        "mock: ../mocks/gateway.yaml",
         &format!("mock: {d}/mocks/gateway.yaml"),
     );
     t = replace_once(&t, "prices: ../prices/", &format!("prices: {ROOT}/prices/"));

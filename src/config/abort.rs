@@ -10,18 +10,20 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum ThresholdEntry {
+    #[schemars(schema_with = "crate::config::schema::threshold_expr")]
     Plain(String),
     Rule(AbortRule),
 }
 
 /// A threshold with abort settings: when breached continuously for `delay_s` seconds, with at least `min_samples`
 /// finished requests on its targets, arrivals stop and the run ends as `aborted: <expr>`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AbortRule {
+    #[schemars(schema_with = "crate::config::schema::threshold_expr")]
     pub expr: String,
     #[serde(default)]
     pub abort_on_fail: bool,
@@ -36,7 +38,7 @@ fn default_min_samples() -> u64 {
 }
 
 /// The `thresholds:` list: the expressions, plus the abort rules among them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(from = "Vec<ThresholdEntry>", into = "Vec<ThresholdEntry>")]
 pub struct ThresholdList {
     exprs: Vec<String>,

@@ -6,6 +6,7 @@ pub mod goodput;
 pub mod metric;
 pub mod prices;
 pub mod scenario;
+pub mod schema;
 pub mod shape;
 pub mod threshold;
 pub mod yaml;

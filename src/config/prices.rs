@@ -32,7 +32,7 @@ pub enum PriceError {
     UnknownModel { name: String, known: Vec<String> },
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceFile {
     #[serde(default = "usd")]
@@ -47,7 +47,7 @@ fn usd() -> String {
     "USD".into()
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelPrice {
     /// USD per million input (prompt) tokens.

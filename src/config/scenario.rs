@@ -32,7 +32,19 @@ pub enum ScenarioError {
     Price(#[from] PriceError),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    Hash,
+    PartialOrd,
+    Ord,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Legacy,
@@ -48,7 +60,7 @@ impl std::fmt::Display for Role {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProtocolKind {
     /// Coze bot API v3 (conversation create, chat, retrieve/poll, message list).
@@ -57,7 +69,7 @@ pub enum ProtocolKind {
     Openai,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     pub name: String,
@@ -90,14 +102,15 @@ fn default_seed() -> u64 {
     1
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum PricesRef {
+    #[schemars(schema_with = "crate::config::schema::scenario_path")]
     File(String),
     Inline(crate::config::prices::PriceFile),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
     pub name: String,
@@ -106,8 +119,9 @@ pub struct TargetSpec {
     /// Real endpoint, e.g. `https://api.coze.com`. Exactly one of `base_url` and `mock`.
     #[serde(default)]
     pub base_url: Option<String>,
-    /// Embedded mock profile, e.g. `mocks/gateway.yaml` (relative to the scenario file's project root).
+    /// Embedded mock profile, e.g. `../mocks/gateway.yaml` (relative to the scenario file's folder).
     #[serde(default)]
+    #[schemars(schema_with = "crate::config::schema::scenario_path")]
     pub mock: Option<String>,
     /// Name of the environment variable holding the API key. The key itself never appears in a scenario.
     #[serde(default)]
@@ -126,7 +140,7 @@ pub struct TargetSpec {
     pub fallback: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CozeSettings {
     /// Bot used for a model not listed in `model_bots`.
@@ -144,7 +158,7 @@ fn default_poll_ms() -> u64 {
     1000
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetPricing {
     /// Percentage added to token prices (e.g. a gateway's margin).
@@ -155,7 +169,7 @@ pub struct TargetPricing {
     pub per_request_usd: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Traffic {
     /// Daily conversation volume of production; used for arrival rate and monthly projection.
@@ -201,7 +215,9 @@ fn default_users() -> u64 {
     10_000
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Arrival {
     #[default]
@@ -209,21 +225,21 @@ pub enum Arrival {
     Uniform,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TurnsWeight {
     pub turns: u32,
     pub weight: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelWeight {
     pub model: String,
     pub weight: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteRule {
     /// Case-insensitive substrings of the user's message.
@@ -231,7 +247,7 @@ pub struct RouteRule {
     pub model: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Cap on the send rate per target (requests per second, governor).
@@ -308,7 +324,7 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (0 = never retry).
@@ -361,7 +377,7 @@ impl Default for RetryPolicy {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Canary {
     /// Phases in order; each sends `share` of users to the gateway for `duration_s` of the arrival window.
@@ -371,7 +387,7 @@ pub struct Canary {
     pub salt: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CanaryPhase {
     pub name: String,
@@ -381,6 +397,7 @@ pub struct CanaryPhase {
     pub duration_s: f64,
     /// Go / no-go checks for this phase, same syntax as `thresholds`.
     #[serde(default)]
+    #[schemars(schema_with = "crate::config::schema::threshold_exprs")]
     pub thresholds: Vec<String>,
 }
 
@@ -394,8 +411,7 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Resolve a path written in the scenario: relative to the current directory when it exists there (the README
-    /// runs from the repository root), else relative to the scenario file's directory.
+    /// Resolve a path written in the scenario: relative to the scenario file's folder, absolute as given.
     pub fn resolve(&self, rel: &str) -> PathBuf {
         resolve_path(&self.base_dir, rel)
     }
@@ -440,23 +456,15 @@ impl Traffic {
     }
 }
 
+/// A path written in a scenario, resolved against the scenario file's folder (absolute paths as given). Never the
+/// current directory: a scenario copied to another folder with the files it names runs unchanged from anywhere.
 pub fn resolve_path(base_dir: &Path, rel: &str) -> PathBuf {
     let p = PathBuf::from(rel);
-    if p.is_absolute() || p.exists() {
-        return p;
+    if p.is_absolute() {
+        p
+    } else {
+        base_dir.join(p)
     }
-    let candidate = base_dir.join(&p);
-    if candidate.exists() {
-        return candidate;
-    }
-    // scenarios/x.yaml referencing mocks/y.yaml: try the parent of the scenario directory too.
-    if let Some(parent) = base_dir.parent() {
-        let c = parent.join(&p);
-        if c.exists() {
-            return c;
-        }
-    }
-    p
 }
 
 impl Scenario {
@@ -507,6 +515,18 @@ impl Scenario {
         };
         scenario.validate(&at, &prices)?;
         Ok((scenario, prices))
+    }
+
+    /// The JSON Schema of a scenario file (`cutover schema scenario`), as pretty JSON with a trailing newline.
+    pub fn json_schema_text() -> String {
+        use crate::config::schema;
+        let mut s = schema::generator().into_root_schema_for::<Scenario>();
+        s.insert(
+            "$id".into(),
+            "https://cutover.dev/schemas/scenario.schema.json".into(),
+        );
+        s.insert("title".into(), "cutover scenario".into());
+        schema::to_text(&s)
     }
 
     pub fn target(&self, name: &str) -> Option<&TargetSpec> {

@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Shape {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -30,7 +30,7 @@ pub struct Shape {
     pub spike: Option<Spike>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Constant {
     /// Conversations per wall second.
@@ -38,7 +38,7 @@ pub struct Constant {
 }
 
 /// Linear from `from` to `to` over `over_s` seconds, then `to`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ramp {
     pub from: f64,
@@ -46,7 +46,7 @@ pub struct Ramp {
     pub over_s: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub rate: f64,
@@ -54,7 +54,7 @@ pub struct Step {
 }
 
 /// `base`, with `peak` from `at_s` for `duration_s` seconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spike {
     pub base: f64,
@@ -67,7 +67,7 @@ pub struct Spike {
 /// `replay_hour` the whole day is replayed from midnight, `traffic.time_scale` times faster (an hour lasts
 /// 3,600 / time_scale wall seconds). With it, that one hour is replayed at its real rate (times `time_scale` if
 /// given): `peak` picks the hour of the largest weight.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Diurnal {
     pub hourly_weights: Vec<f64>,
@@ -75,11 +75,12 @@ pub struct Diurnal {
     pub replay_hour: Option<ReplayHour>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum ReplayHour {
     Hour(u32),
     /// Only `peak`.
+    #[schemars(schema_with = "crate::config::schema::peak_word")]
     Named(String),
 }
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What a fault does. Stream-only kinds are never drawn for a non-streamed request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// TCP RST before any response byte (SO_LINGER 0, then close).

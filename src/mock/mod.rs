@@ -26,6 +26,7 @@ mod faults;
 mod http;
 mod openai;
 mod profile;
+pub mod schema;
 mod server;
 mod text;
 mod validate;

@@ -12,7 +12,7 @@ use super::MockError;
 use crate::config::scenario::ProtocolKind;
 
 /// One mock endpoint: which API it speaks, what it serves and how it misbehaves.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MockProfile {
     /// Free text, shown in logs and reports.
@@ -67,7 +67,7 @@ pub struct MockProfile {
 }
 
 /// One deliberate shape difference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ShapeVariant {
     /// Drop this field (a `cutover compat` path: `data.last_section_id`, `data[].section_id`) from JSON answers.
@@ -81,7 +81,7 @@ pub enum ShapeVariant {
 }
 
 /// `capacity: {concurrency: N, queue: M, reject_status: 429|503}`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CapacitySpec {
     /// Generation requests served at once.
@@ -102,7 +102,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSpec {
     /// The key clients must send as `Authorization: Bearer <key>`.
@@ -110,14 +110,14 @@ pub struct AuthSpec {
 }
 
 /// A latency distribution given by its mean and 99th percentile, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DistSpec {
     pub mean_ms: f64,
     pub p99_ms: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StreamSpec {
     /// Request -> first content chunk.
@@ -135,14 +135,14 @@ fn one() -> u32 {
     1
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRange {
     pub min: u32,
     pub max: u32,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorSpec {
     /// Probability per generation request.
@@ -160,7 +160,7 @@ fn default_statuses() -> Vec<u16> {
     vec![500, 502, 503]
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSpec {
     /// Probability per generation request of a 429.
@@ -249,7 +249,7 @@ impl Default for RetryAfter {
 }
 
 /// One injected fault: `{kind, rate}` or `{kind, burst: {every_s, length_s}}` (+ kind-specific parameters).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     pub kind: FaultKind,
@@ -273,7 +273,7 @@ pub struct FaultSpec {
     pub retry_after_s: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BurstSpec {
     /// A window opens every `every_s` seconds ...
@@ -291,7 +291,7 @@ impl BurstSpec {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CozeSpec {
     /// Conversations idle, and chats finished, for longer than this are forgotten (memory stays bounded).

@@ -4,6 +4,7 @@
 pub(crate) mod clock;
 pub mod fallback;
 pub mod plan;
+pub mod progress;
 pub mod record;
 pub mod request;
 pub mod runner;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::fallback;
+use super::progress::Progress;
 use super::record::{ms, Outcome, Record};
 use super::request::{request, Slot};
 use super::shard::Slice;
@@ -50,16 +51,20 @@ pub async fn run(
     let csv_path = out_dir.join("requests.csv");
     let (tx, rx) = mpsc::channel::<Record>(65_536);
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    let expected_convs = crate::run::traffic::planned_profile(loaded, window)
-        .expected()
-        .ceil() as u64
-        * targets.len() as u64;
+    // The exact number of conversations: the plan is deterministic, so count it.
+    let progress = progress.then(|| {
+        let total = targets
+            .iter()
+            .map(|t| routed(loaded, window, slice, t.role).count() as u64)
+            .sum();
+        Arc::new(Progress::new(total, targets.len()))
+    });
     let sink = tokio::spawn(crate::run::sink::write_records(
         csv_path.clone(),
         rx,
         names,
         control.clone(),
-        progress.then_some(expected_convs),
+        progress.clone(),
     ));
     let shared = Arc::new(Shared {
         start: slice
@@ -87,13 +92,12 @@ pub async fn run(
     let dispatchers: Vec<_> = states
         .iter()
         .map(|state| {
-            // A shard keeps the conversations whose arrival index is its own (all of them when unsharded).
-            let gen = TrafficGen::planned(loaded, window).filter(move |c| slice.owns(c.index));
+            let convs = routed(loaded, window, slice, state.target.role);
             tokio::spawn(dispatch(
                 shared.clone(),
                 state.clone(),
-                gen,
-                s.canary.clone(),
+                convs,
+                progress.clone(),
             ))
         })
         .collect();
@@ -149,28 +153,40 @@ fn watchdog(control: &Control, max_duration_s: f64, grace_s: f64) -> tokio::task
     })
 }
 
+/// The conversations a target of `role` receives, with their canary phase: the planned arrivals this shard owns
+/// (all of them when unsharded), routed by the canary phases when there are some (none after the last phase).
+fn routed(
+    loaded: &Loaded,
+    window: f64,
+    slice: Slice,
+    role: Role,
+) -> impl Iterator<Item = (ConvPlan, Option<u32>)> + Send + 'static {
+    let canary = loaded.scenario.canary.clone();
+    TrafficGen::planned(loaded, window)
+        .filter(move |c| slice.owns(c.index))
+        .map(move |conv| match &canary {
+            None => Some(Some((conv, None))),
+            Some(c) => canary_route(c, conv.offset, conv.user).map(|(phase, to_gateway)| {
+                ((role == Role::Gateway) == to_gateway).then_some((conv, Some(phase as u32)))
+            }),
+        })
+        .take_while(Option::is_some)
+        .flatten()
+        .flatten()
+}
+
 /// One target's arrivals: a task per conversation at its planned instant; after a stop, the rest are not sent.
 async fn dispatch(
     shared: Arc<Shared>,
     state: Arc<TargetState>,
-    gen: impl Iterator<Item = ConvPlan>,
-    canary: Option<crate::config::scenario::Canary>,
+    convs: impl Iterator<Item = (ConvPlan, Option<u32>)>,
+    progress: Option<Arc<Progress>>,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
-    for conv in gen {
-        let phase = match &canary {
-            Some(c) => match canary_route(c, conv.offset, conv.user) {
-                Some((phase, to_gateway)) => {
-                    let mine = (state.target.role == Role::Gateway) == to_gateway;
-                    if !mine {
-                        continue;
-                    }
-                    Some(phase as u32)
-                }
-                None => break,
-            },
-            None => None,
-        };
+    for (conv, phase) in convs {
+        if let Some(p) = &progress {
+            p.arrived();
+        }
         let at = shared.start + conv.offset;
         let stopped = tokio::select! {
             _ = shared.timer.sleep_until(at) => false,
@@ -178,14 +194,25 @@ async fn dispatch(
         };
         if stopped || shared.control.stop_arrivals.is_cancelled() {
             not_sent_conversation(&shared, &state, &conv, phase, 0, "interrupted").await;
+            if let Some(p) = &progress {
+                p.finished();
+            }
             continue;
         }
-        let (sh, st) = (shared.clone(), state.clone());
-        tasks.spawn(async move { conversation(sh, st, conv, phase).await });
+        let (sh, st, pr) = (shared.clone(), state.clone(), progress.clone());
+        tasks.spawn(async move {
+            conversation(sh, st, conv, phase).await;
+            if let Some(p) = pr {
+                p.finished();
+            }
+        });
         // Reap finished tasks so the set does not grow with the run.
         while let Some(r) = tasks.try_join_next() {
             r.expect("conversation task panicked");
         }
+    }
+    if let Some(p) = &progress {
+        p.dispatcher_done();
     }
     while let Some(r) = tasks.join_next().await {
         r.expect("conversation task panicked");

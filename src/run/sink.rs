@@ -125,23 +125,6 @@ impl RowWriter {
     }
 }
 
-fn progress_bar(total: Option<u64>) -> Option<indicatif::ProgressBar> {
-    total.and_then(|total| {
-        use std::io::IsTerminal;
-        std::io::stderr().is_terminal().then(|| {
-            let b = indicatif::ProgressBar::new(total);
-            b.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:30}] {pos}/{len} conversations {msg}",
-                )
-                .expect("template")
-                .progress_chars("=> "),
-            );
-            b
-        })
-    })
-}
-
 fn count(acc: &mut BTreeMap<String, Accounting>, r: &Record) {
     let a = acc.entry(r.target.clone()).or_insert_with(|| Accounting {
         target: r.target.clone(),
@@ -163,7 +146,7 @@ pub async fn write_records(
     mut rx: mpsc::Receiver<Record>,
     targets: Vec<String>,
     control: Control,
-    progress_total: Option<u64>,
+    progress: Option<std::sync::Arc<super::progress::Progress>>,
 ) -> std::io::Result<SinkOutput> {
     let mut w = RowWriter::create(path)?;
     let mut acc: BTreeMap<String, Accounting> = targets
@@ -178,7 +161,7 @@ pub async fn write_records(
             )
         })
         .collect();
-    let bar = progress_bar(progress_total);
+    let mut meter = progress.map(super::progress::Meter::new);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut hard_exit = false;
     loop {
@@ -196,24 +179,22 @@ pub async fn write_records(
             msg = rx.recv() => {
                 let Some(r) = msg else { break };
                 count(&mut acc, &r);
-                // Every conversation has exactly one turn-1 row (sent or not), so this counts conversations.
-                if let (Some(b), 1) = (&bar, r.turn) {
-                    b.inc(1);
+                if let Some(m) = meter.as_mut() {
+                    m.observe(&r);
                 }
                 w.write(&r, &control);
             }
             _ = tick.tick() => {
                 w.flush(&control);
-                if let Some(b) = &bar {
-                    let msg: Vec<String> = acc.values().map(|a| format!("{}: {} ok {} err", a.target, a.ok, a.errors)).collect();
-                    b.set_message(msg.join(" | "));
+                if let Some(m) = meter.as_mut() {
+                    m.tick(acc.values().map(|a| (a.target.as_str(), a.ok, a.errors)));
                 }
             }
         }
     }
     let (write_error, lost_rows) = w.finish(&control);
-    if let Some(b) = bar {
-        b.finish_and_clear();
+    if let Some(m) = meter.as_mut() {
+        m.finish(acc.values().map(|a| (a.target.as_str(), a.ok, a.errors)));
     }
     Ok(SinkOutput {
         accounting: acc.into_values().collect(),

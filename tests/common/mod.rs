@@ -102,6 +102,6 @@ pub fn bundled_scenario() -> String {
     const ROOT: &str = env!("CARGO_MANIFEST_DIR");
     std::fs::read_to_string(format!("{ROOT}/scenarios/coze-migration.yaml"))
         .unwrap()
-        .replace("mock: mocks/", &format!("mock: {ROOT}/mocks/"))
+        .replace("mock: ../mocks/", &format!("mock: {ROOT}/mocks/"))
         .replace("prices: ../prices/", &format!("prices: {ROOT}/prices/"))
 }
