@@ -139,6 +139,9 @@ fn count(acc: &mut BTreeMap<String, Accounting>, r: &Record) {
     }
 }
 
+/// Records taken from the channel per wake-up at most.
+const BATCH: usize = 256;
+
 /// Receive every record until the channel closes (or a second interrupt), write it to `path` and count it. Fails
 /// only when the file cannot be created; a later write error stops arrivals and is reported in the output.
 pub async fn write_records(
@@ -164,6 +167,7 @@ pub async fn write_records(
     let mut meter = progress.map(super::progress::Meter::new);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut hard_exit = false;
+    let mut batch = Vec::with_capacity(BATCH);
     loop {
         tokio::select! {
             biased;
@@ -176,13 +180,18 @@ pub async fn write_records(
                 hard_exit = true;
                 break;
             }
-            msg = rx.recv() => {
-                let Some(r) = msg else { break };
-                count(&mut acc, &r);
-                if let Some(m) = meter.as_mut() {
-                    m.observe(&r);
+            // Take what is queued in one go: one wake-up and one select per batch, not per row.
+            n = rx.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    break; // closed and empty
                 }
-                w.write(&r, &control);
+                for r in batch.drain(..) {
+                    count(&mut acc, &r);
+                    if let Some(m) = meter.as_mut() {
+                        m.observe(&r);
+                    }
+                    w.write(&r, &control);
+                }
             }
             _ = tick.tick() => {
                 w.flush(&control);
