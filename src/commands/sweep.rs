@@ -105,36 +105,7 @@ pub async fn sweep(
 ) -> Result<SweepResult, AppError> {
     let loaded = load_scenario(scenario_path)?;
     let s = &loaded.scenario;
-    if opts.slos.is_empty() {
-        return Err(bad_input(
-            "sweep: give at least one --slo, e.g. --slo \"p99_ms < 400\"",
-        ));
-    }
-    let slos = opts
-        .slos
-        .iter()
-        .map(|t| Slo::parse(t).map_err(bad_input))
-        .collect::<Result<Vec<_>, _>>()?;
-    if !(opts.factor > 1.0 && opts.precision > 1.0 && opts.max_steps > 0 && opts.min_step_s > 0.0)
-        || opts.max_step_s < opts.min_step_s
-    {
-        return Err(bad_input(
-            "sweep: need factor > 1, precision > 1, max-steps > 0, 0 < min-step-s <= max-step-s",
-        ));
-    }
-    if let Some(w) = opts.step_warmup_s.filter(|w| !(w.is_finite() && *w >= 0.0)) {
-        return Err(bad_input(format!(
-            "sweep: --step-warmup-s {w} must be a number of seconds >= 0"
-        )));
-    }
-    for t in &opts.targets {
-        if s.target(t).is_none() {
-            return Err(bad_input(format!(
-                "--target `{t}`: no such target in {}",
-                scenario_path.display()
-            )));
-        }
-    }
+    let slos = checked_slos(opts, s, scenario_path)?;
     let turns: f64 = s
         .traffic
         .turns
@@ -202,6 +173,45 @@ pub async fn sweep(
         rows,
         summary,
     })
+}
+
+/// The options checked against the scenario, and the SLOs parsed.
+fn checked_slos(
+    opts: &SweepOptions,
+    s: &crate::config::scenario::Scenario,
+    scenario_path: &std::path::Path,
+) -> Result<Vec<Slo>, AppError> {
+    if opts.slos.is_empty() {
+        return Err(bad_input(
+            "sweep: give at least one --slo, e.g. --slo \"p99_ms < 400\"",
+        ));
+    }
+    let slos = opts
+        .slos
+        .iter()
+        .map(|t| Slo::parse(t).map_err(bad_input))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !(opts.factor > 1.0 && opts.precision > 1.0 && opts.max_steps > 0 && opts.min_step_s > 0.0)
+        || opts.max_step_s < opts.min_step_s
+    {
+        return Err(bad_input(
+            "sweep: need factor > 1, precision > 1, max-steps > 0, 0 < min-step-s <= max-step-s",
+        ));
+    }
+    if let Some(w) = opts.step_warmup_s.filter(|w| !(w.is_finite() && *w >= 0.0)) {
+        return Err(bad_input(format!(
+            "sweep: --step-warmup-s {w} must be a number of seconds >= 0"
+        )));
+    }
+    for t in &opts.targets {
+        if s.target(t).is_none() {
+            return Err(bad_input(format!(
+                "--target `{t}`: no such target in {}",
+                scenario_path.display()
+            )));
+        }
+    }
+    Ok(slos)
 }
 
 fn found(search: &Search, rows: &[StepRow], plan: &Plan) -> Capacity {
