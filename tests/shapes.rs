@@ -82,91 +82,98 @@ async fn warmup_requests_are_recorded_and_kept_out_of_every_figure() {
     assert!(md.contains("Warm-up: 10 more requests"), "{md}");
 }
 
-/// A loopback server with a known capacity: `n` requests served at once for `service` each (FIFO wait for a slot),
-/// at most `queue` more waiting, beyond that an immediate 503. Its knee is n / service requests per second.
-async fn capacity_server(n: usize, queue: usize, service: Duration) -> String {
-    use axum::http::StatusCode;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
+/// The embedded mock's capacity, as the knee test writes it into the profile: `concurrency` requests served at once
+/// for a near-fixed `mean_ms` each (lognormal, p99 4% above the mean), `queue` more waiting FIFO, beyond that 503.
+const KNEE_CONCURRENCY: f64 = 4.0;
+const KNEE_QUEUE: u32 = 16;
+const KNEE_MEAN_MS: f64 = 50.0;
 
-    struct Leave(Arc<AtomicUsize>);
-    impl Drop for Leave {
-        fn drop(&mut self) {
-            self.0.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-    let slots = Arc::new(tokio::sync::Semaphore::new(n));
-    let inside = Arc::new(AtomicUsize::new(0));
-    let handler = move || {
-        let (slots, inside) = (slots.clone(), inside.clone());
-        async move {
-            let _leave = Leave(inside.clone());
-            if inside.fetch_add(1, Ordering::SeqCst) + 1 > n + queue {
-                let body = json!({"error": {"message": "overloaded", "type": "server_error"}});
-                return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body));
-            }
-            let _slot = slots.acquire().await.unwrap();
-            tokio::time::sleep(service).await;
-            (StatusCode::OK, axum::Json(ok_body()))
-        }
-    };
-    let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
-/// 4 slots x 50 ms = a knee at 80 requests/s. The sweep (uniform arrivals, no retries, 3 s steps) must find the
-/// highest rate meeting `error_rate < 0.01` and `p99_ms < 200` within 15% of 80. The queue of 16 absorbs the
-/// scheduling jitter of a busy machine below the knee; above it, it fills (waits > 200 ms) and then overflows (503).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sweep_finds_a_known_knee_within_15_percent() {
-    let url = capacity_server(4, 16, Duration::from_millis(50)).await;
+/// Through the real binary, against the embedded mock: `cutover sweep` must find the highest rate meeting
+/// `error_rate < 0.01` and `p99_ms < 200` within 15% of the mock's capacity, concurrency / mean service time
+/// (Little's law: 4 / 50 ms = 80 requests/s). Uniform arrivals, no retries, 2-3 s steps. The queue of 16 absorbs
+/// the scheduling jitter of a busy machine below the knee; above it, it fills (waits > 200 ms) and then overflows
+/// (503).
+#[test]
+fn sweep_finds_the_embedded_mocks_knee_within_15_percent() {
     let tmp = tempfile::tempdir().unwrap();
-    let text = openai_scenario(&url, 1, "").replace("max_retries: 2", "max_retries: 0");
+    let profile = tmp.path().join("capacity.yaml");
+    std::fs::write(
+        &profile,
+        format!(
+            "name: knee\nprotocol: openai\nseed: 3\ndraws: request\nmodels: [gpt-4.1]\n\
+             latency: {{mean_ms: {KNEE_MEAN_MS}, p99_ms: {}}}\n\
+             output_tokens: {{min: 20, max: 20}}\nerrors: {{rate: 0}}\nrate_limit: {{rate: 0}}\n\
+             capacity: {{concurrency: {KNEE_CONCURRENCY}, queue: {KNEE_QUEUE}, reject_status: 503}}\n",
+            KNEE_MEAN_MS * 1.04
+        ),
+    )
+    .unwrap();
+    let knee = KNEE_CONCURRENCY / (KNEE_MEAN_MS / 1000.0);
+    let text = openai_scenario("MOCK", 1, "")
+        .replace("base_url: MOCK", &format!("mock: {}", profile.display()))
+        .replace("max_retries: 2", "max_retries: 0");
     let sc = write_scenario(tmp.path(), &text);
-    set_test_key(KEY);
-    let opts = cutover::commands::sweep::SweepOptions {
-        out_root: tmp.path().join("reports"),
-        slos: vec!["error_rate < 0.01".into(), "p99_ms < 200".into()],
-        start_rps: Some(20.0),
-        min_step_s: 2.0,
-        max_step_s: 3.0,
-        max_steps: 10,
-        max_total_s: 120.0,
-        ..Default::default()
-    };
-    let r = cutover::commands::sweep::sweep(&sc, &opts, Control::default())
-        .await
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cutover"))
+        .args([
+            "sweep",
+            "--slo",
+            "error_rate < 0.01",
+            "--slo",
+            "p99_ms < 200",
+        ])
+        .args([
+            "--start-rps",
+            "20",
+            "--min-step-s",
+            "2",
+            "--max-step-s",
+            "3",
+        ])
+        .args(["--max-steps", "10", "--max-total-s", "120", "--out"])
+        .arg(tmp.path().join("reports"))
+        .arg(&sc)
+        .env_remove("CUTOVER_TEST_KEY")
+        .output()
         .unwrap();
-    let c = &r.capacity["gw"];
-    let found = c.max_rps_meeting_slo.unwrap();
-    let steps: Vec<(f64, bool, &str)> = r
-        .rows
-        .iter()
-        .map(|s| (s.offered_rps, s.meets_slo, s.breached.as_str()))
-        .collect();
-    eprintln!("knee 80/s: found {found:.1}/s; steps {steps:?}");
-    assert!(
-        (found - 80.0).abs() / 80.0 <= 0.15,
-        "found {found} requests/s, knee 80; steps {steps:?}"
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
     );
-    let failing = c.first_failing_rps.unwrap();
-    assert!(failing > found && failing <= 80.0 * 1.15 * 1.1, "{steps:?}");
-    // every row below the found capacity passed, every one at or above the first failure failed
-    for s in &r.rows {
-        assert_eq!(s.meets_slo, s.offered_rps <= found, "{steps:?}");
-    }
-    let csv = std::fs::read_to_string(r.dir.join("sweep.csv")).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let csv_path = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("sweep: "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let dir = std::path::Path::new(csv_path).parent().unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sweep.json")).unwrap()).unwrap();
+    let c = &json["capacity"]["gw"];
+    let found = c["max_rps_meeting_slo"].as_f64().unwrap();
+    let csv = std::fs::read_to_string(dir.join("sweep.csv")).unwrap();
     assert!(csv.starts_with(
         "target,step,offered_rps,achieved_rps,ok,errors,p50_ms,p99_ms,ttft_p99_ms,error_rate,meets_slo"
     ));
-    assert_eq!(csv.lines().count(), r.rows.len() + 1);
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(r.dir.join("sweep.json")).unwrap()).unwrap();
-    assert_eq!(json["capacity"]["gw"]["max_rps_meeting_slo"], found);
-    assert!(std::fs::metadata(r.dir.join("sweep.png")).unwrap().len() > 10_000);
+    let steps: Vec<(f64, bool)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[2].parse().unwrap(), f[10] == "true")
+        })
+        .collect();
+    eprintln!("knee {knee}/s: found {found:.1}/s; steps {steps:?}");
+    assert!(
+        (found - knee).abs() / knee <= 0.15,
+        "found {found} requests/s, knee {knee}; steps {steps:?}\n{csv}"
+    );
+    let failing = c["first_failing_rps"].as_f64().unwrap();
+    assert!(failing > found && failing <= knee * 1.15 * 1.1, "{csv}");
+    // every step below the found capacity passed, every one at or above the first failure failed
+    for (rps, met) in &steps {
+        assert_eq!(*met, *rps <= found, "{csv}");
+    }
+    assert!(stdout.contains("gw: meets the SLO up to"), "{stdout}");
+    assert!(std::fs::metadata(dir.join("sweep.png")).unwrap().len() > 10_000);
 }
 
 /// Through the real binary: a target answering 503 to everything, an abort-on-fail threshold (breached for 1 s with

@@ -1,10 +1,15 @@
 //! `cutover sweep`: per target, offer a constant rate step by step (geometric steps up, then bisection between the
 //! last passing and the first failing rate) and find the highest rate at which every SLO holds.
 //!
-//! Each step is a short run of its own (one target, constant arrivals, no thresholds, no warm-up) in
+//! Each step is a short run of its own (one target, constant arrivals, no thresholds) in
 //! `<run dir>/steps/<target>-<n>/`, long enough for its SLOs to be stable: at least `min_step_s`, and long enough
 //! for the samples [`Slo::samples_needed`] asks (1,000 for a p99), capped at `max_step_s` (a capped step says
 //! `enough_samples = false` in sweep.csv). The sweep stops after `max_steps` steps per target or `max_total_s`.
+//!
+//! A step opens with a warm-up (`step_warmup_s`, default a quarter of the measured time), sent and recorded but kept
+//! out of its figures: a step starts from an idle target, and requests that hold it for seconds (a stream of 100
+//! tokens) fill it only after about one such service time, so a step measured from its first arrival sees less load
+//! than it offers and the knee shows late.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,6 +38,8 @@ pub struct SweepOptions {
     pub min_step_s: f64,
     pub max_step_s: f64,
     pub max_total_s: f64,
+    /// Warm-up before each step's measured time (default: a quarter of it).
+    pub step_warmup_s: Option<f64>,
     pub allow_remote: bool,
 }
 
@@ -49,6 +56,7 @@ impl Default for SweepOptions {
             min_step_s: 10.0,
             max_step_s: 60.0,
             max_total_s: 1800.0,
+            step_warmup_s: None,
             allow_remote: false,
         }
     }
@@ -97,31 +105,7 @@ pub async fn sweep(
 ) -> Result<SweepResult, AppError> {
     let loaded = load_scenario(scenario_path)?;
     let s = &loaded.scenario;
-    if opts.slos.is_empty() {
-        return Err(bad_input(
-            "sweep: give at least one --slo, e.g. --slo \"p99_ms < 400\"",
-        ));
-    }
-    let slos = opts
-        .slos
-        .iter()
-        .map(|t| Slo::parse(t).map_err(bad_input))
-        .collect::<Result<Vec<_>, _>>()?;
-    if !(opts.factor > 1.0 && opts.precision > 1.0 && opts.max_steps > 0 && opts.min_step_s > 0.0)
-        || opts.max_step_s < opts.min_step_s
-    {
-        return Err(bad_input(
-            "sweep: need factor > 1, precision > 1, max-steps > 0, 0 < min-step-s <= max-step-s",
-        ));
-    }
-    for t in &opts.targets {
-        if s.target(t).is_none() {
-            return Err(bad_input(format!(
-                "--target `{t}`: no such target in {}",
-                scenario_path.display()
-            )));
-        }
-    }
+    let slos = checked_slos(opts, s, scenario_path)?;
     let turns: f64 = s
         .traffic
         .turns
@@ -174,11 +158,13 @@ pub async fn sweep(
         capacity.insert(t.name.clone(), found(&search, &mine, &plan));
         rows.extend(mine);
     }
-    let rule = "each step lasts at least --min-step-s and long enough for 10 samples beyond each SLO's percentile \
-                (1,000 for p99; 10 / x requests for a rate below x), at most --max-step-s";
+    let rule = "each step measures at least --min-step-s and long enough for 10 samples beyond each SLO's \
+                percentile (1,000 for p99; 10 / x requests for a rate below x), at most --max-step-s, after a \
+                warm-up kept out of its figures (--step-warmup-s, default a quarter of the measured time)";
     crate::report::sweep::write(&dir, &rows, &capacity, &plan.slos, rule)
         .map_err(|e| harness(e.to_string()))?;
-    crate::report::sweep::chart(&dir.join("sweep.png"), &rows, &plan.slos)
+    let names: Vec<String> = s.targets.iter().map(|t| t.name.clone()).collect();
+    crate::report::sweep::chart(&dir.join("sweep.png"), &rows, &plan.slos, &names)
         .map_err(|e| harness(e.to_string()))?;
     let summary = summary(&capacity, &plan);
     Ok(SweepResult {
@@ -187,6 +173,45 @@ pub async fn sweep(
         rows,
         summary,
     })
+}
+
+/// The options checked against the scenario, and the SLOs parsed.
+fn checked_slos(
+    opts: &SweepOptions,
+    s: &crate::config::scenario::Scenario,
+    scenario_path: &std::path::Path,
+) -> Result<Vec<Slo>, AppError> {
+    if opts.slos.is_empty() {
+        return Err(bad_input(
+            "sweep: give at least one --slo, e.g. --slo \"p99_ms < 400\"",
+        ));
+    }
+    let slos = opts
+        .slos
+        .iter()
+        .map(|t| Slo::parse(t).map_err(bad_input))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !(opts.factor > 1.0 && opts.precision > 1.0 && opts.max_steps > 0 && opts.min_step_s > 0.0)
+        || opts.max_step_s < opts.min_step_s
+    {
+        return Err(bad_input(
+            "sweep: need factor > 1, precision > 1, max-steps > 0, 0 < min-step-s <= max-step-s",
+        ));
+    }
+    if let Some(w) = opts.step_warmup_s.filter(|w| !(w.is_finite() && *w >= 0.0)) {
+        return Err(bad_input(format!(
+            "sweep: --step-warmup-s {w} must be a number of seconds >= 0"
+        )));
+    }
+    for t in &opts.targets {
+        if s.target(t).is_none() {
+            return Err(bad_input(format!(
+                "--target `{t}`: no such target in {}",
+                scenario_path.display()
+            )));
+        }
+    }
+    Ok(slos)
 }
 
 fn found(search: &Search, rows: &[StepRow], plan: &Plan) -> Capacity {
@@ -236,13 +261,14 @@ async fn step(
     parent: &Control,
 ) -> Result<StepRow, AppError> {
     let (step_s, enough) = plan.step_s(rps, opts);
+    let warm = opts.step_warmup_s.unwrap_or(step_s / 4.0);
     let mut l = loaded.clone();
     let sc = &mut l.scenario;
     sc.targets.retain(|t| t.name == target);
     sc.thresholds.clear();
     sc.canary = None;
-    sc.traffic.warmup_s = 0.0;
-    sc.traffic.duration_s = step_s;
+    sc.traffic.warmup_s = warm;
+    sc.traffic.duration_s = warm + step_s;
     sc.traffic.shape = Some(Shape {
         constant: Some(Constant {
             rate: rps / plan.turns,
@@ -250,9 +276,9 @@ async fn step(
         ..Default::default()
     });
     let lim = &mut sc.limits;
-    lim.max_duration_s = step_s + lim.request_timeout_s + 5.0;
+    lim.max_duration_s = warm + step_s + lim.request_timeout_s + 5.0;
     lim.grace_s = lim.grace_s.min(5.0);
-    lim.max_requests = lim.max_requests.max((rps * step_s * 3.0) as u64);
+    lim.max_requests = lim.max_requests.max((rps * (warm + step_s) * 3.0) as u64);
     let prepared = prepare_targets(&l, opts.allow_remote).await?;
     let out = dir.join("steps").join(format!("{target}-{n}"));
     std::fs::create_dir_all(&out).map_err(|e| harness(format!("{}: {e}", out.display())))?;

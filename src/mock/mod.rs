@@ -352,14 +352,18 @@ impl Shared {
     }
 
     /// The generator of the next generation request, whose identity is `id` (see [`DrawKey`]).
-    pub fn rng(&self, id: impl FnOnce() -> u64) -> ChaCha8Rng {
-        let n = match self.profile.draws {
-            DrawKey::Arrival => self.req_no.fetch_add(1, Ordering::Relaxed),
-            DrawKey::Request => self.occurrences.stream(id()),
+    /// A generation request's random source, and its identity under `draws: request` (for [`Self::draw`]).
+    pub fn rng(&self, id: impl FnOnce() -> u64) -> (ChaCha8Rng, Option<u64>) {
+        let (n, key) = match self.profile.draws {
+            DrawKey::Arrival => (self.req_no.fetch_add(1, Ordering::Relaxed), None),
+            DrawKey::Request => {
+                let id = id();
+                (self.occurrences.stream(id), Some(id))
+            }
         };
         let mut r = ChaCha8Rng::from_seed(self.seed_key);
         r.set_stream(n);
-        r
+        (r, key)
     }
 
     pub fn auth_ok(&self, headers: &axum::http::HeaderMap) -> bool {
@@ -372,7 +376,16 @@ impl Shared {
     }
 
     /// Faults first (in profile order), then rate limit, then errors.
-    pub fn draw(&self, rng: &mut ChaCha8Rng, stream: bool) -> Plan<'_> {
+    /// What a generation request gets (`key`: its identity from [`Self::rng`], told whether it failed).
+    pub fn draw(&self, rng: &mut ChaCha8Rng, stream: bool, key: Option<u64>) -> Plan<'_> {
+        let plan = self.draw_plan(rng, stream);
+        if let Some(id) = key {
+            self.occurrences.settle(id, !matches!(plan, Plan::Answer));
+        }
+        plan
+    }
+
+    fn draw_plan(&self, rng: &mut ChaCha8Rng, stream: bool) -> Plan<'_> {
         if !self.faults.is_empty() {
             let elapsed = self.started.elapsed().as_secs_f64();
             for f in &self.faults {

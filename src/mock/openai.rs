@@ -239,7 +239,7 @@ pub(crate) async fn chat_completions(
         .as_ref()
         .and_then(|o| o.include_usage)
         .unwrap_or(false);
-    let mut rng = sh.rng(|| {
+    let (mut rng, key) = sh.rng(|| {
         let user = cr.user.as_ref().map(|u| u.to_string()).unwrap_or_default();
         let texts = cr.messages.iter().map(|m| match &m.content {
             Some(Content::Text(t)) => t.as_str(),
@@ -247,7 +247,7 @@ pub(crate) async fn chat_completions(
         });
         identity([user.as_str(), cr.model.as_str()].into_iter().chain(texts))
     });
-    let plan = sh.draw(&mut rng, stream);
+    let plan = sh.draw(&mut rng, stream, key);
     let body_fault = match apply_plan(sh, ctl, plan, stream).await {
         Ok(f) => f,
         Err(r) => return r,

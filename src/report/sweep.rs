@@ -7,7 +7,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use super::charts::{ensure_font, ChartError, FONT};
+use super::charts::{ensure_font, target_colour, ChartError, FONT};
 use super::error::{io, ReportError};
 use crate::measure::capacity::Slo;
 
@@ -79,22 +79,35 @@ pub fn write(
     std::fs::write(&p, text).map_err(io(&p))
 }
 
-const COLOURS: [RGBColor; 4] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-];
-
 /// `sweep.png`: p50 (dashed) and p99 latency on top, error rate below, against offered rate; SLO lines in grey.
-pub fn chart(path: &Path, rows: &[StepRow], slos: &[Slo]) -> Result<(), ChartError> {
+/// `targets` are all the scenario's target names: a target has the colour the run report gives it (its place among
+/// them in name order), whichever targets were swept.
+pub fn chart(
+    path: &Path,
+    rows: &[StepRow],
+    slos: &[Slo],
+    targets: &[String],
+) -> Result<(), ChartError> {
     ensure_font()?;
     let err = |e: &dyn std::fmt::Display| ChartError::Draw {
         path: path.display().to_string(),
         message: e.to_string(),
     };
-    let root = BitMapBackend::new(path, (1100, 900)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    render(&root, rows, slos, targets).map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))
+}
+
+/// Width and height of sweep.png, pixels.
+const SIZE: (u32, u32) = (1100, 900);
+
+fn render(
+    root: &Area,
+    rows: &[StepRow],
+    slos: &[Slo],
+    targets: &[String],
+) -> Result<(), DrawError> {
+    root.fill(&WHITE)?;
     let (top, bottom) = root.split_vertically(520);
     let x_max = rows.iter().map(|r| r.offered_rps).fold(1.0, f64::max) * 1.05;
     let slo_at = |m: &str| slos.iter().find(|s| s.metric == m).map(|s| s.value);
@@ -120,7 +133,7 @@ pub fn chart(path: &Path, rows: &[StepRow], slos: &[Slo]) -> Result<(), ChartErr
         value: |r| r.p99_ms,
         dashed: Some(|r| r.p50_ms),
     };
-    draw(&top, rows, &latency).map_err(|e| err(&e))?;
+    draw(&top, rows, &latency, targets)?;
     let errors = Panel {
         title: "Error rate vs offered rate",
         y_desc: "error rate",
@@ -130,8 +143,18 @@ pub fn chart(path: &Path, rows: &[StepRow], slos: &[Slo]) -> Result<(), ChartErr
         value: |r| r.error_rate,
         dashed: None,
     };
-    draw(&bottom, rows, &errors).map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))
+    draw(&bottom, rows, &errors, targets)
+}
+
+/// The place of `target` among `all` in name order (the report's `metrics.targets` order); unknown names after them.
+fn palette_index(all: &[String], target: &str) -> usize {
+    let mut names: Vec<&str> = all.iter().map(String::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .iter()
+        .position(|n| *n == target)
+        .unwrap_or(names.len())
 }
 
 struct Panel {
@@ -147,7 +170,7 @@ struct Panel {
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 type DrawError = DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>;
 
-fn draw(area: &Area, rows: &[StepRow], p: &Panel) -> Result<(), DrawError> {
+fn draw(area: &Area, rows: &[StepRow], p: &Panel, all: &[String]) -> Result<(), DrawError> {
     let mut c = ChartBuilder::on(area)
         .caption(p.title, (FONT, 24))
         .margin(15)
@@ -161,8 +184,8 @@ fn draw(area: &Area, rows: &[StepRow], p: &Panel) -> Result<(), DrawError> {
         .draw()?;
     let mut targets: Vec<&str> = rows.iter().map(|r| r.target.as_str()).collect();
     targets.dedup();
-    for (k, t) in targets.iter().enumerate() {
-        let colour = COLOURS[k % COLOURS.len()];
+    for t in &targets {
+        let colour = target_colour(palette_index(all, t));
         let points = |f: fn(&StepRow) -> Option<f64>| {
             let mut v: Vec<(f64, f64)> = rows
                 .iter()
@@ -203,4 +226,67 @@ fn draw(area: &Area, rows: &[StepRow], p: &Panel) -> Result<(), DrawError> {
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(target: &str, rps: f64, p99: f64) -> StepRow {
+        StepRow {
+            target: target.into(),
+            step: 0,
+            offered_rps: rps,
+            achieved_rps: rps,
+            ok: 100,
+            errors: 0,
+            p50_ms: Some(p99 / 2.0),
+            p99_ms: Some(p99),
+            ttft_p99_ms: None,
+            error_rate: Some(0.0),
+            meets_slo: true,
+            step_s: 1.0,
+            enough_samples: true,
+            breached: String::new(),
+        }
+    }
+
+    /// Pixels of exactly `c` in an RGB buffer.
+    fn count(buf: &[u8], c: RGBColor) -> usize {
+        buf.chunks_exact(3)
+            .filter(|p| (p[0], p[1], p[2]) == (c.0, c.1, c.2))
+            .count()
+    }
+
+    /// The run report colours target i (name order) with palette entry i: gateway blue, legacy orange in the
+    /// bundled scenario. The sweep chart must agree, also when only one of them was swept.
+    #[test]
+    fn a_target_has_the_report_palette_colour() {
+        ensure_font().unwrap();
+        let all = ["legacy".to_string(), "gateway".to_string()];
+        let (blue, orange) = (target_colour(0), target_colour(1));
+        let draw = |rows: &[StepRow]| {
+            let mut buf = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
+            {
+                let root = BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area();
+                render(&root, rows, &[], &all).unwrap();
+                root.present().unwrap();
+            }
+            buf
+        };
+        let legacy_only = draw(&[row("legacy", 10.0, 100.0), row("legacy", 20.0, 300.0)]);
+        assert!(count(&legacy_only, orange) > 500, "legacy is drawn orange");
+        assert_eq!(count(&legacy_only, blue), 0, "no blue without the gateway");
+        let both = draw(&[
+            row("legacy", 10.0, 100.0),
+            row("legacy", 20.0, 300.0),
+            row("gateway", 10.0, 50.0),
+            row("gateway", 20.0, 60.0),
+        ]);
+        assert!(count(&both, blue) > 500, "gateway is drawn blue");
+        assert!(count(&both, orange) > 500);
+        assert_eq!(palette_index(&all, "gateway"), 0);
+        assert_eq!(palette_index(&all, "legacy"), 1);
+        assert_eq!(palette_index(&all, "other"), 2);
+    }
 }

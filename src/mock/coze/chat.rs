@@ -248,7 +248,7 @@ pub(super) async fn chat(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let mut rng = sh.rng(|| {
+    let (mut rng, key) = sh.rng(|| {
         // The conversation's length encodes the turn (its id depends on arrival order, so it is left out).
         let turn = shard(&st.convs, a.conv_id)
             .get(&a.conv_id)
@@ -261,7 +261,7 @@ pub(super) async fn chat(
                 .chain(texts),
         )
     });
-    let plan = sh.draw(&mut rng, a.stream);
+    let plan = sh.draw(&mut rng, a.stream, key);
     let failed = matches!(plan, Plan::ChatFailed);
     let claims = match &plan {
         Plan::Answer | Plan::ChatFailed => true,
@@ -293,13 +293,12 @@ pub(super) async fn chat(
         return stream_chat(sh, st, ctl, a, run, (rng, slot), input, usage, body_fault);
     }
     if claims {
-        accept_chat(st, &a, &run, input, &mut rng);
-        if let Some(slot) = slot {
-            let done_at = tokio::time::Instant::from_std(run.now + run.delay);
-            tokio::spawn(async move {
-                tokio::time::sleep_until(done_at).await;
-                drop(slot);
-            });
+        // The chat keeps its slot while it generates, as a real backend's worker stays busy after answering the
+        // create call: until it completes, or is canceled.
+        let holds = slot.is_some();
+        accept_chat(st, &a, &run, input, &mut rng, slot);
+        if holds {
+            CozeState::hold_until_done(sh, run.chat_id, run.now + run.delay);
         }
     }
     json_with_fault(in_progress_body(&a, &run), body_fault, ctl)
@@ -340,6 +339,7 @@ fn stream_chat(
             output: run.n_words,
             messages: Vec::new(),
             canceled: false,
+            slot: None,
         },
     );
     let guard = ChatGuard {
@@ -382,7 +382,14 @@ fn stream_chat(
 }
 
 /// A polled chat: accepted at once, completes `delay` later (its messages become visible then).
-fn accept_chat(st: &CozeState, a: &Admitted, run: &Run, input: u32, rng: &mut ChaCha8Rng) {
+fn accept_chat(
+    st: &CozeState,
+    a: &Admitted,
+    run: &Run,
+    input: u32,
+    rng: &mut ChaCha8Rng,
+    slot: Option<Slot>,
+) {
     let done_at = run.now + run.delay;
     let completed_at = run.created_at + run.delay.as_secs_f64().round() as u64;
     let messages = if run.failed {
@@ -407,6 +414,7 @@ fn accept_chat(st: &CozeState, a: &Admitted, run: &Run, input: u32, rng: &mut Ch
             output: run.n_words,
             messages,
             canceled: false,
+            slot,
         },
     );
 }

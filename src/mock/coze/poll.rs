@@ -140,6 +140,8 @@ pub(super) async fn cancel(sh: &Shared, st: &CozeState, req: Request<Incoming>) 
         c.done_at = now;
         c.completed_at = unix_now();
         c.messages.clear();
+        // Its worker is free again.
+        drop(c.slot.take());
         serde_json::to_vec(&Env::ok(chat_view(sh, chat, c, now))).unwrap_or_default()
     };
     st.release_canceled(conv, chat, now);

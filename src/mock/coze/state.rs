@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio_util::sync::CancellationToken;
 
 use super::wire::{MsgObj, CODE_INTERNAL, EMPTY_META, VERBOSE_FINISH};
+use crate::mock::capacity::Slot;
 use crate::mock::profile::CozeSpec;
 use crate::mock::text::{follow_up, unix_now};
 use crate::mock::Shared;
@@ -48,6 +49,8 @@ pub(crate) struct Chat {
     pub messages: Vec<StoredMsg>,
     /// Ended by `POST /v3/chat/cancel`.
     pub canceled: bool,
+    /// A polled chat's capacity slot: the worker is busy until the chat completes or is canceled.
+    pub slot: Option<Slot>,
 }
 
 pub(crate) struct CozeState {
@@ -182,6 +185,20 @@ impl CozeState {
                 .collect();
             self.save_history(conv, shown.iter());
         }
+    }
+
+    /// A polled chat's capacity slot is freed when the chat completes (`done_at`) or is canceled, whichever first.
+    pub(super) fn hold_until_done(sh: &Arc<Shared>, chat: u64, done_at: Instant) {
+        let sh = sh.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(done_at)).await;
+            if let Some(st) = &sh.coze {
+                let slot = shard(&st.chats, chat)
+                    .get_mut(&chat)
+                    .and_then(|c| c.slot.take());
+                drop(slot);
+            }
+        });
     }
 
     /// A canceled chat frees its conversation, and its answer (saved ahead, visible later) is withdrawn.

@@ -17,13 +17,14 @@ use crate::mock::http::ConnCtl;
 use crate::mock::text::{unix_now, word};
 use crate::mock::Shared;
 
-/// Records how a streamed chat ended when its body is dropped (finished, cut, or the client went away).
+/// Records how a streamed chat ended: when its last chat event is produced, or when its body is dropped before that
+/// (cut, or the client went away).
 pub(crate) struct ChatGuard {
     pub sh: Arc<Shared>,
     pub conv: u64,
     pub chat: u64,
     pub save: bool,
-    /// Set when `conversation.chat.completed` was produced.
+    /// The chat's messages, when `conversation.chat.completed` is produced.
     pub result: Option<Vec<StoredMsg>>,
 }
 
@@ -189,6 +190,18 @@ impl CozeStream {
     }
 }
 
+impl CozeStream {
+    /// The chat ends as its last chat event is produced, before the client can see it: its conversation is free and
+    /// its messages are saved by the time the client can ask for the next turn (not when the body is dropped a moment
+    /// later, which a fast client could beat: "conversation occupied" by chance).
+    fn finish(&mut self, result: Option<Vec<StoredMsg>>, event: Bytes) -> Bytes {
+        if let Some(mut g) = self.guard.take() {
+            g.result = result;
+        }
+        event
+    }
+}
+
 impl EventSource for CozeStream {
     fn next_event(&mut self) -> Option<(Option<Instant>, Bytes)> {
         match self.phase {
@@ -207,10 +220,8 @@ impl EventSource for CozeStream {
             }
             Phase::ChatFailed => {
                 self.phase = Phase::Done;
-                Some((
-                    Some(self.next_at),
-                    self.chat_event("conversation.chat.failed", "failed"),
-                ))
+                let ev = self.chat_event("conversation.chat.failed", "failed");
+                Some((Some(self.next_at), self.finish(None, ev)))
             }
             Phase::Delta => Some(self.delta()),
             Phase::AnswerCompleted => {
@@ -251,13 +262,8 @@ impl EventSource for CozeStream {
                 self.phase = Phase::Done;
                 let mut result = vec![self.stored(self.answer_id, "answer", &self.answer)];
                 result.append(&mut self.extra);
-                if let Some(g) = &mut self.guard {
-                    g.result = Some(result);
-                }
-                Some((
-                    None,
-                    self.chat_event("conversation.chat.completed", "completed"),
-                ))
+                let ev = self.chat_event("conversation.chat.completed", "completed");
+                Some((None, self.finish(Some(result), ev)))
             }
             Phase::Done => {
                 self.phase = Phase::End;

@@ -16,6 +16,11 @@ pub use latency::latency_percentiles;
 pub use series::{errors_and_throughput, time_series, trend};
 pub(crate) use style::ensure_font;
 
+/// The colour of target number `i` (its place among the run's targets in name order) on every chart.
+pub(crate) fn target_colour(i: usize) -> RGBColor {
+    style::colour(i)
+}
+
 /// Width of every chart, in pixels.
 pub const WIDTH: u32 = 1200;
 /// Height of every chart, in pixels.
