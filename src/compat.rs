@@ -120,6 +120,8 @@ pub fn probes(kind: ProtocolKind, model: &str, bot_id: &str) -> Vec<Probe> {
     match kind {
         ProtocolKind::Openai => openai_probes(model),
         ProtocolKind::Coze => coze_probes(bot_id),
+        // A webhook server answers events, not chat calls: no shape to compare.
+        ProtocolKind::Webhook => Vec::new(),
     }
 }
 

@@ -8,4 +8,5 @@ pub mod prices;
 pub mod scenario;
 pub mod shape;
 pub mod threshold;
+pub mod webhook;
 pub mod yaml;

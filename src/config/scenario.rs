@@ -55,6 +55,8 @@ pub enum ProtocolKind {
     Coze,
     /// OpenAI-compatible `POST /v1/chat/completions`.
     Openai,
+    /// A team's webhook server: cutover plays the bot platform and POSTs one event per turn (see `config::webhook`).
+    Webhook,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,6 +126,9 @@ pub struct TargetSpec {
     /// Target to send a turn to when this target's retries are exhausted (the seed's fall-back-to-legacy handler).
     #[serde(default)]
     pub fallback: Option<String>,
+    /// Webhook settings (acknowledgement timeout, redeliveries, answer deadline); `protocol: webhook` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::config::webhook::WebhookSettings>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

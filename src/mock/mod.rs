@@ -30,6 +30,7 @@ mod server;
 mod text;
 mod validate;
 mod variants;
+mod webhook;
 
 #[cfg(test)]
 mod sdk_tests;
@@ -54,6 +55,7 @@ pub use profile::{
     AuthSpec, BurstSpec, CapacitySpec, CozeSpec, DistSpec, ErrorSpec, FaultSpec, MockProfile,
     RateLimitSpec, RetryAfter, ShapeVariant, StreamSpec, TokenRange,
 };
+pub use webhook::{WebhookMode, WebhookSpec};
 
 use crate::config::scenario::ProtocolKind;
 use faults::FaultRt;
@@ -109,11 +111,13 @@ pub(crate) enum Route {
     ConversationMessages,
     ChatCancel,
     ModelRetrieve,
+    /// A webhook profile's event delivery (`POST <webhook.path>`).
+    Webhook,
     Unknown,
 }
 
 impl Route {
-    const ALL: [Route; 10] = [
+    const ALL: [Route; 11] = [
         Route::ChatCompletions,
         Route::Models,
         Route::ConversationCreate,
@@ -123,6 +127,7 @@ impl Route {
         Route::ConversationMessages,
         Route::ChatCancel,
         Route::ModelRetrieve,
+        Route::Webhook,
         Route::Unknown,
     ];
 
@@ -137,6 +142,7 @@ impl Route {
             Route::ConversationMessages => "GET|POST /v1/conversation/message/list",
             Route::ChatCancel => "POST /v3/chat/cancel",
             Route::ModelRetrieve => "GET /v1/models/{id}",
+            Route::Webhook => "POST webhook",
             Route::Unknown => "unknown",
         }
     }

@@ -94,6 +94,12 @@ impl MockProfile {
 
     fn check_protocol(&self) -> Result<(), (String, String)> {
         let err = |f: &str, m: String| Err((f.to_string(), m));
+        if self.webhook.is_some() && self.protocol != ProtocolKind::Webhook {
+            return err(
+                "webhook",
+                "`webhook` settings are for webhook profiles".into(),
+            );
+        }
         match self.protocol {
             ProtocolKind::Openai => {
                 if self.models.is_empty() {
@@ -119,6 +125,7 @@ impl MockProfile {
                     );
                 }
             }
+            ProtocolKind::Webhook => return super::webhook::check_profile(self),
             ProtocolKind::Coze => {
                 if self.bots.is_empty() {
                     return err(

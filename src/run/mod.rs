@@ -10,3 +10,4 @@ pub mod shard;
 pub mod sink;
 pub mod state;
 pub mod traffic;
+pub mod webhook;

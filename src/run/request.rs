@@ -212,8 +212,16 @@ where
     let mut first_sent: Option<Instant> = None;
     let mut waited = Duration::ZERO;
     let mut count = 0u32;
-    let budget = Duration::from_secs_f64(shared.retry.budget_s);
-    let cap_after = Duration::from_secs_f64(shared.retry.max_retry_after_s);
+    // A webhook target redelivers by the platform's policy, after any failure (see `run::webhook`).
+    let webhook = state
+        .target
+        .endpoint
+        .webhook
+        .as_ref()
+        .map(|w| w.retry_policy());
+    let policy = webhook.as_ref().unwrap_or(&shared.retry);
+    let budget = Duration::from_secs_f64(policy.budget_s);
+    let cap_after = Duration::from_secs_f64(policy.max_retry_after_s);
     let mut last: Option<Attempt> = None;
     let attempt = loop {
         if !wait_turn(shared, state).await {
@@ -234,14 +242,14 @@ where
         let a = one_attempt(shared, make, cs, t0).await;
         let Some(kind) = a.error.clone() else { break a };
         if kind == ErrorKind::Cancelled
-            || count > shared.retry.max_retries
-            || !kind.retryable(shared.retry.retry_server_errors)
+            || count > policy.max_retries
+            || !(webhook.is_some() || kind.retryable(policy.retry_server_errors))
         {
             break a;
         }
         let wait = match a.retry_after {
-            Some(ra) => ra.min(cap_after),
-            None => backoff(&shared.retry, count),
+            Some(ra) if webhook.is_none() => ra.min(cap_after),
+            _ => backoff(policy, count),
         };
         if waited + wait > budget {
             break a;
@@ -405,6 +413,7 @@ mod tests {
             worst_output_tokens: 1000,
             control: Control::default(),
             tx,
+            callbacks: None,
         };
         (shared, TargetState::new(target, &limits))
     }

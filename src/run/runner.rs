@@ -77,6 +77,10 @@ pub async fn run(
             .map_or(DEFAULT_WORST_OUTPUT_TOKENS, u64::from),
         control: control.clone(),
         tx,
+        callbacks: match targets.iter().any(|t| t.endpoint.webhook.is_some()) {
+            true => Some(super::webhook::Callbacks::start().await?),
+            false => None,
+        },
     });
     let watchdog = watchdog(&control, s.limits.max_duration_s, s.limits.grace_s);
     let states: Vec<Arc<TargetState>> = targets
@@ -324,15 +328,22 @@ async fn conversation(
         let prompt = turn.prompt.clone();
         let model = turn.model.clone();
         let stream = turn.stream;
+        let slot = Slot {
+            conv: &conv,
+            turn: turn_no,
+            phase,
+            intended,
+        };
+        if state.target.endpoint.webhook.is_some() {
+            let (rec, _, done) = super::webhook::event(&shared, &state, slot, &mut cs).await;
+            emit(&shared, rec).await;
+            intended = done;
+            continue;
+        }
         let mut res = request(
             &shared,
             &state,
-            Slot {
-                conv: &conv,
-                turn: turn_no,
-                phase,
-                intended,
-            },
+            slot,
             |c| {
                 let ep = &state.target.endpoint;
                 let client = shared.client.clone();

@@ -80,6 +80,8 @@ pub(super) struct Shared {
     pub(super) worst_output_tokens: u64,
     pub(super) control: Control,
     pub(super) tx: mpsc::Sender<Record>,
+    /// The callback listener of webhook targets' answers (a run with a webhook target only).
+    pub(super) callbacks: Option<Arc<super::webhook::Callbacks>>,
 }
 
 pub(super) struct TargetState {

@@ -92,6 +92,7 @@ impl Scenario {
                 ));
             }
             check_target(at, i, t, &self.traffic)?;
+            crate::config::webhook::check(at, i, t, &self.targets, self.limits.request_timeout_s)?;
         }
         check_traffic(at, &self.traffic, prices)?;
         check_limits(at, self)?;
@@ -234,6 +235,7 @@ fn check_target(at: At, i: usize, t: &TargetSpec, traffic: &Traffic) -> Result<(
     if t.protocol == ProtocolKind::Coze {
         check_coze(at, i, t, traffic)?;
     }
+
     let p = &t.pricing;
     float(
         at,
