@@ -12,3 +12,4 @@ pub mod soak;
 pub mod stats;
 pub mod threshold;
 pub mod verdict;
+pub mod webhook;

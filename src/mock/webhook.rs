@@ -275,4 +275,3 @@ fn server_error(sh: &Shared, status: u16) -> Response<Body> {
     let s = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     super::faults::server_error(sh, s)
 }
-

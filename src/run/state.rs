@@ -155,6 +155,8 @@ pub(super) fn base_record(
         stream,
         canary_phase: phase,
         warmup: conv.warmup,
+        // A webhook event's row has an answer count from the start (0 = none came), whatever becomes of it.
+        answers: state.target.endpoint.webhook.as_ref().map(|_| 0),
         ..Default::default()
     }
 }
