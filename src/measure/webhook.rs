@@ -108,6 +108,8 @@ impl Webhooks {
                 let mut ans = t.answer_ms.clone();
                 ans.sort_by(f64::total_cmp);
                 let ratio = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
+                // Milliseconds with three decimals, as in requests.csv.
+                let q = |v: &[f64], p: f64| quantile(v, p).map(|x| (x * 1e3).round() / 1e3);
                 let lost = t.sent - t.answered;
                 WebhookFigures {
                     target: name.clone(),
@@ -123,13 +125,70 @@ impl Webhooks {
                     answered: t.answered,
                     answers_lost: lost,
                     answers_lost_rate: ratio(lost, t.sent),
-                    ack_p50_ms: quantile(&ack, 0.5),
-                    ack_p95_ms: quantile(&ack, 0.95),
-                    ack_p99_ms: quantile(&ack, 0.99),
-                    answer_p50_ms: quantile(&ans, 0.5),
-                    answer_p99_ms: quantile(&ans, 0.99),
+                    ack_p50_ms: q(&ack, 0.5),
+                    ack_p95_ms: q(&ack, 0.95),
+                    ack_p99_ms: q(&ack, 0.99),
+                    answer_p50_ms: q(&ans, 0.5),
+                    answer_p99_ms: q(&ans, 0.99),
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(outcome: Outcome, attempts: u32, timeouts: u32, answers: u32, ack: f64) -> Record {
+        Record {
+            target: "w".into(),
+            outcome: Some(outcome),
+            sent_ms: Some(1.0),
+            attempts,
+            retries: attempts.saturating_sub(1),
+            ack_timeouts: timeouts,
+            answers: Some(answers),
+            latency_ms: Some(ack),
+            answer_ms: (answers > 0).then_some(ack + 100.0),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn figures_count_deliveries_timeouts_duplicates_and_lost_answers() {
+        let mut w = Webhooks::default();
+        w.add(&row(Outcome::Ok, 1, 0, 1, 10.0));
+        w.add(&row(Outcome::Ok, 2, 1, 2, 30.0)); // timed out, redelivered, answered twice
+        w.add(&row(Outcome::Error, 3, 3, 0, 0.0)); // never acknowledged, never answered
+        w.add(&row(Outcome::Ok, 1, 0, 1, 20.0));
+        w.add(&Record {
+            target: "w".into(),
+            outcome: Some(Outcome::NotSent),
+            answers: Some(0),
+            ..Default::default()
+        });
+        w.add(&Record {
+            target: "chat".into(),
+            outcome: Some(Outcome::Ok),
+            ..Default::default()
+        }); // not a webhook row
+        w.add(&Record {
+            warmup: true,
+            ..row(Outcome::Ok, 2, 1, 2, 99.0)
+        });
+        let v = w.figures();
+        assert_eq!(v.len(), 1);
+        let f = &v[0];
+        assert_eq!((f.events, f.sent, f.acknowledged), (5, 4, 3));
+        assert_eq!((f.deliveries, f.timeouts, f.retries), (7, 4, 3));
+        assert_eq!(f.timeout_rate, Some(4.0 / 7.0));
+        assert_eq!((f.redelivered_events, f.duplicates), (2, 1));
+        assert_eq!((f.answered, f.answers_lost), (3, 1));
+        assert_eq!(f.answers_lost_rate, Some(0.25));
+        // Acknowledged deliveries 10, 20, 30 ms; answers 110, 120, 130 ms (linear interpolation).
+        assert_eq!(f.ack_p50_ms, Some(20.0));
+        assert_eq!(f.ack_p99_ms, Some(29.8));
+        assert_eq!(f.answer_p50_ms, Some(120.0));
     }
 }

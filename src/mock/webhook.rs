@@ -223,7 +223,8 @@ pub(crate) async fn handle(sh: &std::sync::Arc<Shared>, req: Request<Incoming>) 
         Plan::Answer => {}
         Plan::RateLimited => {
             sh.counters.outcome(Outcome::RateLimited);
-            return super::faults::rate_limited(sh, sh.retry_after);
+            let msg = "too many events, retry later";
+            return openai_error(StatusCode::TOO_MANY_REQUESTS, msg, "requests", None, None);
         }
         // Faults and failed chats are refused in webhook profiles; a drawn error is a 5xx acknowledgement.
         Plan::ServerError(s) => return server_error(sh, s),
@@ -273,5 +274,6 @@ pub(crate) async fn handle(sh: &std::sync::Arc<Shared>, req: Request<Incoming>) 
 fn server_error(sh: &Shared, status: u16) -> Response<Body> {
     sh.counters.outcome(Outcome::ServerError);
     let s = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    super::faults::server_error(sh, s)
+    let msg = format!("the webhook server failed (HTTP {})", s.as_u16());
+    openai_error(s, &msg, "server_error", None, None)
 }

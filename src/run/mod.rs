@@ -1,6 +1,7 @@
 //! Driving the load: seeded traffic, the runner (arrivals, caps, cancellation), one request's attempt loop, the
 //! typed [`record::Record`] of every scheduled request, and the sink that writes them and owns the accounting.
 
+pub mod callbacks;
 pub mod fallback;
 pub mod plan;
 pub mod record;

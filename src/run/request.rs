@@ -218,7 +218,7 @@ where
         .endpoint
         .webhook
         .as_ref()
-        .map(|w| w.retry_policy());
+        .map(redelivery_policy);
     let policy = webhook.as_ref().unwrap_or(&shared.retry);
     let budget = Duration::from_secs_f64(policy.budget_s);
     let cap_after = Duration::from_secs_f64(policy.max_retry_after_s);
@@ -362,6 +362,20 @@ fn timeout_attempt(sent: Instant, after: Duration) -> Attempt {
         ErrorKind::Timeout,
         format!("no complete answer within {:.1} s", after.as_secs_f64()),
     )
+}
+
+/// A webhook platform's redelivery policy in the attempt loop's terms: `retries` redeliveries, exponential backoff
+/// from `retry_backoff_ms`, no budget beyond what the redeliveries take (every failure is retried: see `attempts`).
+fn redelivery_policy(w: &crate::config::webhook::WebhookSettings) -> RetryPolicy {
+    let cap = w.retry_backoff_ms.saturating_mul(1u64 << w.retries.min(20));
+    RetryPolicy {
+        max_retries: w.retries,
+        initial_backoff_ms: w.retry_backoff_ms,
+        max_backoff_ms: cap.max(1),
+        max_retry_after_s: 0.0,
+        budget_s: crate::config::scenario::ranges::MAX_SECONDS,
+        retry_server_errors: true,
+    }
 }
 
 /// Exponential backoff as the OpenAI SDK does it: initial * 2^(n-1), capped, minus up to 25% jitter.

@@ -81,7 +81,7 @@ pub(super) struct Shared {
     pub(super) control: Control,
     pub(super) tx: mpsc::Sender<Record>,
     /// The callback listener of webhook targets' answers (a run with a webhook target only).
-    pub(super) callbacks: Option<Arc<super::webhook::Callbacks>>,
+    pub(super) callbacks: Option<Arc<super::callbacks::Callbacks>>,
 }
 
 pub(super) struct TargetState {

@@ -6,7 +6,19 @@ use super::super::rundir::Run;
 use crate::format::{opt, pct_str};
 
 pub(super) fn webhook(o: &mut String, run: &Run) {
-    let figures = run.webhooks.figures();
+    let mut figures = run.webhooks.figures();
+    // Legacy first, then gateway: the before / after order of the other tables.
+    let role = |t: &str| {
+        run.metrics
+            .targets
+            .get(t)
+            .map_or(2, |m| match m.role.as_str() {
+                "legacy" => 0,
+                "gateway" => 1,
+                _ => 2,
+            })
+    };
+    figures.sort_by_key(|f| role(&f.target));
     if figures.is_empty() {
         return;
     }
