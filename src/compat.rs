@@ -218,7 +218,11 @@ pub async fn probe(
     conversation_id: &str,
 ) -> Result<(Shape, Value), String> {
     let url = ep.url(&p.path.replace("{conversation_id}", conversation_id), &[]);
-    let mut headers = ep.headers.clone();
+    let bot = p.body.as_ref().and_then(|b| b.get("bot_id")?.as_str());
+    let mut headers = bot.map_or_else(
+        || ep.headers.clone(),
+        |b| ep.with_bot_header(b).headers.clone(),
+    );
     if p.no_auth {
         headers.remove(reqwest::header::AUTHORIZATION);
     }

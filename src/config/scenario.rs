@@ -143,6 +143,9 @@ pub struct CozeSettings {
     /// Poll interval of `GET /v3/chat/retrieve` for non-streamed chats (the official SDKs use 1 s).
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,
+    /// Also send the bot id in this request header (a Coze-shaped gateway that reads it there, e.g. `X-Bot-Id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_id_header: Option<String>,
 }
 
 fn default_poll_ms() -> u64 {

@@ -306,6 +306,10 @@ pub struct CozeSpec {
     /// `follow_up` messages after each answer.
     #[serde(default = "default_follow_ups")]
     pub follow_ups: usize,
+    /// Read the bot id from this request header instead of the body's `bot_id` (a Coze-shaped gateway that takes it
+    /// there, e.g. `X-Bot-Id`); a chat without the header is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_id_header: Option<String>,
 }
 
 fn default_expire() -> u64 {
@@ -324,6 +328,7 @@ impl Default for CozeSpec {
             expire_s: default_expire(),
             history_limit: default_history(),
             follow_ups: default_follow_ups(),
+            bot_id_header: None,
         }
     }
 }

@@ -232,6 +232,11 @@ impl MockProfile {
             if c.history_limit == 0 {
                 return err("coze.history_limit", "must be at least 1".into());
             }
+            if let Some(h) = &c.bot_id_header {
+                if axum::http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                    return err("coze.bot_id_header", format!("`{h}` is not a header name"));
+                }
+            }
             if c.follow_ups > 10 {
                 return err("coze.follow_ups", "at most 10".into());
             }

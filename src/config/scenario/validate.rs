@@ -367,6 +367,16 @@ fn check_coze(at: At, i: usize, t: &TargetSpec, traffic: &Traffic) -> Result<(),
         1,
         ranges::MAX_MS,
     )?;
+    if let Some(h) = &c.bot_id_header {
+        if reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_err()
+            || is_credential_header(h, "")
+        {
+            return Err(at(
+                &f("coze.bot_id_header"),
+                format!("`{h}` is not a header name a bot id can go in"),
+            ));
+        }
+    }
     if c.bot_id.is_none() {
         for (w, m) in traffic.models.iter().enumerate() {
             if !c.model_bots.contains_key(&m.model) {
