@@ -120,7 +120,7 @@ pub fn probes(kind: ProtocolKind, model: &str, bot_id: &str) -> Vec<Probe> {
     match kind {
         ProtocolKind::Openai => openai_probes(model),
         ProtocolKind::Coze => coze_probes(bot_id),
-        // A webhook server answers events, not chat calls: no shape to compare.
+        // A webhook server answers events, not chat calls: `check` refuses it.
         ProtocolKind::Webhook => Vec::new(),
     }
 }
@@ -389,6 +389,12 @@ pub async fn check(
             "legacy speaks {:?} and gateway speaks {:?}: a gateway that claims to serve like legacy must expose the same API",
             legacy.kind, gateway.kind
         ));
+    }
+    if legacy.kind == ProtocolKind::Webhook {
+        return Err(
+            "webhook targets take events and answer through a callback: compat compares chat APIs; use `cutover run`"
+                .into(),
+        );
     }
     let mut results = Vec::new();
     let mut statuses = Vec::new();

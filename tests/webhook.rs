@@ -242,4 +242,12 @@ fn bad_webhook_fields_are_refused_with_file_line_and_field() {
         err.contains("targets[0].webhook") && err.contains("protocol: webhook"),
         "{err}"
     );
+    // compat compares chat APIs: two webhook targets are refused, not reported as "0 differences".
+    let out = cutover(
+        tmp.path(),
+        &["compat", "s.yaml", "--legacy", "sync", "--gateway", "async"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("compat compares chat APIs"), "{err}");
 }

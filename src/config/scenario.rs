@@ -523,6 +523,7 @@ impl Scenario {
 }
 
 mod validate;
+mod webhook;
 pub use validate::{check_plan, ranges};
 
 #[cfg(test)]

@@ -291,6 +291,8 @@ pub(crate) struct Shared {
     pub counters: Counters,
     pub coze: Option<coze::CozeState>,
     pub capacity: Option<capacity::Capacity>,
+    /// A webhook profile's client for posting answers (built on first use; see `webhook.rs`).
+    pub callback_client: std::sync::OnceLock<reqwest::Client>,
     /// Cancelled when the server starts shutting down (ends hangs at once).
     pub shutdown: CancellationToken,
 }
@@ -351,6 +353,7 @@ impl Shared {
             coze: (protocol == ProtocolKind::Coze)
                 .then(|| coze::CozeState::new(&profile.coze_settings())),
             capacity: profile.capacity.as_ref().map(capacity::Capacity::new),
+            callback_client: std::sync::OnceLock::new(),
             shutdown,
             profile,
         })

@@ -12,7 +12,6 @@
 //!
 //! Answers go to loopback only: a callback URL elsewhere is refused (400).
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -147,17 +146,19 @@ fn loopback_url(u: &str) -> Result<reqwest::Url, String> {
     Ok(url)
 }
 
-/// One client for every callback: no proxy, no redirects (an answer must not leave loopback), bounded time.
-fn callback_client() -> &'static reqwest::Client {
-    static C: OnceLock<reqwest::Client> = OnceLock::new();
-    C.get_or_init(|| {
-        reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("reqwest client")
-    })
+/// The server's client for its callbacks: no proxy, no redirects (an answer must not leave loopback), bounded time.
+/// One per server (its pooled connections belong to the server's runtime).
+fn callback_client(sh: &Shared) -> reqwest::Client {
+    sh.callback_client
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("reqwest client")
+        })
+        .clone()
 }
 
 fn bad_request(sh: &Shared, msg: &str) -> Response<Body> {
@@ -245,12 +246,13 @@ pub(crate) async fn handle(sh: &std::sync::Arc<Shared>, req: Request<Incoming>) 
     let body = serde_json::to_vec(&body).expect("answer serialises");
     // The work outlives this delivery's connection: a platform that gave up does not stop the server.
     let shutdown = sh.shutdown.clone();
+    let client = callback_client(sh);
     let work = tokio::spawn(async move {
         tokio::select! {
             _ = tokio::time::sleep(model) => {}
             _ = shutdown.cancelled() => return,
         }
-        let _ = callback_client()
+        let _ = client
             .post(cb)
             .header(header::CONTENT_TYPE, "application/json")
             .body(body)
