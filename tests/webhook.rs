@@ -6,7 +6,8 @@
 //! platform's timeout is 400 ms: about 22% of the synchronous server's deliveries outlast it (P(X > 400 ms)), while
 //! the asynchronous server acknowledges before calling the model, so none of its deliveries can. The synchronous
 //! server posts its answer before acknowledging and finishes a delivery the platform gave up on, so: an acknowledged
-//! event has its answer; no event has more answers than deliveries; an event answered twice was redelivered.
+//! event has its answer; no event has more answers than deliveries; an event answered twice was redelivered. Half
+//! the traffic asks for streams, which a webhook event never is.
 
 mod common;
 
@@ -40,7 +41,7 @@ fn scenario(dir: &Path) -> PathBuf {
         )
     };
     let text = format!(
-        "name: wh\nseed: 3\ntargets:\n{}{}traffic:\n  conversations_per_day: 1728000\n  duration_s: 4\n  arrival: uniform\n  turns: [{{turns: 2, weight: 1}}]\n  stream_share: 0\n  models: [{{model: gpt-4.1, weight: 1}}]\n  prompts: [\"Where is my order?\"]\nlimits:\n  request_timeout_s: 10\n  grace_s: 10\n  max_duration_s: 60\nprices: {ROOT}/prices/default.yaml\n",
+        "name: wh\nseed: 3\ntargets:\n{}{}traffic:\n  conversations_per_day: 1728000\n  duration_s: 4\n  arrival: uniform\n  turns: [{{turns: 2, weight: 1}}]\n  stream_share: 0.5\n  models: [{{model: gpt-4.1, weight: 1}}]\n  prompts: [\"Where is my order?\"]\nlimits:\n  request_timeout_s: 10\n  grace_s: 10\n  max_duration_s: 60\nprices: {ROOT}/prices/default.yaml\n",
         target("sync", "legacy", &sync),
         target("async", "gateway", &asyn),
     );
@@ -102,6 +103,7 @@ fn sync_server_times_out_and_answers_redeliveries_twice_async_never_times_out() 
         assert_eq!(keys.len(), EVENTS_PER_TARGET, "{name}: duplicate rows");
         for r in rs {
             assert_eq!(r.op, "chat", "{r:?}");
+            assert!(!r.stream, "an event is one POST, never a stream: {r:?}");
             let answers = r
                 .answers
                 .unwrap_or_else(|| panic!("no answers column: {r:?}"));

@@ -142,7 +142,9 @@ pub(super) fn base_record(
         )
     } else {
         let t = &conv.turns[turn as usize - 1];
-        (OP_CHAT, t.model.to_string(), t.stream)
+        // A webhook event is one POST whatever the traffic's stream share says.
+        let webhook = state.target.endpoint.webhook.is_some();
+        (OP_CHAT, t.model.to_string(), t.stream && !webhook)
     };
     Record {
         target: state.target.name.clone(),

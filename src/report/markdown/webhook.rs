@@ -25,7 +25,7 @@ pub(super) fn webhook(o: &mut String, run: &Run) {
     let _ = writeln!(o, "## Webhook\n");
     let _ = writeln!(
         o,
-        "cutover played the bot platform: one event per user message, redelivered with the same event id after a timeout or a non-2xx (`webhook.retries`), and the answer awaited at cutover's callback URL. Acknowledgement latency is the acknowledged delivery's (a delivery that timed out has none; it counts in *timeouts*); the timeout rate is per delivery. A *duplicate* is an event answered more than once: the server also processed a delivery the platform had given up on. An answer is *lost* when none reached the callback URL within `webhook.answer_timeout_ms` of the first delivery.\n"
+        "cutover played the bot platform: one event per user message, redelivered with the same event id after a timeout or a non-2xx (`webhook.retries`), and the answer awaited at cutover's callback URL. Acknowledgement latency is the acknowledged delivery's (a delivery that timed out has none; it counts in *timeouts*); the timeout rate is per delivery. A *duplicate* is an event answered more than once: the server also processed a delivery the platform had given up on (answers are counted until the event's row closes, at its first answer after its last delivery; a later one is not). An answer is *lost* when none reached the callback URL within `webhook.answer_timeout_ms` of the first delivery.\n"
     );
     let _ = writeln!(
         o,
