@@ -227,8 +227,27 @@ pub struct TargetMetrics {
     pub good: u64,
     /// Per minute of the run (by completion time), for soak runs.
     pub per_minute: Vec<crate::measure::soak::Minute>,
+    /// First send - scheduled instant of every sent request (microseconds): the generator's lag (see `generator`).
+    pub send_lag: LagHistogram,
     /// The previous row's user: consecutive rows often share one, and the set lookup is then skipped.
     last_user: Option<u64>,
+}
+
+/// A histogram that is empty by default (for `#[derive(Default)]` on [`TargetMetrics`]).
+#[derive(Debug, Clone)]
+pub struct LagHistogram(pub Histogram<u64>);
+
+impl Default for LagHistogram {
+    fn default() -> Self {
+        LagHistogram(hist())
+    }
+}
+
+impl std::ops::Deref for LagHistogram {
+    type Target = Histogram<u64>;
+    fn deref(&self) -> &Histogram<u64> {
+        &self.0
+    }
 }
 
 /// Distinct ids (conversations): a bitmap for the dense ids a run numbers from 0 (one bit each, so 10,000,000
@@ -319,6 +338,8 @@ impl TargetMetrics {
                 .or_default() += 1;
         }
         if let Some(s) = r.sent_ms {
+            // 1 µs is the histogram's floor: a send on time records as 1 µs late.
+            rec(&mut self.send_lag.0, (s - r.scheduled_ms).max(0.0));
             self.first_sent_ms = Some(self.first_sent_ms.map_or(s, |f: f64| f.min(s)));
             let done = s + r.e2e_ms.unwrap_or(0.0);
             self.last_done_ms = self.last_done_ms.max(done);

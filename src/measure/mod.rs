@@ -6,6 +6,7 @@ pub mod capacity;
 pub mod cost;
 pub mod decision;
 pub mod fallback;
+pub mod generator;
 pub mod metrics;
 pub mod saving;
 pub mod soak;

@@ -91,6 +91,8 @@ struct TargetResults {
     headline: BTreeMap<&'static str, Option<f64>>,
     scopes: Vec<ScopeFigures>,
     cost: CostFigures,
+    /// The load generator's send lag and dropped arrivals: whether cutover, not the target, limited the rate.
+    generator: crate::measure::generator::GeneratorFigures,
 }
 
 #[derive(Serialize)]
@@ -215,6 +217,7 @@ fn target(run: &Run, name: &str, t: &TargetMetrics) -> TargetResults {
             monthly_cost_usd: m.monthly_cost_usd(name),
             projection_basis: "conversations measured whole (every request finished)",
         },
+        generator: crate::measure::generator::generator_figures(t),
     }
 }
 

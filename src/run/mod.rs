@@ -2,6 +2,7 @@
 //! typed [`record::Record`] of every scheduled request, and the sink that writes them and owns the accounting.
 
 pub mod callbacks;
+pub(crate) mod clock;
 pub mod fallback;
 pub mod plan;
 pub mod record;

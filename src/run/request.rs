@@ -428,6 +428,7 @@ mod tests {
             control: Control::default(),
             tx,
             callbacks: None,
+            timer: crate::run::clock::PreciseTimer::start(),
         };
         (shared, TargetState::new(target, &limits))
     }

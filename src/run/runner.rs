@@ -81,6 +81,7 @@ pub async fn run(
             true => Some(super::callbacks::Callbacks::start().await?),
             false => None,
         },
+        timer: super::clock::PreciseTimer::start(),
     });
     let watchdog = watchdog(&control, s.limits.max_duration_s, s.limits.grace_s);
     let states: Vec<Arc<TargetState>> = targets
@@ -176,7 +177,7 @@ async fn dispatch(
         };
         let at = shared.start + conv.offset;
         let stopped = tokio::select! {
-            _ = tokio::time::sleep_until(at.into()) => false,
+            _ = shared.timer.sleep_until(at) => false,
             _ = shared.control.stop_arrivals.cancelled() => true,
         };
         if stopped || shared.control.stop_arrivals.is_cancelled() {
@@ -317,7 +318,7 @@ async fn conversation(
         if k > 0 {
             intended += turn.think;
             tokio::select! {
-                _ = tokio::time::sleep_until(intended.into()) => {}
+                _ = shared.timer.sleep_until(intended) => {}
                 _ = shared.control.stop_arrivals.cancelled() => {}
             }
         }

@@ -82,6 +82,8 @@ pub(super) struct Shared {
     pub(super) tx: mpsc::Sender<Record>,
     /// The callback listener of webhook targets' answers (a run with a webhook target only).
     pub(super) callbacks: Option<Arc<super::callbacks::Callbacks>>,
+    /// Arrivals and think times wait on this, not on tokio's 1 ms timer wheel.
+    pub(super) timer: super::clock::PreciseTimer,
 }
 
 pub(super) struct TargetState {

@@ -121,6 +121,42 @@ pub(super) fn latency_by_model(o: &mut String, cols: &Cols<'_>) {
         "Coordinated omission check (non-stream chat requests): {}. A large gap means the runner or the target fell behind the planned arrivals.\n",
         sched.join("; ")
     );
+    generator(o, cols);
+}
+
+/// The load generator's send lag and dropped arrivals, with a warning when it, not the target, limited the rate.
+fn generator(o: &mut String, cols: &Cols) {
+    let figures: Vec<_> = cols
+        .iter()
+        .map(|(n, t)| (n, crate::measure::generator::generator_figures(t)))
+        .collect();
+    let lag: Vec<String> = figures
+        .iter()
+        .map(|(n, g)| {
+            format!(
+                "`{n}` p50 {} ms, p99 {} ms, max {} ms, {} late (over {} ms), {} dropped",
+                opt(g.send_lag_p50_ms, 1),
+                opt(g.send_lag_p99_ms, 1),
+                opt(g.send_lag_max_ms, 1),
+                g.late_sends,
+                crate::measure::generator::LATE_MS,
+                g.dropped_max_in_flight
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        o,
+        "Load generator, send lag behind schedule (every sent request): {}.\n",
+        lag.join("; ")
+    );
+    for (n, g) in &figures {
+        if let Some(why) = &g.limited_by_generator {
+            let _ = writeln!(
+                o,
+                "> **Warning: the load generator, not `{n}`, limited the offered rate.** {why}.\n"
+            );
+        }
+    }
 }
 
 pub(super) fn chunk_gaps(o: &mut String, run: &Run) {

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Send lag behind schedule, A/B (issue 12, goal 3): two cutover binaries, interleaved, on the same fixed-rate
+# scenario against nginx (one worker, `return 200`) or the embedded zero-latency mock. Loopback only; every run is
+# bounded (--duration s of arrivals, max_duration_s 120).
+#
+#   bench/lag.sh BIN_A BIN_B [--rates "2000 20000 50000"] [--rounds 3] [--duration 5] [--server nginx|mock]
+#
+# Per run: achieved ok/s, send lag p50 / p90 / p99 / p99.9 / max (sent_ms - scheduled_ms of every sent request,
+# from requests.csv by bench/csvstats.py), not sent, and whether the accounting was exact. Prints one Markdown table
+# of the medians per (rate, binary) and the per-round B/A ratio of the lag p99.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+PY=${PYTHON:-python3}
+[[ $# -ge 2 ]] || { sed -n 2,10p "$0"; exit 2; }
+A=$(realpath "$1") B=$(realpath "$2")
+shift 2
+RATES="2000 20000" ROUNDS=3 DURATION=5 SERVER=nginx IN_FLIGHT=1024
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --rates) RATES=$2; shift ;;
+        --rounds) ROUNDS=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
+        --server) SERVER=$2; shift ;;
+        --in-flight) IN_FLIGHT=$2; shift ;;
+        *) echo "lag.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+render() {
+    $PY - "$@" <<'PYEOF'
+import sys
+src, dst, *kv = sys.argv[1:]
+t = open(src).read()
+for pair in kv:
+    k, v = pair.split("=", 1)
+    t = t.replace(f"__{k}__", v)
+open(dst, "w").write(t)
+PYEOF
+}
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT/v1/chat/completions
+if [[ $SERVER == nginx ]] && command -v nginx >/dev/null; then
+    mkdir -p "$TMP/nginx"
+    render "$HERE/nginx.conf" "$TMP/nginx/nginx.conf" "TMP=$TMP/nginx" "PORT=$PORT" \
+        "BODY=$(tr -d '\n' <"$HERE/body.json")"
+    nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
+else
+    SERVER=mock
+    "$A" mock "$HERE/mock-zero.yaml" --port "$PORT" >"$TMP/mock.out" 2>&1 &
+fi
+PIDS+=($!)
+for _ in $(seq 100); do curl -s -o /dev/null -X POST "$URL" -d '{}' && break; sleep 0.1; done
+RES=$TMP/res.jsonl
+: >"$RES"
+for ((r = 1; r <= ROUNDS; r++)); do
+    for rate in $RATES; do
+        order=(A B)
+        ((r % 2 == 0)) && order=(B A)
+        for which in "${order[@]}"; do
+            bin=$A
+            [[ $which == B ]] && bin=$B
+            scn=$TMP/lag-$rate.yaml out=$TMP/run-$which-$rate-$r
+            render "$HERE/scenarios/openai-bench.yaml" "$scn" "NAME=lag-$rate" "PORT=$PORT" "RATE=$rate" \
+                "IN_FLIGHT=$IN_FLIGHT" "STREAM=0" "ROOT=$ROOT"
+            mkdir -p "$out"
+            "$bin" run "$scn" --out "$out" --duration "$DURATION" --quiet --allow-undecided >/dev/null 2>"$out.err" ||
+                { echo "lag.sh: $which at $rate/s failed: $(tail -3 "$out.err")" >&2; continue; }
+            f=$($PY "$HERE/csvstats.py" "$(ls -d "$out"/*/ | head -1)")
+            echo "{\"bin\": \"$which\", \"rate\": $rate, \"round\": $r, \"f\": $f}" >>"$RES"
+            rm -rf "$out"
+        done
+    done
+done
+$PY - "$RES" "$A" "$B" "$SERVER" <<'PYEOF'
+import json, statistics, sys
+res, a, b, server = sys.argv[1:]
+rows = [json.loads(l) for l in open(res)]
+med = lambda xs: statistics.median(xs) if xs else None
+print(f"server: {server}; A = {a}; B = {b}\n")
+print("| rate/s | bin | runs | ok/s | lag p50 ms | p90 | p99 | p99.9 | max | not sent | exact |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+rates = sorted({r["rate"] for r in rows})
+for rate in rates:
+    for which in "AB":
+        rs = [r["f"] for r in rows if r["rate"] == rate and r["bin"] == which]
+        if not rs:
+            continue
+        m = lambda k: med([x[k] for x in rs if x[k] is not None])
+        ns = med([x["outcomes"].get("not_sent", 0) for x in rs])
+        print(f"| {rate:,} | {which} | {len(rs)} | {m('ok_per_s'):,.0f} | {m('lag_p50_ms'):.3f} | {m('lag_p90_ms'):.3f} | "
+              f"{m('lag_p99_ms'):.3f} | {m('lag_p999_ms'):.3f} | {m('lag_max_ms'):.1f} | {ns:,.0f} | "
+              f"{all(x['accounting_exact'] for x in rs)} |")
+print("\n| rate/s | lag p50 B/A | lag p99 B/A (median of per-round ratios) |\n|---:|---:|---:|")
+for rate in rates:
+    ratios = {}
+    for k in ("lag_p50_ms", "lag_p99_ms"):
+        per = []
+        for rnd in sorted({r["round"] for r in rows}):
+            x = {r["bin"]: r["f"][k] for r in rows if r["rate"] == rate and r["round"] == rnd}
+            if x.get("A") and x.get("B") is not None:
+                per.append(x["B"] / x["A"])
+        ratios[k] = med(per)
+    fmt = lambda v: "-" if v is None else f"{v:.2f}x"
+    print(f"| {rate:,} | {fmt(ratios['lag_p50_ms'])} | {fmt(ratios['lag_p99_ms'])} |")
+PYEOF
