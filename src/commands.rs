@@ -357,13 +357,15 @@ pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prep
         .with_limits(crate::client::http::ResponseLimits {
             max_response_bytes: s.limits.max_response_bytes,
             max_answer_bytes: s.limits.max_answer_bytes,
-        });
+        })
+        .with_webhook(t.webhook.clone());
         out.metas.push(TargetMeta {
             name: t.name.clone(),
             role: t.role.to_string(),
             protocol: match t.protocol {
                 ProtocolKind::Coze => "coze".into(),
                 ProtocolKind::Openai => "openai".into(),
+                ProtocolKind::Webhook => "webhook".into(),
             },
             endpoint: endpoint_desc,
             api_key_env: t.api_key_env.clone(),

@@ -120,6 +120,8 @@ pub fn probes(kind: ProtocolKind, model: &str, bot_id: &str) -> Vec<Probe> {
     match kind {
         ProtocolKind::Openai => openai_probes(model),
         ProtocolKind::Coze => coze_probes(bot_id),
+        // A webhook server answers events, not chat calls: `check` refuses it.
+        ProtocolKind::Webhook => Vec::new(),
     }
 }
 
@@ -216,7 +218,11 @@ pub async fn probe(
     conversation_id: &str,
 ) -> Result<(Shape, Value), String> {
     let url = ep.url(&p.path.replace("{conversation_id}", conversation_id), &[]);
-    let mut headers = ep.headers.clone();
+    let bot = p.body.as_ref().and_then(|b| b.get("bot_id")?.as_str());
+    let mut headers = bot.map_or_else(
+        || ep.headers.clone(),
+        |b| ep.with_bot_header(b).headers.clone(),
+    );
     if p.no_auth {
         headers.remove(reqwest::header::AUTHORIZATION);
     }
@@ -383,6 +389,12 @@ pub async fn check(
             "legacy speaks {:?} and gateway speaks {:?}: a gateway that claims to serve like legacy must expose the same API",
             legacy.kind, gateway.kind
         ));
+    }
+    if legacy.kind == ProtocolKind::Webhook {
+        return Err(
+            "webhook targets take events and answer through a callback: compat compares chat APIs; use `cutover run`"
+                .into(),
+        );
     }
     let mut results = Vec::new();
     let mut statuses = Vec::new();

@@ -19,8 +19,12 @@ impl Endpoint {
         model: &str,
     ) -> Attempt {
         let url = self.url("/v1/conversation/create", &[]);
-        let body = json!({ "bot_id": self.bot_for(model) });
-        let (mut a, v) = self.post_json(client, url, &body).await;
+        let bot_id = self.bot_for(model);
+        let body = json!({ "bot_id": bot_id });
+        let (mut a, v) = self
+            .with_bot_header(&bot_id)
+            .post_json(client, url, &body)
+            .await;
         if a.error.is_some() {
             return self.scrub(a);
         }
@@ -38,6 +42,24 @@ impl Endpoint {
             }
         }
         a
+    }
+
+    /// This endpoint with the bot id also in `coze.bot_id_header` when the target names one (a Coze-shaped gateway
+    /// reads it there); this endpoint itself otherwise.
+    pub(crate) fn with_bot_header(&self, bot_id: &str) -> std::borrow::Cow<'_, Endpoint> {
+        let header = self.coze.as_ref().and_then(|c| c.bot_id_header.as_deref());
+        let parsed = header.and_then(|h| {
+            let name = reqwest::header::HeaderName::from_bytes(h.as_bytes()).ok()?;
+            Some((name, reqwest::header::HeaderValue::from_str(bot_id).ok()?))
+        });
+        match parsed {
+            Some((name, value)) => {
+                let mut ep = self.clone();
+                ep.headers.insert(name, value);
+                std::borrow::Cow::Owned(ep)
+            }
+            None => std::borrow::Cow::Borrowed(self),
+        }
     }
 
     pub(crate) fn bot_for(&self, model: &str) -> String {
@@ -72,12 +94,11 @@ impl Endpoint {
             stream,
             user_id: &conv.user,
         };
+        let ep = self.with_bot_header(&bot_id);
         if stream {
-            return self
-                .post_stream(client, url, &body, sse::classify_coze)
-                .await;
+            return ep.post_stream(client, url, &body, sse::classify_coze).await;
         }
-        let (mut a, v) = self.post_json(client, url, &body).await;
+        let (mut a, v) = ep.post_json(client, url, &body).await;
         if a.error.is_some() {
             return a;
         }

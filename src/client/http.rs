@@ -60,6 +60,8 @@ pub struct Endpoint {
     pub coze: Option<CozeSettings>,
     pub max_tokens: Option<u32>,
     pub(crate) limits: ResponseLimits,
+    /// `protocol: webhook` only: path, acknowledgement timeout, redeliveries (see `client::webhook`).
+    pub webhook: Option<crate::config::webhook::WebhookSettings>,
 }
 
 /// Per-conversation state the protocol keeps between turns.
@@ -102,7 +104,16 @@ impl Endpoint {
             coze,
             max_tokens,
             limits: ResponseLimits::default(),
+            webhook: None,
         })
+    }
+
+    /// A webhook target's settings (the defaults when `None` is given for a webhook target).
+    pub fn with_webhook(mut self, w: Option<crate::config::webhook::WebhookSettings>) -> Endpoint {
+        if self.kind == ProtocolKind::Webhook {
+            self.webhook = Some(w.unwrap_or_default());
+        }
+        self
     }
 
     /// The scenario's caps on what one response may hold (the defaults otherwise).
@@ -145,7 +156,7 @@ impl Endpoint {
         self.kind == ProtocolKind::Coze
     }
 
-    fn request(
+    pub(super) fn request(
         &self,
         client: &reqwest::Client,
         method: reqwest::Method,
@@ -203,7 +214,7 @@ impl Endpoint {
     }
 
     /// Send and classify the status line. `Err` carries a finished failed attempt.
-    async fn start(
+    pub(super) async fn start(
         &self,
         mut a: Attempt,
         rb: reqwest::RequestBuilder,

@@ -10,6 +10,7 @@ pub mod openai;
 pub mod retry_hint;
 pub mod secret;
 pub mod sse;
+pub mod webhook;
 
 pub use attempt::{Attempt, ErrorKind};
 pub use http::{ConvState, Endpoint};
@@ -29,6 +30,11 @@ impl Endpoint {
         let a = match self.kind {
             ProtocolKind::Openai => self.openai_turn(client, conv, prompt, model, stream).await,
             ProtocolKind::Coze => self.coze_turn(client, conv, prompt, model, stream).await,
+            // The runner sends a webhook target events (`run::webhook`), never chat turns.
+            ProtocolKind::Webhook => self.attempt().fail(
+                ErrorKind::WrongContentType,
+                "a webhook target takes events, not chat turns",
+            ),
         };
         self.scrub(a)
     }

@@ -9,4 +9,5 @@ pub mod scenario;
 pub mod schema;
 pub mod shape;
 pub mod threshold;
+pub mod webhook;
 pub mod yaml;

@@ -67,6 +67,8 @@ pub enum ProtocolKind {
     Coze,
     /// OpenAI-compatible `POST /v1/chat/completions`.
     Openai,
+    /// A team's webhook server: cutover plays the bot platform and POSTs one event per turn (see `config::webhook`).
+    Webhook,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -138,6 +140,9 @@ pub struct TargetSpec {
     /// Target to send a turn to when this target's retries are exhausted (the seed's fall-back-to-legacy handler).
     #[serde(default)]
     pub fallback: Option<String>,
+    /// Webhook settings (acknowledgement timeout, redeliveries, answer deadline); `protocol: webhook` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::config::webhook::WebhookSettings>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -152,6 +157,9 @@ pub struct CozeSettings {
     /// Poll interval of `GET /v3/chat/retrieve` for non-streamed chats (the official SDKs use 1 s).
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,
+    /// Also send the bot id in this request header (a Coze-shaped gateway that reads it there, e.g. `X-Bot-Id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_id_header: Option<String>,
 }
 
 fn default_poll_ms() -> u64 {
@@ -535,6 +543,7 @@ impl Scenario {
 }
 
 mod validate;
+mod webhook;
 pub use validate::{check_plan, ranges};
 
 #[cfg(test)]

@@ -13,3 +13,4 @@ pub mod soak;
 pub mod stats;
 pub mod threshold;
 pub mod verdict;
+pub mod webhook;

@@ -67,11 +67,11 @@ impl FaultRt {
 /// A syntactically valid response of exactly `size` bytes (or its minimal frame if `size` is smaller).
 fn build_oversize(protocol: ProtocolKind, stream: bool, size: usize) -> Bytes {
     let (head, tail): (&str, &str) = match (protocol, stream) {
-        (ProtocolKind::Openai, false) => (
+        (ProtocolKind::Openai | ProtocolKind::Webhook, false) => (
             "{\"id\":\"chatcmpl-oversize\",\"object\":\"chat.completion\",\"created\":0,\"model\":\"oversize\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"",
             "\"},\"finish_reason\":\"stop\"}]}",
         ),
-        (ProtocolKind::Openai, true) => (
+        (ProtocolKind::Openai | ProtocolKind::Webhook, true) => (
             "data: {\"id\":\"chatcmpl-oversize\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"oversize\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"",
             "\"},\"finish_reason\":null}]}\n\ndata: [DONE]\n\n",
         ),
@@ -155,7 +155,7 @@ const WRONG_CONTENT_TYPE_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Sign 
 /// An HTTP error with the protocol's error body.
 pub(crate) fn server_error(sh: &Shared, status: StatusCode) -> Response<Body> {
     match sh.protocol {
-        ProtocolKind::Openai => {
+        ProtocolKind::Openai | ProtocolKind::Webhook => {
             let msg = match status.as_u16() {
                 500 => "The server had an error while processing your request. Sorry about that!",
                 502 => "Bad gateway.",
@@ -181,7 +181,7 @@ pub(crate) fn rate_limited(sh: &Shared, retry: RetryAfter) -> Response<Body> {
         RetryAfter::HttpDateInS(n) => Some(n as f64),
     };
     let mut r = match sh.protocol {
-        ProtocolKind::Openai => {
+        ProtocolKind::Openai | ProtocolKind::Webhook => {
             let msg = match wait_s {
                 Some(s) => format!(
                     "Rate limit reached for requests on this mock. Please try again in {}.",

@@ -31,6 +31,7 @@ mod server;
 mod text;
 mod validate;
 mod variants;
+mod webhook;
 
 #[cfg(test)]
 mod sdk_tests;
@@ -55,6 +56,7 @@ pub use profile::{
     AuthSpec, BurstSpec, CapacitySpec, CozeSpec, DistSpec, ErrorSpec, FaultSpec, MockProfile,
     RateLimitSpec, RetryAfter, ShapeVariant, StreamSpec, TokenRange,
 };
+pub use webhook::{WebhookMode, WebhookSpec};
 
 use crate::config::scenario::ProtocolKind;
 use faults::FaultRt;
@@ -110,11 +112,13 @@ pub(crate) enum Route {
     ConversationMessages,
     ChatCancel,
     ModelRetrieve,
+    /// A webhook profile's event delivery (`POST <webhook.path>`).
+    Webhook,
     Unknown,
 }
 
 impl Route {
-    const ALL: [Route; 10] = [
+    const ALL: [Route; 11] = [
         Route::ChatCompletions,
         Route::Models,
         Route::ConversationCreate,
@@ -124,6 +128,7 @@ impl Route {
         Route::ConversationMessages,
         Route::ChatCancel,
         Route::ModelRetrieve,
+        Route::Webhook,
         Route::Unknown,
     ];
 
@@ -138,6 +143,7 @@ impl Route {
             Route::ConversationMessages => "GET|POST /v1/conversation/message/list",
             Route::ChatCancel => "POST /v3/chat/cancel",
             Route::ModelRetrieve => "GET /v1/models/{id}",
+            Route::Webhook => "POST webhook",
             Route::Unknown => "unknown",
         }
     }
@@ -286,6 +292,8 @@ pub(crate) struct Shared {
     pub counters: Counters,
     pub coze: Option<coze::CozeState>,
     pub capacity: Option<capacity::Capacity>,
+    /// A webhook profile's client for posting answers (built on first use; see `webhook.rs`).
+    pub callback_client: std::sync::OnceLock<reqwest::Client>,
     /// Cancelled when the server starts shutting down (ends hangs at once).
     pub shutdown: CancellationToken,
 }
@@ -346,6 +354,7 @@ impl Shared {
             coze: (protocol == ProtocolKind::Coze)
                 .then(|| coze::CozeState::new(&profile.coze_settings())),
             capacity: profile.capacity.as_ref().map(capacity::Capacity::new),
+            callback_client: std::sync::OnceLock::new(),
             shutdown,
             profile,
         })

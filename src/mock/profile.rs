@@ -64,6 +64,9 @@ pub struct MockProfile {
     /// `coze` only: deliberate differences from the Coze API's shape (see `variants.rs`).
     #[serde(default)]
     pub shape_variants: Vec<ShapeVariant>,
+    /// `webhook` only: the server's mode (`sync` | `async`), its path and a default callback URL (`webhook.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<super::webhook::WebhookSpec>,
 }
 
 /// One deliberate shape difference.
@@ -303,6 +306,10 @@ pub struct CozeSpec {
     /// `follow_up` messages after each answer.
     #[serde(default = "default_follow_ups")]
     pub follow_ups: usize,
+    /// Read the bot id from this request header instead of the body's `bot_id` (a Coze-shaped gateway that takes it
+    /// there, e.g. `X-Bot-Id`); a chat without the header is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_id_header: Option<String>,
 }
 
 fn default_expire() -> u64 {
@@ -321,6 +328,7 @@ impl Default for CozeSpec {
             expire_s: default_expire(),
             history_limit: default_history(),
             follow_ups: default_follow_ups(),
+            bot_id_header: None,
         }
     }
 }
@@ -337,6 +345,11 @@ impl MockProfile {
                 mean_ms: 180.0,
                 p99_ms: 340.0,
             },
+            // A webhook server's model call (the time a synchronous server takes to acknowledge).
+            ProtocolKind::Webhook => DistSpec {
+                mean_ms: 600.0,
+                p99_ms: 2400.0,
+            },
         })
     }
 
@@ -349,7 +362,7 @@ impl MockProfile {
                     mean_ms: 900.0,
                     p99_ms: 1800.0,
                 },
-                ProtocolKind::Openai => DistSpec {
+                ProtocolKind::Openai | ProtocolKind::Webhook => DistSpec {
                     mean_ms: 250.0,
                     p99_ms: 520.0,
                 },
@@ -365,7 +378,7 @@ impl MockProfile {
                     mean_ms: 35.0,
                     p99_ms: 90.0,
                 },
-                ProtocolKind::Openai => DistSpec {
+                ProtocolKind::Openai | ProtocolKind::Webhook => DistSpec {
                     mean_ms: 15.0,
                     p99_ms: 40.0,
                 },
@@ -386,6 +399,7 @@ impl MockProfile {
             rate: match self.protocol {
                 ProtocolKind::Coze => 0.012,
                 ProtocolKind::Openai => 0.002,
+                ProtocolKind::Webhook => 0.0,
             },
             status: default_statuses(),
             chat_failed_share: 0.0,

@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::http::{envelope_error, openai_error, ConnCtl};
-use super::{coze, openai, MockError, Outcome, Route, Shared};
+use super::{coze, openai, webhook, MockError, Outcome, Route, Shared};
 use crate::config::scenario::ProtocolKind;
 
 /// The TCP stream, which turns its close into a reset when asked to.
@@ -212,6 +212,7 @@ async fn dispatch(
         Route::ChatCompletions => openai::chat_completions(&shared, &ctl, req).await,
         Route::Models => openai::models(&shared, &req),
         Route::ModelRetrieve => openai::model(&shared, &req),
+        Route::Webhook => webhook::handle(&shared, req).await,
         Route::ConversationCreate
         | Route::Chat
         | Route::ChatRetrieve
@@ -221,7 +222,7 @@ async fn dispatch(
         Route::Unknown => {
             shared.counters.outcome(Outcome::NotFound);
             match shared.protocol {
-                ProtocolKind::Openai => openai_error(
+                ProtocolKind::Openai | ProtocolKind::Webhook => openai_error(
                     StatusCode::NOT_FOUND,
                     &format!("Invalid URL ({} {})", req.method(), req.uri().path()),
                     "invalid_request_error",
@@ -244,7 +245,7 @@ async fn dispatch(
     let n = shared.logid_no.fetch_add(1, Ordering::Relaxed);
     let (name, value) = match shared.protocol {
         ProtocolKind::Coze => ("x-tt-logid", format!("{}{n:016X}", super::text::unix_now())),
-        ProtocolKind::Openai => (
+        ProtocolKind::Openai | ProtocolKind::Webhook => (
             "x-request-id",
             format!("req_mock{:016x}{n:08x}", shared.seed),
         ),
@@ -279,6 +280,8 @@ fn route_of(protocol: ProtocolKind, method: &Method, path: &str) -> Route {
         (ProtocolKind::Coze, "/v1/conversation/message/list") if get_or_post => {
             Route::ConversationMessages
         }
+        // The webhook handler checks the path against the profile's `webhook.path`.
+        (ProtocolKind::Webhook, _) if method == Method::POST => Route::Webhook,
         _ => Route::Unknown,
     }
 }

@@ -94,6 +94,12 @@ impl MockProfile {
 
     fn check_protocol(&self) -> Result<(), (String, String)> {
         let err = |f: &str, m: String| Err((f.to_string(), m));
+        if self.webhook.is_some() && self.protocol != ProtocolKind::Webhook {
+            return err(
+                "webhook",
+                "`webhook` settings are for webhook profiles".into(),
+            );
+        }
         match self.protocol {
             ProtocolKind::Openai => {
                 if self.models.is_empty() {
@@ -119,6 +125,7 @@ impl MockProfile {
                     );
                 }
             }
+            ProtocolKind::Webhook => return super::webhook::check_profile(self),
             ProtocolKind::Coze => {
                 if self.bots.is_empty() {
                     return err(
@@ -224,6 +231,11 @@ impl MockProfile {
             }
             if c.history_limit == 0 {
                 return err("coze.history_limit", "must be at least 1".into());
+            }
+            if let Some(h) = &c.bot_id_header {
+                if axum::http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                    return err("coze.bot_id_header", format!("`{h}` is not a header name"));
+                }
             }
             if c.follow_ups > 10 {
                 return err("coze.follow_ups", "at most 10".into());

@@ -34,6 +34,9 @@ struct Results<'a> {
     /// Per target that fell back at least once (`fallback:` in the scenario); absent when none did.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     fallbacks: Vec<crate::measure::fallback::FallbackFigures>,
+    /// Per webhook target (`protocol: webhook`); absent when the run had none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    webhooks: Vec<crate::measure::webhook::WebhookFigures>,
 }
 
 #[derive(Serialize)]
@@ -298,6 +301,7 @@ pub fn write_results(run: &Run, d: &Decision) -> Result<(), ReportError> {
         decision: d.kind,
         reasons: &d.reasons,
         fallbacks: run.fallbacks.figures(),
+        webhooks: run.webhooks.figures(),
     };
     let p = run.dir.join("results.json");
     let text = serde_json::to_string_pretty(&doc).expect("serialisable");

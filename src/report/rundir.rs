@@ -18,6 +18,8 @@ pub struct Run {
     pub skipped_partial_rows: u64,
     /// Requests that fell back to another target, per target (`fallback:` in the scenario).
     pub fallbacks: crate::measure::fallback::Fallbacks,
+    /// Webhook events' figures, per webhook target.
+    pub webhooks: crate::measure::webhook::Webhooks,
 }
 
 impl Run {
@@ -41,6 +43,7 @@ impl Run {
         metrics.goodput = meta.scenario.goodput;
         let mut phases: BTreeMap<u32, Metrics> = BTreeMap::new();
         let mut fallbacks = crate::measure::fallback::Fallbacks::default();
+        let mut webhooks = crate::measure::webhook::Webhooks::default();
         let data_err = |e: csv::Error| ReportError::Data {
             path: p.display().to_string(),
             message: e.to_string(),
@@ -63,6 +66,7 @@ impl Run {
             }
             metrics.add(r);
             fallbacks.add(r);
+            webhooks.add(r);
             Ok(())
         })
         .map_err(data_err)?;
@@ -77,6 +81,7 @@ impl Run {
             phases,
             skipped_partial_rows: u64::from(whole < file_len),
             fallbacks,
+            webhooks,
         })
     }
 

@@ -65,6 +65,16 @@ pub struct Record {
     /// Time the fallback added after the original target's last attempt ended.
     #[serde(default)]
     pub fallback_latency_ms: Option<f64>,
+    /// Webhook events: deliveries that got no acknowledgement within the platform's timeout (see `run::webhook`).
+    #[serde(default)]
+    pub ack_timeouts: u32,
+    /// Webhook events: answers that reached the callback URL for this event before its row closed (0 = lost, more
+    /// than 1 = the server processed a redelivery too); empty for other targets.
+    #[serde(default)]
+    pub answers: Option<u32>,
+    /// Webhook events: first delivery sent -> first answer at the callback URL.
+    #[serde(default)]
+    pub answer_ms: Option<f64>,
 }
 
 impl Record {
@@ -157,6 +167,12 @@ struct RecordRef<'a> {
     fallback_outcome: &'a str,
     #[serde(default)]
     fallback_latency_ms: Option<f64>,
+    #[serde(default)]
+    ack_timeouts: u32,
+    #[serde(default)]
+    answers: Option<u32>,
+    #[serde(default)]
+    answer_ms: Option<f64>,
 }
 
 fn set(dst: &mut String, src: &str) {
@@ -202,6 +218,9 @@ impl RecordRef<'_> {
         set(&mut r.fallback_target, self.fallback_target);
         set(&mut r.fallback_outcome, self.fallback_outcome);
         r.fallback_latency_ms = self.fallback_latency_ms;
+        r.ack_timeouts = self.ack_timeouts;
+        r.answers = self.answers;
+        r.answer_ms = self.answer_ms;
     }
 }
 

@@ -212,8 +212,16 @@ where
     let mut first_sent: Option<Instant> = None;
     let mut waited = Duration::ZERO;
     let mut count = 0u32;
-    let budget = Duration::from_secs_f64(shared.retry.budget_s);
-    let cap_after = Duration::from_secs_f64(shared.retry.max_retry_after_s);
+    // A webhook target redelivers by the platform's policy, after any failure (see `run::webhook`).
+    let webhook = state
+        .target
+        .endpoint
+        .webhook
+        .as_ref()
+        .map(redelivery_policy);
+    let policy = webhook.as_ref().unwrap_or(&shared.retry);
+    let budget = Duration::from_secs_f64(policy.budget_s);
+    let cap_after = Duration::from_secs_f64(policy.max_retry_after_s);
     let mut last: Option<Attempt> = None;
     let attempt = loop {
         if !wait_turn(shared, state).await {
@@ -234,14 +242,14 @@ where
         let a = one_attempt(shared, make, cs, t0).await;
         let Some(kind) = a.error.clone() else { break a };
         if kind == ErrorKind::Cancelled
-            || count > shared.retry.max_retries
-            || !kind.retryable(shared.retry.retry_server_errors)
+            || count > policy.max_retries
+            || !(webhook.is_some() || kind.retryable(policy.retry_server_errors))
         {
             break a;
         }
         let wait = match a.retry_after {
-            Some(ra) => ra.min(cap_after),
-            None => backoff(&shared.retry, count),
+            Some(ra) if webhook.is_none() => ra.min(cap_after),
+            _ => backoff(policy, count),
         };
         if waited + wait > budget {
             break a;
@@ -356,6 +364,20 @@ fn timeout_attempt(sent: Instant, after: Duration) -> Attempt {
     )
 }
 
+/// A webhook platform's redelivery policy in the attempt loop's terms: `retries` redeliveries, exponential backoff
+/// from `retry_backoff_ms`, no budget beyond what the redeliveries take (every failure is retried: see `attempts`).
+fn redelivery_policy(w: &crate::config::webhook::WebhookSettings) -> RetryPolicy {
+    let cap = w.retry_backoff_ms.saturating_mul(1u64 << w.retries.min(20));
+    RetryPolicy {
+        max_retries: w.retries,
+        initial_backoff_ms: w.retry_backoff_ms,
+        max_backoff_ms: cap.max(1),
+        max_retry_after_s: 0.0,
+        budget_s: crate::config::scenario::ranges::MAX_SECONDS,
+        retry_server_errors: true,
+    }
+}
+
 /// Exponential backoff as the OpenAI SDK does it: initial * 2^(n-1), capped, minus up to 25% jitter.
 pub fn backoff(p: &RetryPolicy, attempt: u32) -> Duration {
     let base = p.initial_backoff_ms as f64 * 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
@@ -405,6 +427,7 @@ mod tests {
             worst_output_tokens: 1000,
             control: Control::default(),
             tx,
+            callbacks: None,
             timer: crate::run::clock::PreciseTimer::start(),
         };
         (shared, TargetState::new(target, &limits))

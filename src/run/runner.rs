@@ -18,7 +18,7 @@ use super::request::{request, Slot};
 use super::shard::Slice;
 use super::sink::Accounting;
 use super::state::{base_record, Control, RunTarget, Shared, TargetState};
-use super::traffic::{canary_route, ConvPlan, TrafficGen};
+use super::traffic::{canary_route, ConvPlan, TrafficGen, TurnPlan};
 use crate::client::http::http_client;
 use crate::client::ConvState;
 use crate::config::prices as cost;
@@ -82,6 +82,10 @@ pub async fn run(
             .map_or(DEFAULT_WORST_OUTPUT_TOKENS, u64::from),
         control: control.clone(),
         tx,
+        callbacks: match targets.iter().any(|t| t.endpoint.webhook.is_some()) {
+            true => Some(super::callbacks::Callbacks::start().await?),
+            false => None,
+        },
         timer: super::clock::PreciseTimer::start(),
     });
     let watchdog = watchdog(&control, s.limits.max_duration_s, s.limits.grace_s);
@@ -349,33 +353,17 @@ async fn conversation(
             not_sent_conversation(&shared, &state, &conv, phase, turn_no, "interrupted").await;
             return;
         }
-        let prompt = turn.prompt.clone();
-        let model = turn.model.clone();
-        let stream = turn.stream;
-        let mut res = request(
-            &shared,
-            &state,
-            Slot {
-                conv: &conv,
-                turn: turn_no,
-                phase,
-                intended,
-            },
-            |c| {
-                let ep = &state.target.endpoint;
-                let client = shared.client.clone();
-                let (prompt, model) = (prompt.clone(), model.clone());
-                let st = c.clone();
-                async move {
-                    let a = ep.send_turn(&client, &st, &prompt, &model, stream).await;
-                    (a, st)
-                }
-            },
-            &mut cs,
-        )
-        .await;
-        fallback::after_error(&shared, &state, &mut fb, &cs, turn, &mut res).await;
-        let (rec, ok, done) = res;
+        let slot = Slot {
+            conv: &conv,
+            turn: turn_no,
+            phase,
+            intended,
+        };
+        let (rec, ok, done) = if state.target.endpoint.webhook.is_some() {
+            super::webhook::event(&shared, &state, slot, &mut cs).await
+        } else {
+            chat_turn(&shared, &state, slot, turn, &mut cs, &mut fb).await
+        };
         if let Some(answer) = ok {
             // Keep a bounded history so long conversations do not grow requests without end.
             cs.history.push(("user", turn.prompt.to_string()));
@@ -387,4 +375,35 @@ async fn conversation(
         emit(&shared, rec).await;
         intended = done;
     }
+}
+
+/// One chat turn on a chat target: the request with its retries, then the fallback when it failed.
+async fn chat_turn(
+    shared: &Shared,
+    state: &TargetState,
+    slot: Slot<'_>,
+    turn: &TurnPlan,
+    cs: &mut ConvState,
+    fb: &mut Option<ConvState>,
+) -> (Record, Option<String>, Instant) {
+    let (prompt, model, stream) = (turn.prompt.clone(), turn.model.clone(), turn.stream);
+    let mut res = request(
+        shared,
+        state,
+        slot,
+        |c| {
+            let ep = &state.target.endpoint;
+            let client = shared.client.clone();
+            let (prompt, model) = (prompt.clone(), model.clone());
+            let st = c.clone();
+            async move {
+                let a = ep.send_turn(&client, &st, &prompt, &model, stream).await;
+                (a, st)
+            }
+        },
+        cs,
+    )
+    .await;
+    fallback::after_error(shared, state, fb, cs, turn, &mut res).await;
+    res
 }

@@ -80,6 +80,8 @@ pub(super) struct Shared {
     pub(super) worst_output_tokens: u64,
     pub(super) control: Control,
     pub(super) tx: mpsc::Sender<Record>,
+    /// The callback listener of webhook targets' answers (a run with a webhook target only).
+    pub(super) callbacks: Option<Arc<super::callbacks::Callbacks>>,
     /// Arrivals and think times wait on this, not on tokio's 1 ms timer wheel.
     pub(super) timer: super::clock::PreciseTimer,
 }
@@ -142,7 +144,9 @@ pub(super) fn base_record(
         )
     } else {
         let t = &conv.turns[turn as usize - 1];
-        (OP_CHAT, t.model.to_string(), t.stream)
+        // A webhook event is one POST whatever the traffic's stream share says.
+        let webhook = state.target.endpoint.webhook.is_some();
+        (OP_CHAT, t.model.to_string(), t.stream && !webhook)
     };
     Record {
         target: state.target.name.clone(),
@@ -155,6 +159,8 @@ pub(super) fn base_record(
         stream,
         canary_phase: phase,
         warmup: conv.warmup,
+        // A webhook event's row has an answer count from the start (0 = none came), whatever becomes of it.
+        answers: state.target.endpoint.webhook.as_ref().map(|_| 0),
         ..Default::default()
     }
 }

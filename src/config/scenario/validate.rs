@@ -92,6 +92,7 @@ impl Scenario {
                 ));
             }
             check_target(at, i, t, &self.traffic)?;
+            super::webhook::check(at, i, t, &self.targets, self.limits.request_timeout_s)?;
         }
         check_traffic(at, &self.traffic, prices)?;
         check_limits(at, self)?;
@@ -234,6 +235,7 @@ fn check_target(at: At, i: usize, t: &TargetSpec, traffic: &Traffic) -> Result<(
     if t.protocol == ProtocolKind::Coze {
         check_coze(at, i, t, traffic)?;
     }
+
     let p = &t.pricing;
     float(
         at,
@@ -272,6 +274,16 @@ fn check_coze(at: At, i: usize, t: &TargetSpec, traffic: &Traffic) -> Result<(),
         1,
         ranges::MAX_MS,
     )?;
+    if let Some(h) = &c.bot_id_header {
+        if reqwest::header::HeaderName::from_bytes(h.as_bytes()).is_err()
+            || is_credential_header(h, "")
+        {
+            return Err(at(
+                &f("coze.bot_id_header"),
+                format!("`{h}` is not a header name a bot id can go in"),
+            ));
+        }
+    }
     if c.bot_id.is_none() {
         for (w, m) in traffic.models.iter().enumerate() {
             if !c.model_bots.contains_key(&m.model) {

@@ -35,11 +35,37 @@ struct CreateReq {
     messages: Option<Vec<InMsg>>,
 }
 
+/// The profile's `coze.bot_id_header`, if it takes the bot id from a header.
+fn bot_header(sh: &Shared) -> Option<&str> {
+    sh.profile.coze.as_ref()?.bot_id_header.as_deref()
+}
+
+/// The bot id a request names in the profile's bot id header (`Ok(None)`: the profile reads it from the body).
+// The Err is the response to send, built once on a cold path.
+#[allow(clippy::result_large_err)]
+fn header_bot(sh: &Shared, req: &Request<Incoming>) -> Result<Option<String>, Response<Body>> {
+    let Some(name) = bot_header(sh) else {
+        return Ok(None);
+    };
+    match req.headers().get(name).and_then(|v| v.to_str().ok()) {
+        Some(v) if !v.is_empty() => Ok(Some(v.to_string())),
+        _ => Err(bad_request(
+            sh,
+            &format!("header {name} (the bot id) is required"),
+        )),
+    }
+}
+
 pub(super) async fn conversation_create(
     sh: &Shared,
     st: &CozeState,
     req: Request<Incoming>,
 ) -> Response<Body> {
+    // Creating a conversation needs no bot: without the header it belongs to none, as without `bot_id`.
+    let from_header = match header_bot(sh, &req) {
+        Ok(b) => b,
+        Err(_) => Some(String::new()),
+    };
     let raw = match read_body(req.into_body()).await {
         Ok(b) => b,
         Err(e) => return bad_request(sh, &e),
@@ -52,7 +78,7 @@ pub(super) async fn conversation_create(
             Err(e) => return bad_request(sh, &format!("invalid request body: {e}")),
         }
     };
-    let bot_id = body.bot_id.unwrap_or_default();
+    let bot_id = from_header.or(body.bot_id).unwrap_or_default();
     if !bot_id.is_empty() && !sh.bots.contains_key(&bot_id) {
         return not_found(
             sh,
@@ -87,7 +113,9 @@ pub(super) async fn conversation_create(
 
 #[derive(Deserialize)]
 struct ChatReq {
-    bot_id: String,
+    /// Required unless the profile reads the bot id from a header (`coze.bot_id_header`), which then wins.
+    #[serde(default)]
+    bot_id: Option<String>,
     user_id: String,
     #[serde(default)]
     additional_messages: Option<Vec<InMsg>>,
@@ -116,11 +144,18 @@ async fn admit(
     req: Request<Incoming>,
 ) -> Result<Admitted, Response<Body>> {
     let conv_param = query_param(req.uri().query(), "conversation_id").map(str::to_string);
+    let from_header = header_bot(sh, &req)?;
     let raw = read_body(req.into_body())
         .await
         .map_err(|e| bad_request(sh, &e))?;
-    let cr: ChatReq = serde_json::from_slice(&raw)
+    let mut cr: ChatReq = serde_json::from_slice(&raw)
         .map_err(|e| bad_request(sh, &format!("invalid request body: {e}")))?;
+    let Some(bot_id) = from_header.or(cr.bot_id.take()) else {
+        return Err(bad_request(
+            sh,
+            "invalid request body: missing field `bot_id`",
+        ));
+    };
     let Some(add) = cr.additional_messages.filter(|m| !m.is_empty()) else {
         return Err(bad_request(
             sh,
@@ -138,15 +173,12 @@ async fn admit(
             "auto_save_history must be true when stream is false",
         ));
     }
-    if !sh.bots.contains_key(&cr.bot_id) {
-        let msg = format!(
-            "bot {} not found or not published to the API channel",
-            cr.bot_id
-        );
+    if !sh.bots.contains_key(&bot_id) {
+        let msg = format!("bot {bot_id} not found or not published to the API channel");
         return Err(not_found(sh, &msg));
     }
     let conv_id = match conv_param.as_deref() {
-        None | Some("") => st.new_conv(&cr.bot_id, Vec::new()).0,
+        None | Some("") => st.new_conv(&bot_id, Vec::new()).0,
         Some(v) => match v.parse::<u64>() {
             Ok(id) if shard(&st.convs, id).contains_key(&id) => id,
             _ => return Err(not_found(sh, &format!("conversation {v} not found"))),
@@ -155,7 +187,7 @@ async fn admit(
     Ok(Admitted {
         conv_id,
         user_id: cr.user_id,
-        bot_id: cr.bot_id,
+        bot_id,
         add,
         stream,
         save,

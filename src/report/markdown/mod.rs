@@ -20,6 +20,7 @@ fn target_cols(run: &Run) -> Vec<(&String, &TargetMetrics)> {
 mod fallback;
 mod sections;
 mod verdict;
+mod webhook;
 
 pub(crate) use verdict::verdict_table;
 pub use verdict::{canary_markdown, pair_markdown};
@@ -36,6 +37,7 @@ pub(crate) fn markdown(run: &Run, decision: &Decision, charts_written: &[String]
     let cols = target_cols(run);
     sections::accounting(&mut o, &cols, run);
     fallback::fallback(&mut o, run);
+    webhook::webhook(&mut o, run);
     o.push_str(&crate::report::soak::sections(run));
     sections::latency_by_model(&mut o, &cols);
     sections::chunk_gaps(&mut o, run);

@@ -57,6 +57,9 @@ fn borrowed_rows_fill_every_field() {
         fallback_target: "legacy".into(),
         fallback_outcome: "ok".into(),
         fallback_latency_ms: Some(15.5),
+        ack_timeouts: 16,
+        answers: Some(17),
+        answer_ms: Some(18.5),
     };
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("r.csv");
