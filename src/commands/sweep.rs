@@ -34,6 +34,8 @@ pub struct SweepOptions {
     pub max_step_s: f64,
     pub max_total_s: f64,
     pub allow_remote: bool,
+    /// sweep.png or sweep.svg (`--chart-format`).
+    pub chart_format: crate::report::charts::ChartFormat,
 }
 
 impl Default for SweepOptions {
@@ -50,6 +52,7 @@ impl Default for SweepOptions {
             max_step_s: 60.0,
             max_total_s: 1800.0,
             allow_remote: false,
+            chart_format: Default::default(),
         }
     }
 }
@@ -178,8 +181,8 @@ pub async fn sweep(
                 (1,000 for p99; 10 / x requests for a rate below x), at most --max-step-s";
     crate::report::sweep::write(&dir, &rows, &capacity, &plan.slos, rule)
         .map_err(|e| harness(e.to_string()))?;
-    crate::report::sweep::chart(&dir.join("sweep.png"), &rows, &plan.slos)
-        .map_err(|e| harness(e.to_string()))?;
+    let chart = dir.join(opts.chart_format.file("sweep"));
+    crate::report::sweep::chart(&chart, &rows, &plan.slos).map_err(|e| harness(e.to_string()))?;
     let summary = summary(&capacity, &plan);
     Ok(SweepResult {
         dir,

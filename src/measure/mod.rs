@@ -7,6 +7,7 @@ pub mod cost;
 pub mod decision;
 pub mod fallback;
 pub mod metrics;
+pub mod samples;
 pub mod saving;
 pub mod soak;
 pub mod stats;

@@ -87,13 +87,39 @@ const COLOURS: [RGBColor; 4] = [
 ];
 
 /// `sweep.png`: p50 (dashed) and p99 latency on top, error rate below, against offered rate; SLO lines in grey.
+/// An SVG file when `path` ends in `.svg` (`--chart-format svg`).
 pub fn chart(path: &Path, rows: &[StepRow], slos: &[Slo]) -> Result<(), ChartError> {
     ensure_font()?;
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+    {
+        chart_on(
+            SVGBackend::new(path, (1100, 900)).into_drawing_area(),
+            path,
+            rows,
+            slos,
+        )
+    } else {
+        chart_on(
+            BitMapBackend::new(path, (1100, 900)).into_drawing_area(),
+            path,
+            rows,
+            slos,
+        )
+    }
+}
+
+fn chart_on<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    path: &Path,
+    rows: &[StepRow],
+    slos: &[Slo],
+) -> Result<(), ChartError> {
     let err = |e: &dyn std::fmt::Display| ChartError::Draw {
         path: path.display().to_string(),
         message: e.to_string(),
     };
-    let root = BitMapBackend::new(path, (1100, 900)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let (top, bottom) = root.split_vertically(520);
     let x_max = rows.iter().map(|r| r.offered_rps).fold(1.0, f64::max) * 1.05;
@@ -144,10 +170,11 @@ struct Panel {
     dashed: Option<fn(&StepRow) -> Option<f64>>,
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
-type DrawError = DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>;
-
-fn draw(area: &Area, rows: &[StepRow], p: &Panel) -> Result<(), DrawError> {
+fn draw<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    rows: &[StepRow],
+    p: &Panel,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let mut c = ChartBuilder::on(area)
         .caption(p.title, (FONT, 24))
         .margin(15)

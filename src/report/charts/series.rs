@@ -12,8 +12,6 @@ struct Panel<'a> {
     title: &'a str,
     x_desc: &'a str,
     y_desc: &'a str,
-    /// Whole-number x ticks (run index).
-    integer_x: bool,
     /// Markers on every point (otherwise only for very short series).
     markers: bool,
     /// Text shown when there are series but every value is zero, e.g. "no errors".
@@ -21,6 +19,8 @@ struct Panel<'a> {
     legend_pos: SeriesLabelPosition,
     /// Whole counts per second: drawn as steps (each value held for its second), not as spiky lines.
     steps: bool,
+    /// x is a Unix time in seconds (run start), labelled as a UTC date.
+    dates: bool,
 }
 
 /// Lines over time, one per series, with a legend.
@@ -34,11 +34,11 @@ pub fn time_series<'o>(
         title,
         x_desc: "seconds since start",
         y_desc: y_label,
-        integer_x: false,
         markers: false,
         all_zero_note: "",
         legend_pos: SeriesLabelPosition::UpperRight,
         steps: false,
+        dates: false,
     };
     render!(out, (WIDTH, HEIGHT), draw_panel_root(&panel, series))
 }
@@ -56,7 +56,8 @@ pub fn errors_and_throughput<'o>(
     )
 }
 
-/// Nightly history: one line per series over run index (or date ordinal), with markers.
+/// Nightly history: one line per series against the runs' start times (x: Unix seconds, labelled as UTC dates),
+/// with a marker per run.
 pub fn trend<'o>(
     out: impl Into<Out<'o>>,
     title: &str,
@@ -64,13 +65,13 @@ pub fn trend<'o>(
 ) -> Result<(), ChartError> {
     let panel = Panel {
         title,
-        x_desc: "run (oldest first)",
+        x_desc: "run start (UTC)",
         y_desc: "",
-        integer_x: true,
         markers: true,
         all_zero_note: "",
         legend_pos: SeriesLabelPosition::UpperLeft,
         steps: false,
+        dates: true,
     };
     render!(out, (WIDTH, HEIGHT), draw_panel_root(&panel, series))
 }
@@ -98,11 +99,11 @@ fn draw_errors_and_throughput<DB: DrawingBackend>(
             title: "Throughput",
             x_desc: "seconds since start",
             y_desc: "ok requests/s",
-            integer_x: false,
             markers: false,
             all_zero_note: "no successful requests",
             legend_pos: SeriesLabelPosition::UpperRight,
             steps: false,
+            dates: false,
         },
         throughput,
     )?;
@@ -112,11 +113,11 @@ fn draw_errors_and_throughput<DB: DrawingBackend>(
             title: "Errors",
             x_desc: "seconds since start",
             y_desc: "errors/s",
-            integer_x: false,
             markers: false,
             all_zero_note: "no errors",
             legend_pos: SeriesLabelPosition::UpperRight,
             steps: true,
+            dates: false,
         },
         errors,
     )
@@ -142,8 +143,11 @@ fn draw_panel<DB: DrawingBackend>(
     let (x_lo, x_hi) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (x, _)| {
         (lo.min(x), hi.max(x))
     });
-    let (x_raw_lo, x_raw_hi) = (x_lo, x_hi);
-    let (x_lo, x_hi) = span(x_lo, x_hi);
+    let (x_lo, x_hi) = if panel.dates {
+        date_span(x_lo, x_hi)
+    } else {
+        span(x_lo, x_hi)
+    };
     let (y_min, y_max) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, y)| {
         (lo.min(y), hi.max(y))
     });
@@ -171,15 +175,6 @@ fn draw_panel<DB: DrawingBackend>(
     };
     let y_labels = if h < 450 { 6 } else { 9 };
 
-    let x_int_lo = x_raw_lo.floor();
-    let x_int_hi = x_raw_hi.ceil();
-    let int_x = panel.integer_x && x_int_hi - x_int_lo <= 40.0;
-    let (x_lo, x_hi) = if int_x {
-        (x_int_lo - 0.5, x_int_hi + 0.5)
-    } else {
-        (x_lo, x_hi)
-    };
-
     let mut chart = ChartBuilder::on(area)
         .caption(shorten(panel.title, 90), bold(title_size))
         .margin(18)
@@ -188,12 +183,8 @@ fn draw_panel<DB: DrawingBackend>(
         .y_label_area_size(label_area(&y_sample))
         .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
     let x_fmt = |x: &f64| {
-        if int_x {
-            if (x - x.round()).abs() < 1e-9 {
-                thousands(*x, 0)
-            } else {
-                String::new()
-            }
+        if panel.dates {
+            date_label(*x, x_hi - x_lo)
         } else {
             tick(*x, x_step)
         }
@@ -209,11 +200,7 @@ fn draw_panel<DB: DrawingBackend>(
         .axis_desc_style(font(DESC_SIZE))
         .bold_line_style(BLACK.mix(0.15))
         .light_line_style(BLACK.mix(0.03));
-    if int_x {
-        mesh.x_labels(((x_int_hi - x_int_lo) as usize + 1).max(2));
-    } else {
-        mesh.x_labels(12);
-    }
+    mesh.x_labels(if panel.dates { 7 } else { 12 });
     mesh.draw()?;
 
     draw_lines(&mut chart, panel, &series, all_zero)
@@ -267,4 +254,26 @@ fn steps(p: &[(f64, f64)]) -> Points {
         out.push((next, *y));
     }
     out
+}
+
+/// A date axis around [lo, hi] (Unix seconds): 5% on each side, an hour each side for a single run.
+fn date_span(lo: f64, hi: f64) -> (f64, f64) {
+    if !lo.is_finite() || !hi.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05).max(3600.0);
+    (lo - pad, hi + pad)
+}
+
+/// A tick on a date axis spanning `span_s` seconds: the day ("2026-11-25") when runs are days apart, else day and
+/// time ("11-25 16:40").
+pub(super) fn date_label(x: f64, span_s: f64) -> String {
+    let Some(t) = chrono::DateTime::from_timestamp(x.round() as i64, 0) else {
+        return String::new();
+    };
+    if span_s >= 4.0 * 86_400.0 {
+        t.format("%Y-%m-%d").to_string()
+    } else {
+        t.format("%m-%d %H:%M").to_string()
+    }
 }
