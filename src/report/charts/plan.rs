@@ -373,3 +373,27 @@ fn canary(run: &Run) -> Option<CanaryData> {
         .collect();
     Some((targets, phases))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cdf_points_rise_from_the_minimum_to_the_maximum_at_100_percent() {
+        let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        // 1, 2, ..., 200 ms, recorded in microseconds as the metrics do.
+        for ms in 1..=200u64 {
+            h.record(ms * 1000).unwrap();
+        }
+        let pts = cdf_points(&h);
+        // Within the histogram's resolution (3 significant digits: 0.1%).
+        let near = |got: (f64, f64), ms: f64, p: f64| {
+            (got.0 - ms).abs() <= ms * 0.001 + 0.05 && got.1 == p
+        };
+        assert!(near(pts[0], 1.0, 0.0), "{pts:?}");
+        assert!(near(pts[pts.len() - 1], 200.0, 100.0), "{pts:?}");
+        assert!(pts.windows(2).all(|w| w[1].0 >= w[0].0 && w[1].1 > w[0].1));
+        // The median of 1..=200 by value_at_quantile(0.5) is the 100th value.
+        assert!(pts.iter().any(|q| near(*q, 100.0, 50.0)), "{pts:?}");
+    }
+}
