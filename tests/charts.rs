@@ -343,16 +343,26 @@ fn trend_is_drawn_against_dates() {
     }];
     let mut svg = String::new();
     trend(&mut svg, "trend", &s).unwrap();
-    let dates: Vec<String> = texts(&svg)
-        .into_iter()
-        .filter(|t| t.len() == 10 && t.starts_with("2026-11-"))
-        .collect();
-    assert!(dates.len() >= 3, "date ticks: {dates:?}");
     let circles = elements(&svg, "circle");
     let xs: Vec<f64> = circles.iter().map(|e| e.num("cx")).collect();
     assert_eq!(xs.len(), 3);
     // Runs a week apart each: equal spacing on a date axis.
     assert!(((xs[1] - xs[0]) - (xs[2] - xs[1])).abs() <= 1.0, "{xs:?}");
+    // Every tick is a date standing at that date's midnight (placed by the runs at midnights of the 10th and 17th).
+    let px_per_day = (xs[1] - xs[0]) / 7.0;
+    let dates: Vec<(u32, f64)> = elements(&svg, "text")
+        .into_iter()
+        .filter(|e| e.text.len() == 10 && e.text.starts_with("2026-11-"))
+        .map(|e| (e.text[8..].parse().unwrap(), e.num("x")))
+        .collect();
+    assert!(dates.len() >= 3, "date ticks: {dates:?}");
+    for (d, x) in &dates {
+        let want = xs[0] + (f64::from(*d) - 10.0) * px_per_day;
+        assert!(
+            (x - want).abs() <= 1.5,
+            "tick {d} at {x}, midnight at {want}"
+        );
+    }
 }
 
 /// Unix seconds of a UTC midnight (days from the civil calendar, no chrono needed in the test).

@@ -159,9 +159,17 @@ fn draw_cdf<DB: DrawingBackend>(
         } else {
             chart.draw_series(LineSeries::new(pts.iter().copied(), style))?
         };
-        drawn
-            .label(shorten(&c.label, 48))
-            .legend(legend_marker(col));
+        let drawn = drawn.label(shorten(&c.label, 48));
+        if c.dashed {
+            // The legend shows the dash too, so "baseline" and "current" differ there as on the plot.
+            drawn.legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (9, 0)], col.stroke_width(3))
+                    + PathElement::new(vec![(15, 0), (24, 0)], col.stroke_width(3))
+            });
+        } else {
+            drawn.legend(legend_marker(col));
+        }
     }
     draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
 }

@@ -18,8 +18,9 @@ pub use cost::cost;
 pub use latency::latency_percentiles;
 pub use over_time::{over_time, IntervalPoint, IntervalSeries};
 pub use scatter::{tokens_scatter, ScatterSeries};
-pub use series::{errors_and_throughput, time_series, trend};
+pub use series::{errors_and_throughput, time_series};
 pub(crate) use style::ensure_font;
+pub use trend::trend;
 
 /// The image format of chart files (`--chart-format`); report.html inlines SVG either way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -185,6 +186,7 @@ pub(crate) mod plan;
 mod scatter;
 mod series;
 mod style;
+mod trend;
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-//! Lines over time: throughput and errors, generic time series, the nightly trend.
+//! Lines over time: throughput and errors, generic time series.
 
 use super::style::*;
 use super::*;
@@ -12,15 +12,11 @@ struct Panel<'a> {
     title: &'a str,
     x_desc: &'a str,
     y_desc: &'a str,
-    /// Markers on every point (otherwise only for very short series).
-    markers: bool,
     /// Text shown when there are series but every value is zero, e.g. "no errors".
     all_zero_note: &'a str,
     legend_pos: SeriesLabelPosition,
     /// Whole counts per second: drawn as steps (each value held for its second), not as spiky lines.
     steps: bool,
-    /// x is a Unix time in seconds (run start), labelled as a UTC date.
-    dates: bool,
 }
 
 /// Lines over time, one per series, with a legend.
@@ -34,11 +30,9 @@ pub fn time_series<'o>(
         title,
         x_desc: "seconds since start",
         y_desc: y_label,
-        markers: false,
         all_zero_note: "",
         legend_pos: SeriesLabelPosition::UpperRight,
         steps: false,
-        dates: false,
     };
     render!(out, (WIDTH, HEIGHT), draw_panel_root(&panel, series))
 }
@@ -54,26 +48,6 @@ pub fn errors_and_throughput<'o>(
         (WIDTH, TALL_HEIGHT),
         draw_errors_and_throughput(throughput, errors)
     )
-}
-
-/// Nightly history: one line per series against the runs' start times (x: Unix seconds, labelled as UTC dates),
-/// with a marker per run.
-pub fn trend<'o>(
-    out: impl Into<Out<'o>>,
-    title: &str,
-    series: &[TimeSeries],
-) -> Result<(), ChartError> {
-    let panel = Panel {
-        title,
-        x_desc: "run start (UTC)",
-        y_desc: "",
-        markers: true,
-        all_zero_note: "",
-        legend_pos: SeriesLabelPosition::UpperLeft,
-        steps: false,
-        dates: true,
-    };
-    render!(out, (WIDTH, HEIGHT), draw_panel_root(&panel, series))
 }
 
 fn draw_panel_root<DB: DrawingBackend>(
@@ -99,11 +73,9 @@ fn draw_errors_and_throughput<DB: DrawingBackend>(
             title: "Throughput",
             x_desc: "seconds since start",
             y_desc: "ok requests/s",
-            markers: false,
             all_zero_note: "no successful requests",
             legend_pos: SeriesLabelPosition::UpperRight,
             steps: false,
-            dates: false,
         },
         throughput,
     )?;
@@ -113,11 +85,9 @@ fn draw_errors_and_throughput<DB: DrawingBackend>(
             title: "Errors",
             x_desc: "seconds since start",
             y_desc: "errors/s",
-            markers: false,
             all_zero_note: "no errors",
             legend_pos: SeriesLabelPosition::UpperRight,
             steps: true,
-            dates: false,
         },
         errors,
     )
@@ -143,11 +113,7 @@ fn draw_panel<DB: DrawingBackend>(
     let (x_lo, x_hi) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (x, _)| {
         (lo.min(x), hi.max(x))
     });
-    let (x_lo, x_hi) = if panel.dates {
-        date_span(x_lo, x_hi)
-    } else {
-        span(x_lo, x_hi)
-    };
+    let (x_lo, x_hi) = span(x_lo, x_hi);
     let (y_min, y_max) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, y)| {
         (lo.min(y), hi.max(y))
     });
@@ -182,13 +148,7 @@ fn draw_panel<DB: DrawingBackend>(
         .x_label_area_size(55)
         .y_label_area_size(label_area(&y_sample))
         .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
-    let x_fmt = |x: &f64| {
-        if panel.dates {
-            date_label(*x, x_hi - x_lo)
-        } else {
-            tick(*x, x_step)
-        }
-    };
+    let x_fmt = |x: &f64| tick(*x, x_step);
     let y_fmt = |y: &f64| tick(*y, y_step);
     let mut mesh = chart.configure_mesh();
     mesh.x_desc(panel.x_desc)
@@ -200,7 +160,7 @@ fn draw_panel<DB: DrawingBackend>(
         .axis_desc_style(font(DESC_SIZE))
         .bold_line_style(BLACK.mix(0.15))
         .light_line_style(BLACK.mix(0.03));
-    mesh.x_labels(if panel.dates { 7 } else { 12 });
+    mesh.x_labels(12);
     mesh.draw()?;
 
     draw_lines(&mut chart, panel, &series, all_zero)
@@ -219,7 +179,7 @@ fn draw_lines<'a, DB: DrawingBackend + 'a>(
             .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))?
             .label(shorten(label, 48))
             .legend(legend_marker(c));
-        if panel.markers || pts.len() <= 2 {
+        if pts.len() <= 2 {
             chart.draw_series(pts.iter().map(|p| Circle::new(*p, 4, c.filled())))?;
         }
     }
@@ -254,26 +214,4 @@ fn steps(p: &[(f64, f64)]) -> Points {
         out.push((next, *y));
     }
     out
-}
-
-/// A date axis around [lo, hi] (Unix seconds): 5% on each side, an hour each side for a single run.
-fn date_span(lo: f64, hi: f64) -> (f64, f64) {
-    if !lo.is_finite() || !hi.is_finite() {
-        return (0.0, 1.0);
-    }
-    let pad = ((hi - lo) * 0.05).max(3600.0);
-    (lo - pad, hi + pad)
-}
-
-/// A tick on a date axis spanning `span_s` seconds: the day ("2026-11-25") when runs are days apart, else day and
-/// time ("11-25 16:40").
-pub(super) fn date_label(x: f64, span_s: f64) -> String {
-    let Some(t) = chrono::DateTime::from_timestamp(x.round() as i64, 0) else {
-        return String::new();
-    };
-    if span_s >= 4.0 * 86_400.0 {
-        t.format("%Y-%m-%d").to_string()
-    } else {
-        t.format("%m-%d %H:%M").to_string()
-    }
 }
