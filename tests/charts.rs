@@ -223,12 +223,14 @@ fn scatter_fits_the_line_the_points_lie_on() {
             colour: 0,
             points: points.clone(),
             sampled_from: 1000,
+            dashed: false,
         },
         ScatterSeries {
             label: "legacy".into(),
             colour: 1,
             points: points.iter().map(|(x, y)| (*x, 500.0 - y)).collect(),
             sampled_from: 41,
+            dashed: false,
         },
     ];
     let mut svg = String::new();

@@ -16,6 +16,7 @@ pub struct TokenPoint {
     pub e2e_ms: f64,
     /// Streams only.
     pub ttft_ms: Option<f64>,
+    pub stream: bool,
 }
 
 /// Every `stride`-th ok chat request seen, at most `cap` of them.
@@ -58,6 +59,7 @@ impl TokenSample {
             output_tokens: r.output_tokens,
             e2e_ms: e2e,
             ttft_ms: if r.stream { r.ttft_ms } else { None },
+            stream: r.stream,
         });
         if self.points.len() > self.cap {
             // Kept points are requests 0, s, 2s, ...: keeping the even positions keeps 0, 2s, 4s, ...

@@ -187,7 +187,8 @@ fn error_panel<DB: DrawingBackend>(
     } else {
         1.0
     };
-    let y_step = step_for(0.0, top, 5);
+    // Label precision from a finer step than the ~6 ticks drawn, so 0.25% never prints as "0%".
+    let y_step = step_for(0.0, top, 12);
     let mut chart = ChartBuilder::on(area)
         .caption("Error rate per interval (chat requests)", bold(20))
         .margin(12)

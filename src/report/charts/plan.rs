@@ -7,7 +7,8 @@ use super::{
     LatencyCurve, Out, ScatterSeries, SloLine, TimeSeries,
 };
 use crate::config::threshold::{Expr, Threshold};
-use crate::measure::metrics::{pct, TargetMetrics};
+use crate::measure::metrics::pct;
+use crate::measure::samples::TokenPoint;
 use crate::report::rundir::Run;
 use crate::report::tables::cost_lines;
 
@@ -308,35 +309,43 @@ pub(crate) fn slo_lines(run: &Run) -> Vec<SloLine> {
     out
 }
 
-/// Each target's sampled ok requests: (output tokens, TTFT) of streams when `ttft`, else (output tokens, e2e).
+/// Each target's sampled ok requests: (output tokens, TTFT) of streams when `ttft`; else (output tokens, e2e) of
+/// streams and, apart (their e2e does not grow with the answer the same way), of non-streamed requests.
 fn scatter(run: &Run, ttft: bool) -> Vec<ScatterSeries> {
-    run.metrics
-        .targets
-        .iter()
-        .enumerate()
-        .map(|(i, (t, m)): (usize, (&String, &TargetMetrics))| {
-            let s = &m.token_sample;
-            let points: Vec<(f64, f64)> = s
+    let mut out = Vec::new();
+    for (i, (t, m)) in run.metrics.targets.iter().enumerate() {
+        let pick = |stream: bool, y: fn(&TokenPoint) -> Option<f64>| -> Vec<(f64, f64)> {
+            m.token_sample
                 .points
                 .iter()
-                .filter_map(|p| {
-                    let y = if ttft { p.ttft_ms? } else { p.e2e_ms };
-                    Some((p.output_tokens as f64, y))
-                })
-                .collect();
-            let of = if ttft {
-                m.chat_stream.ttft.len()
-            } else {
-                s.seen
-            };
-            ScatterSeries {
+                .filter(|p| p.stream == stream)
+                .filter_map(|p| Some((p.output_tokens as f64, y(p)?)))
+                .collect()
+        };
+        if ttft {
+            out.push(ScatterSeries {
                 label: t.clone(),
                 colour: i,
-                points,
-                sampled_from: of,
-            }
-        })
-        .collect()
+                points: pick(true, |p| p.ttft_ms),
+                sampled_from: m.chat_stream.ttft.len(),
+                dashed: false,
+            });
+            continue;
+        }
+        for (stream, g, mode) in [
+            (true, &m.chat_stream, "streamed"),
+            (false, &m.chat_plain, "non-streamed"),
+        ] {
+            out.push(ScatterSeries {
+                label: format!("{t} {mode}"),
+                colour: i,
+                points: pick(stream, |p| Some(p.e2e_ms)),
+                sampled_from: g.ok,
+                dashed: !stream,
+            });
+        }
+    }
+    out
 }
 
 /// Per canary phase: each target's p99 and error rate in it; None when the run is not a canary.

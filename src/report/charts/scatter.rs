@@ -14,6 +14,8 @@ pub struct ScatterSeries {
     pub points: Vec<(f64, f64)>,
     /// How many requests the points were sampled from (said in the legend).
     pub sampled_from: u64,
+    /// A second population of the same target (e.g. non-streamed beside streamed): hollow markers, dashed line.
+    pub dashed: bool,
 }
 
 /// Points (faint) and each target's fitted line (solid); the legend gives intercept and slope.
@@ -107,7 +109,12 @@ fn draw_scatter<DB: DrawingBackend>(
         .draw()?;
     for (s, pts) in &series {
         let c = colour(s.colour);
-        chart.draw_series(pts.iter().map(|p| Circle::new(*p, 2, c.mix(0.35).filled())))?;
+        let style = if s.dashed {
+            c.mix(0.5).stroke_width(1)
+        } else {
+            c.mix(0.35).filled()
+        };
+        chart.draw_series(pts.iter().map(|p| Circle::new(*p, 2, style)))?;
     }
     // Lines after every point, so no target's cloud hides another's line.
     for (s, pts) in &series {
@@ -119,10 +126,12 @@ fn draw_scatter<DB: DrawingBackend>(
             Some((a, b)) => vec![(x0, a + b * x0), (x1, a + b * x1)],
             None => Vec::new(),
         };
-        chart
-            .draw_series(LineSeries::new(ends, c.stroke_width(3)))?
-            .label(text)
-            .legend(legend_marker(c));
+        let drawn = if s.dashed {
+            chart.draw_series(DashedLineSeries::new(ends, 10, 6, c.stroke_width(3)))?
+        } else {
+            chart.draw_series(LineSeries::new(ends, c.stroke_width(3)))?
+        };
+        drawn.label(text).legend(legend_marker(c));
     }
     draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }

@@ -225,7 +225,7 @@ const CHART_CAPTIONS: &[(&str, &str)] = &[
     ("latency-over-time", "Latency (p99 solid, p95 dashed, p50 dotted) and error rate per interval of the run."),
     ("latency-cdf", "Latency CDF of non-streamed ok chat requests, with the scenario's latency limits as dashed lines."),
     ("ttft-vs-tokens", "TTFT against output tokens of streamed ok requests (sampled), with each target's fitted line."),
-    ("e2e-vs-tokens", "End-to-end time against output tokens of ok chat requests (sampled), with each target's fitted line."),
+    ("e2e-vs-tokens", "End-to-end time against output tokens of ok chat requests (sampled): streamed filled with a solid fitted line, non-streamed hollow with a dashed one."),
     ("canary-phases", "Per canary phase: each target's p99 latency and error rate."),
 ];
 
