@@ -8,7 +8,8 @@ use crate::client::secret::Secret;
 use crate::client::Endpoint;
 use crate::config::scenario::{Loaded, ProtocolKind, Scenario};
 use crate::mock::{MockHandle, MockProfile};
-use crate::report::{RunMeta, TargetMeta};
+use crate::report::compare::compare_dirs_with;
+use crate::report::{render_with, RunMeta, TargetMeta};
 use crate::run::state::{Control, RunTarget};
 
 mod shard;
@@ -99,6 +100,8 @@ pub struct RunOptions {
     pub start_at: Option<String>,
     /// How late after `start_at` this process may start, seconds (default 60).
     pub max_start_delay_s: Option<f64>,
+    /// Chart files as PNG or SVG (`--chart-format`).
+    pub chart_format: crate::report::charts::ChartFormat,
 }
 
 pub struct RunResult {
@@ -508,7 +511,7 @@ pub async fn run(
     if let Some(e) = &out.write_error {
         // Best effort: the disk may be full; `cutover report DIR` re-renders what was written.
         let _ = meta.save(&dir);
-        let _ = crate::report::render(&dir);
+        let _ = render_with(&dir, opts.chart_format);
         return Err(harness(format!(
             "write error, arrivals stopped: {e} ({} records lost); re-render with `cutover report {}`",
             out.lost_rows,
@@ -516,15 +519,15 @@ pub async fn run(
         )));
     }
     meta.save(&dir).map_err(|e| harness(e.to_string()))?;
-    let (decision, run) = crate::report::render(&dir).map_err(|e| harness(e.to_string()))?;
+    let (mut decision, run) =
+        render_with(&dir, opts.chart_format).map_err(|e| harness(e.to_string()))?;
     if let Some(url) = &opts.prometheus_remote_write {
         push_remote_write(&run, url).await;
     }
     let mut summary = summary_text(&run, &out.accounting, &decision.checks);
-    let mut decision = decision;
     if let Some(b) = &opts.baseline {
         let cmp =
-            crate::report::compare::compare_dirs(b, &dir, opts.force).map_err(report_error)?;
+            compare_dirs_with(b, &dir, opts.force, opts.chart_format).map_err(report_error)?;
         summary.push_str(&cmp.text);
         decision = decision.merge(cmp.decision);
     }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use cutover::commands::{self, exit, AppError};
+use cutover::report::charts::ChartFormat;
 use cutover::run::state::Control;
 
 /// mimalloc instead of glibc's malloc: at saturation glibc's malloc/free were 17% of the profile (issue 12;
@@ -92,6 +93,9 @@ enum Cmd {
         /// Also push the run's figures to this Prometheus remote-write URL.
         #[arg(long, value_name = "URL")]
         prometheus_remote_write: Option<String>,
+        /// Chart files as png or svg (report.html inlines SVG either way).
+        #[arg(long, value_name = "png|svg", default_value = "png")]
+        chart_format: ChartFormat,
     },
     /// Compare a baseline run with a current one: deltas, verdicts, JUnit XML.
     Compare(CompareArgs),
@@ -160,6 +164,9 @@ struct RunArgs {
     /// Refuse to run when started more than this many seconds after --start-at.
     #[arg(long, value_name = "SECONDS", default_value_t = commands::DEFAULT_MAX_START_DELAY_S)]
     max_start_delay: f64,
+    /// Chart files as png or svg (report.html inlines SVG either way).
+    #[arg(long, value_name = "png|svg", default_value = "png")]
+    chart_format: ChartFormat,
 }
 
 #[derive(Args)]
@@ -196,6 +203,9 @@ struct SweepArgs {
     /// Accept targets that are not on loopback.
     #[arg(long)]
     allow_remote: bool,
+    /// Chart files as png or svg (report.html inlines SVG either way).
+    #[arg(long, value_name = "png|svg", default_value = "png")]
+    chart_format: ChartFormat,
 }
 
 #[derive(Args)]
@@ -213,6 +223,9 @@ struct CompareArgs {
     /// Exit 0 instead of 5 when the decision is undecided.
     #[arg(long)]
     allow_undecided: bool,
+    /// Chart files as png or svg (report.html inlines SVG either way).
+    #[arg(long, value_name = "png|svg", default_value = "png")]
+    chart_format: ChartFormat,
 }
 
 /// The whole command tree (tests/cli_conventions.rs walks it).
@@ -320,8 +333,9 @@ fn real_main(cli: Cli) -> Result<i32, AppError> {
                 dir,
                 allow_undecided,
                 prometheus_remote_write,
+                chart_format,
             } => {
-                let (d, run) = cutover::report::render(&dir)
+                let (d, run) = cutover::report::render_with(&dir, chart_format)
                     .map_err(|e| commands::bad_input(e.to_string()))?;
                 note_partial(&run);
                 if let Some(url) = &prometheus_remote_write {
@@ -352,6 +366,7 @@ async fn run_cmd(a: RunArgs) -> Result<i32, AppError> {
         shard_count,
         start_at,
         max_start_delay,
+        chart_format,
     } = a;
     let shard = commands::shard_from_flags(shard.as_deref(), shard_count.as_deref())?;
     let control = Control::default();
@@ -368,6 +383,7 @@ async fn run_cmd(a: RunArgs) -> Result<i32, AppError> {
         shard,
         start_at,
         max_start_delay_s: Some(max_start_delay),
+        chart_format,
     };
     let r = commands::run(&scenario, &opts, control).await?;
     print_out(&r.summary);
@@ -397,6 +413,7 @@ async fn sweep_cmd(a: SweepArgs) -> Result<i32, AppError> {
         max_total_s,
         step_warmup_s,
         allow_remote,
+        chart_format,
     } = a;
     let control = Control::default();
     commands::install_signal_handlers(&control);
@@ -411,6 +428,7 @@ async fn sweep_cmd(a: SweepArgs) -> Result<i32, AppError> {
         max_total_s,
         step_warmup_s,
         allow_remote,
+        chart_format,
         ..Default::default()
     };
     let r = commands::sweep::sweep(&scenario, &opts, control).await?;
@@ -426,8 +444,9 @@ async fn compare_cmd(a: CompareArgs) -> Result<i32, AppError> {
         history,
         force,
         allow_undecided,
+        chart_format,
     } = a;
-    let c = cutover::report::compare::compare_dirs(&baseline, &current, force)
+    let c = cutover::report::compare::compare_dirs_with(&baseline, &current, force, chart_format)
         .map_err(|e| commands::bad_input(e.to_string()))?;
     print_out(&c.text);
     if !c.mismatches.is_empty() {
@@ -439,7 +458,7 @@ async fn compare_cmd(a: CompareArgs) -> Result<i32, AppError> {
     if !history.is_empty() {
         let mut dirs = history;
         dirs.push(current.clone());
-        let p = cutover::report::compare::trend(&dirs, &current)
+        let p = cutover::report::compare::trend_with(&dirs, &current, chart_format)
             .map_err(|e| commands::bad_input(e.to_string()))?;
         println!("trend chart: {}", p.display());
     }

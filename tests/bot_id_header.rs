@@ -73,7 +73,7 @@ async fn compat_without_the_header_setting_shows_the_refusals() {
     let line = "      bot_id_header: X-Bot-Id";
     assert!(text.contains(line));
     let with = |t: &str| {
-        t.replace("mock: mocks/", &format!("mock: {ROOT}/mocks/"))
+        t.replace("mock: ../mocks/", &format!("mock: {ROOT}/mocks/"))
             .replace("prices: ../prices/", &format!("prices: {ROOT}/prices/"))
     };
     let tmp = tempfile::tempdir().unwrap();

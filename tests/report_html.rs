@@ -18,9 +18,12 @@ fn short_run(dir: &Path) -> PathBuf {
         .current_dir(dir)
         .output()
         .unwrap();
+    // 0 (safe or undecided) or 1 (a threshold failed, e.g. p99 on a loaded debug build): either way a full report;
+    // the test reads the decision from results.json.
     assert!(
-        out.status.success(),
-        "run failed: {}",
+        matches!(out.status.code(), Some(0 | 1)),
+        "run failed ({:?}): {}",
+        out.status.code(),
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::read_dir(dir.join("reports"))
@@ -215,16 +218,38 @@ fn report_html_renders_self_contained_in_headless_chromium() {
             || dom.contains("<td class=\"fail\">FAIL</td>")
     );
 
-    // Every chart is an inline SVG with a size and drawn content.
+    // Every chart is an inline SVG with a size and drawn content, captioned with its file name.
     let charts = svgs(&dom);
-    assert_eq!(charts.len(), 3, "latency, errors and cost charts inline");
-    for svg in charts {
-        assert!(number_attr(svg, "width") > 100.0 && number_attr(svg, "height") > 100.0);
+    assert_eq!(charts.len(), CHARTS.len(), "one inline SVG per chart");
+    for (stem, min_shapes) in CHARTS {
+        let caption = format!("<figcaption>{stem}.png</figcaption>");
+        let at = dom
+            .find(&caption)
+            .unwrap_or_else(|| panic!("{stem}: no figure"));
+        let start = dom[..at].rfind("<svg").expect("svg before its caption");
+        let svg = svgs(&dom[start..])[0];
+        assert!(
+            number_attr(svg, "width") > 100.0 && number_attr(svg, "height") > 100.0,
+            "{stem}"
+        );
         let drawn = ["<path", "<rect", "<polyline", "<line", "<circle"]
             .iter()
             .map(|t| svg.matches(t).count())
             .sum::<usize>();
-        assert!(drawn >= 20, "chart with only {drawn} drawn elements");
-        assert!(svg.matches("<text").count() >= 5, "chart without labels");
+        assert!(drawn >= *min_shapes, "{stem}: only {drawn} drawn elements");
+        assert!(svg.matches("<text").count() >= 5, "{stem}: no labels");
+        assert!(!svg.contains("no data"), "{stem} says no data");
     }
 }
+
+/// The charts of a run of the bundled (non-canary) scenario, with the fewest drawn shapes each must have: lines and
+/// grid at least; a marker per second or per interval; a dot per sampled request on the scatters.
+const CHARTS: &[(&str, usize)] = &[
+    ("latency", 20),
+    ("errors", 20),
+    ("cost", 20),
+    ("latency-over-time", 40),
+    ("latency-cdf", 20),
+    ("ttft-vs-tokens", 100),
+    ("e2e-vs-tokens", 100),
+];

@@ -41,6 +41,8 @@ pub struct SweepOptions {
     /// Warm-up before each step's measured time (default: a quarter of it).
     pub step_warmup_s: Option<f64>,
     pub allow_remote: bool,
+    /// sweep.png or sweep.svg (`--chart-format`).
+    pub chart_format: crate::report::charts::ChartFormat,
 }
 
 impl Default for SweepOptions {
@@ -58,6 +60,7 @@ impl Default for SweepOptions {
             max_total_s: 1800.0,
             step_warmup_s: None,
             allow_remote: false,
+            chart_format: Default::default(),
         }
     }
 }
@@ -164,7 +167,8 @@ pub async fn sweep(
     crate::report::sweep::write(&dir, &rows, &capacity, &plan.slos, rule)
         .map_err(|e| harness(e.to_string()))?;
     let names: Vec<String> = s.targets.iter().map(|t| t.name.clone()).collect();
-    crate::report::sweep::chart(&dir.join("sweep.png"), &rows, &plan.slos, &names)
+    let chart = dir.join(opts.chart_format.file("sweep"));
+    crate::report::sweep::chart(&chart, &rows, &plan.slos, &names)
         .map_err(|e| harness(e.to_string()))?;
     let summary = summary(&capacity, &plan);
     Ok(SweepResult {

@@ -229,6 +229,10 @@ pub struct TargetMetrics {
     pub per_minute: Vec<crate::measure::soak::Minute>,
     /// First send - scheduled instant of every sent request (microseconds): the generator's lag (see `generator`).
     pub send_lag: LagHistogram,
+    /// The same series at [`Metrics::interval_s`] (empty when that is 0): the report's over-time chart.
+    pub per_interval: Vec<crate::measure::soak::Minute>,
+    /// Ok chat requests' output tokens against TTFT and e2e, sampled: the report's scatter charts.
+    pub token_sample: crate::measure::samples::TokenSample,
     /// The previous row's user: consecutive rows often share one, and the set lookup is then skipped.
     last_user: Option<u64>,
 }
@@ -456,6 +460,8 @@ pub struct Metrics {
     pub window_s: f64,
     /// Per-request objectives of goodput, if the scenario sets them.
     pub goodput: Option<crate::config::goodput::Goodput>,
+    /// Width of the over-time chart's intervals, seconds; 0 keeps no such series.
+    pub interval_s: f64,
 }
 
 impl Metrics {
@@ -470,6 +476,7 @@ impl Metrics {
     /// The one entry point of records into statistics: warm-up rows stop here, counted and nothing more.
     pub fn add(&mut self, r: &Record) {
         let goodput = self.goodput;
+        let interval_s = self.interval_s;
         let t = self.target_mut(&r.target);
         if r.warmup {
             if t.role.is_empty() {
@@ -482,6 +489,10 @@ impl Metrics {
             t.good += 1;
         }
         crate::measure::soak::add_to_minutes(&mut t.per_minute, r);
+        if interval_s > 0.0 {
+            crate::measure::soak::add_to_intervals(&mut t.per_interval, r, interval_s * 1000.0);
+        }
+        t.token_sample.add(r);
         t.add(r);
     }
 

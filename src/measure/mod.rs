@@ -8,6 +8,7 @@ pub mod decision;
 pub mod fallback;
 pub mod generator;
 pub mod metrics;
+pub mod samples;
 pub mod saving;
 pub mod soak;
 pub mod stats;

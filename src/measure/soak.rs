@@ -55,11 +55,31 @@ pub fn is_good(g: &Goodput, r: &Record) -> bool {
 
 /// Add a finished chat request to the minute it completed in.
 pub fn add_to_minutes(minutes: &mut Vec<Minute>, r: &Record) {
+    add_to_intervals(minutes, r, 60_000.0);
+}
+
+/// A width for the over-time chart's intervals: about 40 of them over a run of `elapsed_s`, at a round number of
+/// seconds (1, 2, 5, 10, 15, 30, 60, then whole minutes).
+pub fn chart_interval_s(elapsed_s: f64) -> f64 {
+    let raw = if elapsed_s.is_finite() {
+        elapsed_s / 40.0
+    } else {
+        1.0
+    };
+    [1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0]
+        .into_iter()
+        .find(|w| *w >= raw)
+        .unwrap_or_else(|| (raw / 60.0).ceil() * 60.0)
+}
+
+/// Add a finished chat request to the interval of `width_ms` it completed in (the per-minute series at another
+/// width: the report's over-time chart uses the same definition at a width that suits the run's length).
+pub fn add_to_intervals(minutes: &mut Vec<Minute>, r: &Record, width_ms: f64) {
     let (Some(sent), true) = (r.sent_ms, r.is_chat()) else {
         return;
     };
     let done = sent + r.e2e_ms.unwrap_or(0.0);
-    let i = (done / 60_000.0).floor().max(0.0) as usize;
+    let i = (done / width_ms.max(1.0)).floor().max(0.0) as usize;
     if minutes.len() <= i {
         minutes.resize_with(i + 1, Minute::default);
     }

@@ -23,7 +23,7 @@ use super::http::{json, openai_error, read_body};
 use super::{Outcome, Plan, Shared};
 
 /// The profile's `webhook:` section.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSpec {
     /// `sync` (acknowledge after the model call) or `async` (acknowledge at once, answer in the background).
@@ -40,7 +40,7 @@ fn default_path() -> String {
     "/webhook".into()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WebhookMode {
     Sync,
@@ -219,8 +219,8 @@ pub(crate) async fn handle(sh: &std::sync::Arc<Shared>, req: Request<Incoming>) 
         Ok(u) => u,
         Err(m) => return bad_request(sh, &m),
     };
-    let mut rng = sh.rng(|| super::draw_key::identity([ev.event_id.as_str()]));
-    match sh.draw(&mut rng, false) {
+    let (mut rng, key) = sh.rng(|| super::draw_key::identity([ev.event_id.as_str()]));
+    match sh.draw(&mut rng, false, key) {
         Plan::Answer => {}
         Plan::RateLimited => {
             sh.counters.outcome(Outcome::RateLimited);

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::charts::{compare_overlay, plan, ChartFormat, OverlayTarget};
 use super::error::ReportError;
 use super::junit::write_junit;
 use super::markdown::verdict_table;
@@ -67,6 +68,17 @@ pub fn compare_dirs(
     baseline: &Path,
     current: &Path,
     force: bool,
+) -> Result<Comparison, ReportError> {
+    compare_dirs_with(baseline, current, force, ChartFormat::Png)
+}
+
+/// [`compare_dirs`], also drawing `compare-latency.<png|svg>` (both runs' latency CDFs per target) into the current
+/// run's directory and linking it from compare.md.
+pub fn compare_dirs_with(
+    baseline: &Path,
+    current: &Path,
+    force: bool,
+    chart_format: ChartFormat,
 ) -> Result<Comparison, ReportError> {
     let a = Run::load(baseline)?;
     let b = Run::load(current)?;
@@ -134,8 +146,12 @@ pub fn compare_dirs(
     for r in &decision.reasons {
         let _ = writeln!(o, "- {}", r.text);
     }
+    // The chart is linked from compare.md only (the terminal gets the same text without it).
+    let chart = overlay_chart(&a, &b, chart_format)
+        .map(|f| format!("\n## Latency CDF, baseline vs current\n\n![{f}]({f})\n"))
+        .unwrap_or_default();
     let p = current.join("compare.md");
-    std::fs::write(&p, &o).map_err(|source| ReportError::Io {
+    std::fs::write(&p, format!("{o}{chart}")).map_err(|source| ReportError::Io {
         path: p.display().to_string(),
         source,
     })?;
@@ -179,17 +195,64 @@ fn figures_table(o: &mut String, a: &Run, b: &Run, name: &str) {
     o.push('\n');
 }
 
-/// Trend chart of p99 latency and error rate per target over run directories (oldest first); written into `out_dir`.
+/// The baseline-vs-current latency CDF overlay of the targets in both runs, drawn into the current run's directory;
+/// its file name, or None when it could not be drawn (said on stderr: the comparison itself stands).
+fn overlay_chart(a: &Run, b: &Run, chart_format: ChartFormat) -> Option<String> {
+    let targets: Vec<OverlayTarget> = b
+        .metrics
+        .targets
+        .iter()
+        .filter_map(|(name, tb)| {
+            let ta = a.metrics.targets.get(name)?;
+            Some(OverlayTarget {
+                target: name.clone(),
+                colour: plan::colour_of(b, name),
+                baseline: plan::cdf_points(&ta.chat_plain.latency),
+                current: plan::cdf_points(&tb.chat_plain.latency),
+            })
+        })
+        .collect();
+    let file = chart_format.file("compare-latency");
+    let p = b.dir.join(&file);
+    let title = "Latency CDF: baseline (dashed) vs current (solid), non-streamed ok requests";
+    match compare_overlay(&p, title, &targets, &plan::slo_lines(b)) {
+        Ok(()) => Some(file),
+        Err(e) => {
+            eprintln!("cutover: chart {} not drawn: {e}", p.display());
+            None
+        }
+    }
+}
+
+/// Trend chart of p99 latency per target over run directories, against each run's start date; written into
+/// `out_dir` as trend.png.
 pub fn trend(dirs: &[PathBuf], out_dir: &Path) -> Result<PathBuf, ReportError> {
+    trend_with(dirs, out_dir, ChartFormat::Png)
+}
+
+/// [`trend`] as `trend.<png|svg>`. A run whose start time cannot be read is left out of the chart.
+pub fn trend_with(
+    dirs: &[PathBuf],
+    out_dir: &Path,
+    chart_format: ChartFormat,
+) -> Result<PathBuf, ReportError> {
     let mut series: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
-    for (i, d) in dirs.iter().enumerate() {
+    for d in dirs {
         let r = Run::load(d)?;
+        let Ok(started) = chrono::DateTime::parse_from_rfc3339(&r.meta.started_utc) else {
+            eprintln!(
+                "cutover: {}: run.json has no readable started_utc; left out of the trend",
+                d.display()
+            );
+            continue;
+        };
+        let x = started.timestamp_millis() as f64 / 1000.0;
         for name in r.metrics.targets.keys() {
             if let Some(v) = r.metrics.metric(name, "p99_ms") {
                 series
                     .entry(format!("{name} p99 ms"))
                     .or_default()
-                    .push((i as f64, v));
+                    .push((x, v));
             }
         }
     }
@@ -197,8 +260,8 @@ pub fn trend(dirs: &[PathBuf], out_dir: &Path) -> Result<PathBuf, ReportError> {
         .into_iter()
         .map(|(label, points)| crate::report::charts::TimeSeries { label, points })
         .collect();
-    let p = out_dir.join("trend.png");
-    crate::report::charts::trend(&p, "p99 latency over runs (oldest first)", &ts).map_err(|e| {
+    let p = out_dir.join(chart_format.file("trend"));
+    crate::report::charts::trend(&p, "p99 latency over runs, by run start", &ts).map_err(|e| {
         ReportError::Data {
             path: p.display().to_string(),
             message: e.to_string(),

@@ -41,6 +41,7 @@ impl Run {
         let window = meta.window_s();
         let mut metrics = Metrics::new(cpd, window);
         metrics.goodput = meta.scenario.goodput;
+        metrics.interval_s = crate::measure::soak::chart_interval_s(meta.elapsed_s);
         let mut phases: BTreeMap<u32, Metrics> = BTreeMap::new();
         let mut fallbacks = crate::measure::fallback::Fallbacks::default();
         let mut webhooks = crate::measure::webhook::Webhooks::default();

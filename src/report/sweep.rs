@@ -81,7 +81,7 @@ pub fn write(
 
 /// `sweep.png`: p50 (dashed) and p99 latency on top, error rate below, against offered rate; SLO lines in grey.
 /// `targets` are all the scenario's target names: a target has the colour the run report gives it (its place among
-/// them in name order), whichever targets were swept.
+/// them in name order), whichever targets were swept. An SVG file when `path` ends in `.svg` (`--chart-format svg`).
 pub fn chart(
     path: &Path,
     rows: &[StepRow],
@@ -89,24 +89,52 @@ pub fn chart(
     targets: &[String],
 ) -> Result<(), ChartError> {
     ensure_font()?;
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+    {
+        chart_on(
+            SVGBackend::new(path, SIZE).into_drawing_area(),
+            path,
+            rows,
+            slos,
+            targets,
+        )
+    } else {
+        chart_on(
+            BitMapBackend::new(path, SIZE).into_drawing_area(),
+            path,
+            rows,
+            slos,
+            targets,
+        )
+    }
+}
+
+fn chart_on<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    path: &Path,
+    rows: &[StepRow],
+    slos: &[Slo],
+    targets: &[String],
+) -> Result<(), ChartError> {
     let err = |e: &dyn std::fmt::Display| ChartError::Draw {
         path: path.display().to_string(),
         message: e.to_string(),
     };
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     render(&root, rows, slos, targets).map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))
 }
 
-/// Width and height of sweep.png, pixels.
+/// Width and height of the sweep chart, pixels.
 const SIZE: (u32, u32) = (1100, 900);
 
-fn render(
-    root: &Area,
+fn render<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
     rows: &[StepRow],
     slos: &[Slo],
     targets: &[String],
-) -> Result<(), DrawError> {
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
     let (top, bottom) = root.split_vertically(520);
     let x_max = rows.iter().map(|r| r.offered_rps).fold(1.0, f64::max) * 1.05;
@@ -167,10 +195,12 @@ struct Panel {
     dashed: Option<fn(&StepRow) -> Option<f64>>,
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
-type DrawError = DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>;
-
-fn draw(area: &Area, rows: &[StepRow], p: &Panel, all: &[String]) -> Result<(), DrawError> {
+fn draw<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    rows: &[StepRow],
+    p: &Panel,
+    all: &[String],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let mut c = ChartBuilder::on(area)
         .caption(p.title, (FONT, 24))
         .margin(15)

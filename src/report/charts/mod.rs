@@ -1,5 +1,6 @@
-//! Charts for the run report: latency by percentile, throughput and errors over time, projected cost per model,
-//! and a trend over past runs.
+//! Charts for the run report: latency by percentile and as a CDF, latency and error rate per interval, TTFT and
+//! end-to-end time against output tokens, throughput and errors over time, projected cost per model, canary phases,
+//! a baseline-vs-current overlay for `compare`, and a trend over past runs' dates.
 //!
 //! Every function writes one image (PNG, or SVG when the path ends in `.svg`) and never panics on odd input:
 //! non-finite values are dropped, empty inputs give a chart that says "no data", a single point or all-zero values
@@ -11,10 +12,49 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+pub use canary::{canary_phases, CanaryPhase};
+pub use cdf::{compare_overlay, latency_cdf, CdfCurve, OverlayTarget, SloLine};
 pub use cost::cost;
 pub use latency::latency_percentiles;
-pub use series::{errors_and_throughput, time_series, trend};
+pub use over_time::{over_time, IntervalPoint, IntervalSeries};
+pub use scatter::{tokens_scatter, ScatterSeries};
+pub use series::{errors_and_throughput, time_series};
 pub(crate) use style::ensure_font;
+pub use trend::trend;
+
+/// The image format of chart files (`--chart-format`); report.html inlines SVG either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChartFormat {
+    #[default]
+    Png,
+    Svg,
+}
+
+impl ChartFormat {
+    /// The file extension, without the dot.
+    pub fn ext(self) -> &'static str {
+        match self {
+            ChartFormat::Png => "png",
+            ChartFormat::Svg => "svg",
+        }
+    }
+
+    /// `stem.png` or `stem.svg`.
+    pub fn file(self, stem: &str) -> String {
+        format!("{stem}.{}", self.ext())
+    }
+}
+
+impl std::str::FromStr for ChartFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "png" => Ok(ChartFormat::Png),
+            "svg" => Ok(ChartFormat::Svg),
+            _ => Err(format!("unknown chart format {s:?}: expected png or svg")),
+        }
+    }
+}
 
 /// The colour of target number `i` (its place among the run's targets in name order) on every chart.
 pub(crate) fn target_colour(i: usize) -> RGBColor {
@@ -142,10 +182,16 @@ macro_rules! render {
 }
 
 // The chart files come after the `render!` macro they use.
+mod canary;
+mod cdf;
 mod cost;
 mod latency;
+mod over_time;
+pub(crate) mod plan;
+mod scatter;
 mod series;
 mod style;
+mod trend;
 
 #[cfg(test)]
 mod tests;

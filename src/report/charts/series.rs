@@ -1,4 +1,4 @@
-//! Lines over time: throughput and errors, generic time series, the nightly trend.
+//! Lines over time: throughput and errors, generic time series.
 
 use super::style::*;
 use super::*;
@@ -12,10 +12,6 @@ struct Panel<'a> {
     title: &'a str,
     x_desc: &'a str,
     y_desc: &'a str,
-    /// Whole-number x ticks (run index).
-    integer_x: bool,
-    /// Markers on every point (otherwise only for very short series).
-    markers: bool,
     /// Text shown when there are series but every value is zero, e.g. "no errors".
     all_zero_note: &'a str,
     legend_pos: SeriesLabelPosition,
@@ -34,8 +30,6 @@ pub fn time_series<'o>(
         title,
         x_desc: "seconds since start",
         y_desc: y_label,
-        integer_x: false,
-        markers: false,
         all_zero_note: "",
         legend_pos: SeriesLabelPosition::UpperRight,
         steps: false,
@@ -54,25 +48,6 @@ pub fn errors_and_throughput<'o>(
         (WIDTH, TALL_HEIGHT),
         draw_errors_and_throughput(throughput, errors)
     )
-}
-
-/// Nightly history: one line per series over run index (or date ordinal), with markers.
-pub fn trend<'o>(
-    out: impl Into<Out<'o>>,
-    title: &str,
-    series: &[TimeSeries],
-) -> Result<(), ChartError> {
-    let panel = Panel {
-        title,
-        x_desc: "run (oldest first)",
-        y_desc: "",
-        integer_x: true,
-        markers: true,
-        all_zero_note: "",
-        legend_pos: SeriesLabelPosition::UpperLeft,
-        steps: false,
-    };
-    render!(out, (WIDTH, HEIGHT), draw_panel_root(&panel, series))
 }
 
 fn draw_panel_root<DB: DrawingBackend>(
@@ -98,8 +73,6 @@ fn draw_errors_and_throughput<DB: DrawingBackend>(
             title: "Throughput",
             x_desc: "seconds since start",
             y_desc: "ok requests/s",
-            integer_x: false,
-            markers: false,
             all_zero_note: "no successful requests",
             legend_pos: SeriesLabelPosition::UpperRight,
             steps: false,
@@ -112,8 +85,6 @@ fn draw_errors_and_throughput<DB: DrawingBackend>(
             title: "Errors",
             x_desc: "seconds since start",
             y_desc: "errors/s",
-            integer_x: false,
-            markers: false,
             all_zero_note: "no errors",
             legend_pos: SeriesLabelPosition::UpperRight,
             steps: true,
@@ -142,7 +113,6 @@ fn draw_panel<DB: DrawingBackend>(
     let (x_lo, x_hi) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (x, _)| {
         (lo.min(x), hi.max(x))
     });
-    let (x_raw_lo, x_raw_hi) = (x_lo, x_hi);
     let (x_lo, x_hi) = span(x_lo, x_hi);
     let (y_min, y_max) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, y)| {
         (lo.min(y), hi.max(y))
@@ -171,15 +141,6 @@ fn draw_panel<DB: DrawingBackend>(
     };
     let y_labels = if h < 450 { 6 } else { 9 };
 
-    let x_int_lo = x_raw_lo.floor();
-    let x_int_hi = x_raw_hi.ceil();
-    let int_x = panel.integer_x && x_int_hi - x_int_lo <= 40.0;
-    let (x_lo, x_hi) = if int_x {
-        (x_int_lo - 0.5, x_int_hi + 0.5)
-    } else {
-        (x_lo, x_hi)
-    };
-
     let mut chart = ChartBuilder::on(area)
         .caption(shorten(panel.title, 90), bold(title_size))
         .margin(18)
@@ -187,17 +148,7 @@ fn draw_panel<DB: DrawingBackend>(
         .x_label_area_size(55)
         .y_label_area_size(label_area(&y_sample))
         .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)?;
-    let x_fmt = |x: &f64| {
-        if int_x {
-            if (x - x.round()).abs() < 1e-9 {
-                thousands(*x, 0)
-            } else {
-                String::new()
-            }
-        } else {
-            tick(*x, x_step)
-        }
-    };
+    let x_fmt = |x: &f64| tick(*x, x_step);
     let y_fmt = |y: &f64| tick(*y, y_step);
     let mut mesh = chart.configure_mesh();
     mesh.x_desc(panel.x_desc)
@@ -209,11 +160,7 @@ fn draw_panel<DB: DrawingBackend>(
         .axis_desc_style(font(DESC_SIZE))
         .bold_line_style(BLACK.mix(0.15))
         .light_line_style(BLACK.mix(0.03));
-    if int_x {
-        mesh.x_labels(((x_int_hi - x_int_lo) as usize + 1).max(2));
-    } else {
-        mesh.x_labels(12);
-    }
+    mesh.x_labels(12);
     mesh.draw()?;
 
     draw_lines(&mut chart, panel, &series, all_zero)
@@ -232,7 +179,7 @@ fn draw_lines<'a, DB: DrawingBackend + 'a>(
             .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))?
             .label(shorten(label, 48))
             .legend(legend_marker(c));
-        if panel.markers || pts.len() <= 2 {
+        if pts.len() <= 2 {
             chart.draw_series(pts.iter().map(|p| Circle::new(*p, 4, c.filled())))?;
         }
     }

@@ -222,6 +222,21 @@ pub(super) fn legend_marker(c: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(
     move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], c.stroke_width(3))
 }
 
+/// The legend box every chart uses, at `pos`.
+pub(super) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    pos: SeriesLabelPosition,
+) -> DrawResult<DB> {
+    chart
+        .configure_series_labels()
+        .position(pos)
+        .margin(10)
+        .label_font(font(LEGEND_SIZE))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+}
+
 /// A linear f64 axis whose ticks (bold grid lines) and light grid lines are given, not computed.
 pub(super) struct FixedTicks {
     pub(super) lo: f64,

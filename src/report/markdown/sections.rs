@@ -253,10 +253,26 @@ pub(super) fn cost(o: &mut String, run: &Run) {
     }
 }
 
+/// What each chart shows, by file stem (the Charts section's captions).
+const CHART_CAPTIONS: &[(&str, &str)] = &[
+    ("latency", "Latency by percentile: non-streamed latency solid, streamed TTFT dashed, one colour per target."),
+    ("errors", "Ok chat requests and errors per second (conversation-create calls not counted)."),
+    ("cost", "Projected monthly cost by model, one bar per target; the title gives the saving."),
+    ("latency-over-time", "Latency (p99 solid, p95 dashed, p50 dotted) and error rate per interval of the run."),
+    ("latency-cdf", "Latency CDF of non-streamed ok chat requests, with the scenario's latency limits as dashed lines."),
+    ("ttft-vs-tokens", "TTFT against output tokens of streamed ok requests (sampled), with each target's fitted line."),
+    ("e2e-vs-tokens", "End-to-end time against output tokens of ok chat requests (sampled): streamed filled with a solid fitted line, non-streamed hollow with a dashed one."),
+    ("canary-phases", "Per canary phase: each target's p99 latency and error rate."),
+];
+
 pub(super) fn charts(o: &mut String, charts_written: &[String]) {
     if !charts_written.is_empty() {
         let _ = writeln!(o, "## Charts\n");
         for c in charts_written {
+            let stem = c.rsplit_once('.').map_or(c.as_str(), |(s, _)| s);
+            if let Some((_, caption)) = CHART_CAPTIONS.iter().find(|(s, _)| *s == stem) {
+                let _ = writeln!(o, "{caption}\n");
+            }
             let _ = writeln!(o, "![{c}]({c})\n");
         }
     }
