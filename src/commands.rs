@@ -603,6 +603,7 @@ fn summary_text(
     acc: &[crate::run::sink::Accounting],
     checks: &[crate::measure::threshold::Check],
 ) -> String {
+    use crate::config::metric::Metric;
     use std::fmt::Write as _;
     let mut o = String::new();
     for a in acc {
@@ -616,11 +617,11 @@ fn summary_text(
             a.errors,
             a.not_sent,
             a.cancelled,
-            m.metric(&a.target, "mean_ms").map_or("-".into(), crate::format::ms),
-            m.metric(&a.target, "p99_ms").map_or("-".into(), crate::format::ms),
-            m.metric(&a.target, "ttft_p50_ms").map_or("-".into(), crate::format::ms),
-            m.metric(&a.target, "error_rate").map_or("-".into(), |v| format!("{:.2}%", v * 100.0)),
-            m.metric(&a.target, "monthly_cost_usd").map_or("-".into(), |v| format!("${v:.0}")),
+            m.value(&a.target, Metric::MeanMs).map_or("-".into(), crate::format::ms),
+            m.value(&a.target, Metric::P99Ms).map_or("-".into(), crate::format::ms),
+            m.value(&a.target, Metric::TtftP50Ms).map_or("-".into(), crate::format::ms),
+            m.value(&a.target, Metric::ErrorRate).map_or("-".into(), |v| format!("{:.2}%", v * 100.0)),
+            m.value(&a.target, Metric::MonthlyCostUsd).map_or("-".into(), |v| format!("${v:.0}")),
         );
     }
     for c in checks {

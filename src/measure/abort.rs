@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::abort::AbortRule;
+use crate::config::metric::Metric;
 use crate::config::threshold::Threshold;
 use crate::measure::metrics::Metrics;
 use crate::run::record::Record;
@@ -15,7 +16,7 @@ use crate::run::state::Control;
 
 struct Rule {
     rule: AbortRule,
-    threshold: Threshold,
+    threshold: Threshold<Metric>,
     targets: Vec<String>,
     /// Since when it has been breached (with enough samples), if it is.
     since: Option<Instant>,
@@ -42,7 +43,9 @@ impl AbortWatch {
         let rules: Vec<Rule> = rules
             .into_iter()
             .filter_map(|rule| {
-                let threshold = Threshold::parse(&rule.expr).ok()?;
+                let threshold = Threshold::parse(&rule.expr)
+                    .and_then(Threshold::resolve)
+                    .ok()?;
                 let mut targets: Vec<String> =
                     threshold.references().into_iter().map(|(t, _)| t).collect();
                 targets.dedup();
@@ -94,7 +97,7 @@ impl AbortWatch {
             let breached = samples >= rule.rule.min_samples
                 && rule
                     .threshold
-                    .evaluate(&|t: &str, m: &str| metrics.metric(t, m))
+                    .evaluate(&|t: &str, m: &Metric| metrics.value(t, *m))
                     .is_ok_and(|e| !e.passed);
             if !breached {
                 rule.since = None;

@@ -4,12 +4,12 @@
 
 use serde::Serialize;
 
-use crate::config::metric::METRIC_NAMES;
+use crate::config::metric::{Direction, Metric, Unit, NAMED};
 
 /// One service-level objective on a per-target metric, e.g. `p99_ms < 400`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Slo {
-    pub metric: String,
+    pub metric: Metric,
     pub op: String,
     pub value: f64,
 }
@@ -25,13 +25,14 @@ impl Slo {
         let t = text.trim();
         for op in ["<=", ">=", "<", ">"] {
             if let Some((m, v)) = t.split_once(op) {
-                let metric = m.trim().to_string();
-                if !METRIC_NAMES.contains(&metric.as_str()) {
+                let name = m.trim();
+                let Ok(metric) = Metric::from_name(name) else {
+                    let names: Vec<&str> = NAMED.iter().map(|m| m.name()).collect();
                     return Err(format!(
-                        "--slo `{text}`: unknown metric `{metric}` (one of {})",
-                        METRIC_NAMES.join(", ")
+                        "--slo `{text}`: unknown metric `{name}` (one of {})",
+                        names.join(", ")
                     ));
-                }
+                };
                 let value: f64 = v
                     .trim()
                     .parse()
@@ -71,33 +72,22 @@ impl Slo {
     }
 
     /// Samples a step needs for this objective to be stable: a percentile p needs at least 10 samples beyond it
-    /// (10 / (1 - p): 1,000 for p99, 20 for p50); a rate below x needs 10 / x requests (1,000 for error_rate < 0.01)
-    /// so that ten failures can be seen, at most 10,000; anything else 100.
+    /// (10 / (1 - p): 1,000 for p99, 20 for p50); a failure share below x needs 10 / x requests (1,000 for
+    /// error_rate < 0.01) so that ten failures can be seen, and a success share above x 10 / (1 - x), at most 10,000;
+    /// anything else 100.
     pub fn samples_needed(&self) -> u64 {
-        let m = self.metric.as_str();
-        let q = if m.contains("p999") {
-            Some(0.999_f64)
-        } else if m.contains("p99") {
-            Some(0.99)
-        } else if m.contains("p95") {
-            Some(0.95)
-        } else if m.contains("p90") {
-            Some(0.90)
-        } else if m.contains("p50") {
-            Some(0.50)
-        } else {
-            None
-        };
-        if let Some(q) = q {
+        if let Some(q) = self.metric.quantile() {
             return (10.0 / (1.0 - q)).round() as u64;
         }
-        if m == "error_rate" || m == "attempt_failure_rate" {
-            return (10.0 / self.value.max(1e-3)).ceil().min(10_000.0) as u64;
+        match (self.metric.unit(), self.metric.direction()) {
+            (Unit::Ratio, Direction::Lower) => {
+                (10.0 / self.value.max(1e-3)).ceil().min(10_000.0) as u64
+            }
+            (Unit::Ratio, Direction::Higher) => {
+                (10.0 / (1.0 - self.value).max(1e-3)).ceil().min(10_000.0) as u64
+            }
+            _ => 100,
         }
-        if m == "availability" {
-            return (10.0 / (1.0 - self.value).max(1e-3)).ceil().min(10_000.0) as u64;
-        }
-        100
     }
 }
 

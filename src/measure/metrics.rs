@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use crate::client::ErrorKind;
+use crate::config::metric::{Hist, Metric, Scope, Summary};
 use crate::run::record::{for_each_record, Outcome, Record};
 use hdrhistogram::Histogram;
 
@@ -165,6 +166,72 @@ impl Group {
 
     pub fn availability(&self) -> Option<f64> {
         (self.finished() > 0).then(|| 1.0 - self.unavailable as f64 / self.finished() as f64)
+    }
+
+    fn histogram(&self, h: Hist) -> &Histogram<u64> {
+        match h {
+            Hist::Latency => &self.latency,
+            Hist::E2e => &self.e2e,
+            Hist::FromScheduled => &self.from_scheduled,
+            Hist::Ttft => &self.ttft,
+            Hist::Itl => &self.itl,
+        }
+    }
+
+    /// A metric's figure over this group; None when it has no data, or for a metric of the whole run
+    /// ([`Scope::Run`]).
+    pub fn figure(&self, metric: Metric) -> Option<Figure> {
+        if let Some((h, summary)) = metric.histogram() {
+            let h = self.histogram(h);
+            return match summary {
+                Summary::Mean => mean(h),
+                Summary::Quantile(q) => pct(h, q),
+                Summary::Max => (!h.is_empty()).then(|| h.max() as f64 / 1000.0),
+            }
+            .map(Figure::Real);
+        }
+        let count = match metric {
+            Metric::Requests => self.requests,
+            Metric::Ok => self.ok,
+            Metric::Errors => self.errors,
+            Metric::Cancelled => self.cancelled,
+            Metric::NotSent => self.not_sent,
+            Metric::Retries => self.retries,
+            Metric::InputTokens => self.input_tokens,
+            Metric::OutputTokens => self.output_tokens,
+            Metric::EstimatedTokenRows => self.estimated_rows,
+            Metric::ErrorRate => return self.error_rate().map(Figure::Real),
+            Metric::AttemptFailureRate => return self.attempt_failure_rate().map(Figure::Real),
+            Metric::Availability => return self.availability().map(Figure::Real),
+            Metric::OutputTokensPerS => {
+                return (self.stream_gen_ms > 0.0)
+                    .then(|| self.stream_tokens as f64 / (self.stream_gen_ms / 1000.0))
+                    .map(Figure::Real)
+            }
+            Metric::RunCostUsd => {
+                return Some(Figure::Real(crate::config::prices::nano_to_usd(
+                    self.cost_nano,
+                )))
+            }
+            _ => return None,
+        };
+        Some(Figure::Count(count))
+    }
+}
+
+/// A figure as read: a count stays an integer (summary.csv prints it whole), anything else is a real number.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Figure {
+    Count(u64),
+    Real(f64),
+}
+
+impl Figure {
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Figure::Count(c) => c as f64,
+            Figure::Real(v) => v,
+        }
     }
 }
 
@@ -506,54 +573,41 @@ impl Metrics {
             .monthly_cost_usd(self.conversations_per_day)
     }
 
-    /// Value of `<target>.<metric>` for thresholds and comparisons.
-    pub fn metric(&self, target: &str, name: &str) -> Option<f64> {
+    /// Value of `<target>.<metric>`: the one place a metric's figure is read (thresholds, SLOs, compare, every
+    /// report row). Group figures come from the group the metric's [`Scope`] names; run figures from the whole target.
+    pub fn value(&self, target: &str, metric: Metric) -> Option<f64> {
         let t = self.targets.get(target)?;
-        let all = t.all();
-        let plain = &t.chat_plain;
-        let st = &t.chat_stream;
-        match name {
-            "requests" => Some(all.requests as f64),
-            "ok" => Some(all.ok as f64),
-            "errors" => Some(all.errors as f64),
-            "not_sent" => Some(all.not_sent as f64),
-            "error_rate" => all.error_rate(),
-            "attempt_failure_rate" => all.attempt_failure_rate(),
-            "availability" => all.availability(),
-            "retries" => Some(all.retries as f64),
-            "rps" => (self.window_s > 0.0).then(|| all.finished() as f64 / self.window_s),
-            "mean_ms" => mean(&plain.latency),
-            "p50_ms" => pct(&plain.latency, 0.50),
-            "p90_ms" => pct(&plain.latency, 0.90),
-            "p95_ms" => pct(&plain.latency, 0.95),
-            "p99_ms" => pct(&plain.latency, 0.99),
-            "p999_ms" => pct(&plain.latency, 0.999),
-            "max_ms" => (!plain.latency.is_empty()).then(|| plain.latency.max() as f64 / 1000.0),
-            "e2e_p99_ms" => pct(&t.chat.e2e, 0.99),
-            "sched_p99_ms" => pct(&t.chat.from_scheduled, 0.99),
-            "ttft_mean_ms" => mean(&st.ttft),
-            "ttft_p50_ms" => pct(&st.ttft, 0.50),
-            "ttft_p95_ms" => pct(&st.ttft, 0.95),
-            "ttft_p99_ms" => pct(&st.ttft, 0.99),
-            "itl_mean_ms" => mean(&st.itl),
-            "itl_p50_ms" => pct(&st.itl, 0.50),
-            "itl_p95_ms" => pct(&st.itl, 0.95),
-            "itl_p99_ms" => pct(&st.itl, 0.99),
-            "output_tokens_per_s" => (st.stream_gen_ms > 0.0)
-                .then(|| st.stream_tokens as f64 / (st.stream_gen_ms / 1000.0)),
-            "run_cost_usd" => Some(crate::config::prices::nano_to_usd(all.cost_nano)),
-            "cost_per_1k_conversations_usd" => {
-                let c = t.measured_conversations();
-                (c > 0).then(|| {
-                    crate::config::prices::nano_to_usd(t.measured_cost_nano(None)) / c as f64
-                        * 1000.0
-                })
+        let group = match metric.scope() {
+            Scope::All => return t.all().figure(metric).map(Figure::as_f64),
+            Scope::Chat => &t.chat,
+            Scope::ChatPlain => &t.chat_plain,
+            Scope::ChatStream => &t.chat_stream,
+            Scope::Run => {
+                return match metric {
+                    Metric::Rps => {
+                        (self.window_s > 0.0).then(|| t.all().finished() as f64 / self.window_s)
+                    }
+                    Metric::CostPer1kConversationsUsd => {
+                        let c = t.measured_conversations();
+                        (c > 0).then(|| {
+                            crate::config::prices::nano_to_usd(t.measured_cost_nano(None))
+                                / c as f64
+                                * 1000.0
+                        })
+                    }
+                    Metric::MonthlyCostUsd => self.monthly_cost_usd(target),
+                    Metric::GoodputRps => (self.goodput.is_some() && self.window_s > 0.0)
+                        .then(|| t.good as f64 / self.window_s),
+                    _ => None,
+                }
             }
-            "monthly_cost_usd" => self.monthly_cost_usd(target),
-            "goodput_rps" => (self.goodput.is_some() && self.window_s > 0.0)
-                .then(|| t.good as f64 / self.window_s),
-            _ => None,
-        }
+        };
+        group.figure(metric).map(Figure::as_f64)
+    }
+
+    /// [`Metrics::value`] of a metric named as thresholds name it; None for an unknown name.
+    pub fn metric(&self, target: &str, name: &str) -> Option<f64> {
+        self.value(target, Metric::from_name(name).ok()?)
     }
 
     /// Read a run's `requests.csv` back.
@@ -573,143 +627,4 @@ impl Metrics {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::run::record::{read_records, OP_CHAT};
-
-    fn row(target: &str, outcome: Outcome, stream: bool, lat: f64) -> Record {
-        Record {
-            target: target.into(),
-            role: "gateway".into(),
-            op: OP_CHAT.into(),
-            model: "m".into(),
-            stream,
-            outcome: Some(outcome),
-            latency_ms: Some(lat),
-            e2e_ms: Some(lat),
-            sent_ms: Some(10.0),
-            ttft_ms: stream.then_some(lat / 4.0),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn per_second_counts_chat_requests_only() {
-        // Sent at 10 ms: a chat done at 510 ms (second 0), a create done at 1510 ms and a failed chat at 2510 ms.
-        let mut m = Metrics::new(1000.0, 10.0);
-        m.add(&row("g", Outcome::Ok, false, 500.0));
-        let mut create = row("g", Outcome::Ok, false, 1500.0);
-        create.op = crate::run::record::OP_CREATE.into();
-        m.add(&create);
-        m.add(&row("g", Outcome::Error, false, 2500.0));
-        assert_eq!(m.targets["g"].per_second, vec![(1, 0), (0, 0), (0, 1)]);
-    }
-
-    #[test]
-    fn headline_latency_is_non_stream_and_errors_do_not_enter_histograms() {
-        let mut m = Metrics::new(1000.0, 10.0);
-        for v in [100.0, 200.0, 300.0] {
-            m.add(&row("g", Outcome::Ok, false, v));
-        }
-        m.add(&row("g", Outcome::Ok, true, 4000.0));
-        let mut e = row("g", Outcome::Error, false, 9000.0);
-        e.error_kind = "http_503".into();
-        m.add(&e);
-        let mut e = row("g", Outcome::Error, false, 9000.0);
-        e.error_kind = "http_401".into();
-        m.add(&e);
-        let mean = m.metric("g", "mean_ms").unwrap();
-        assert!((mean - 200.0).abs() < 0.2, "{mean}");
-        assert!((m.metric("g", "max_ms").unwrap() - 300.0).abs() < 0.3);
-        assert!((m.metric("g", "ttft_p50_ms").unwrap() - 1000.0).abs() < 1.0);
-        assert_eq!(m.metric("g", "error_rate"), Some(2.0 / 6.0));
-        // 401 is an error but not unavailability
-        assert_eq!(m.metric("g", "availability"), Some(1.0 - 1.0 / 6.0));
-        assert_eq!(m.targets["g"].errors_by_kind["http_503"], 1);
-    }
-
-    #[test]
-    fn interrupted_run_projects_from_completed_conversations() {
-        // 4 conversations done at 1,000 nano-dollars each, 6 scheduled but never sent (Ctrl-C): the projection is
-        // 1,000 nano-dollars per conversation, not 4,000 / 10.
-        let mut m = Metrics::new(1000.0, 10.0);
-        for c in 0..10u64 {
-            let mut r = row("g", Outcome::Ok, false, 100.0);
-            r.conversation = c;
-            r.scheduled_ms = c as f64 * 10.0;
-            if c < 4 {
-                r.cost_nano_usd = 1000;
-            } else {
-                r.outcome = Some(Outcome::NotSent);
-            }
-            m.add(&r);
-        }
-        let want = crate::measure::cost::monthly_projection_usd(1000, 1, 1000.0);
-        assert!((m.monthly_cost_usd("g").unwrap() - want).abs() < 1e-12);
-        assert_eq!(m.targets["g"].measured_conversations(), 4);
-        assert_eq!(m.targets["g"].incomplete_conversations(), 6);
-        // On a slower target "l" the stop cut conversation 2: it leaves both targets' projections.
-        for c in 0..4u64 {
-            let mut r = row("l", Outcome::Ok, false, 100.0);
-            r.conversation = c;
-            r.scheduled_ms = c as f64 * 10.0;
-            r.cost_nano_usd = 2000;
-            if c == 2 {
-                r.outcome = Some(Outcome::Cancelled);
-            }
-            m.add(&r);
-        }
-        m.align_measured_conversations();
-        assert_eq!(m.targets["g"].measured_conversations(), 3);
-        assert_eq!(m.targets["l"].measured_conversations(), 3);
-        assert_eq!(m.targets["l"].measured_cost_nano(None), 6000);
-        assert_eq!(m.targets["g"].measured_cost_nano(None), 3000);
-    }
-
-    #[test]
-    fn warmup_rows_are_counted_and_enter_no_statistic() {
-        let mut m = Metrics::new(1000.0, 10.0);
-        m.add(&row("g", Outcome::Ok, false, 100.0));
-        let mut w = row("g", Outcome::Ok, false, 5000.0);
-        w.warmup = true;
-        m.add(&w);
-        let mut e = row("g", Outcome::Error, false, 1.0);
-        e.warmup = true;
-        e.error_kind = "http_503".into();
-        m.add(&e);
-        assert_eq!(m.metric("g", "requests"), Some(1.0));
-        assert_eq!(m.metric("g", "error_rate"), Some(0.0));
-        assert!((m.metric("g", "max_ms").unwrap() - 100.0).abs() < 0.1);
-        assert!(m.targets["g"].errors_by_kind.is_empty());
-        assert_eq!(m.targets["g"].latency_samples, vec![100.0]);
-        assert_eq!(m.targets["g"].warmup, 2);
-    }
-
-    #[test]
-    fn unavailability_kinds() {
-        assert!(is_unavailability_kind("http_502"));
-        assert!(is_unavailability_kind("timeout"));
-        assert!(is_unavailability_kind("stream_cut"));
-        assert!(!is_unavailability_kind("http_404"));
-        assert!(!is_unavailability_kind("envelope_4016"));
-        // a 429 that exhausted its retries left the user without an answer (report Definitions say so)
-        assert!(is_unavailability_kind("rate_limited"));
-        assert!(is_unavailability_kind("http_429"));
-    }
-
-    #[test]
-    fn records_round_trip_through_csv() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("r.csv");
-        let mut w = csv::Writer::from_path(&p).unwrap();
-        let mut a = row("g", Outcome::Ok, true, 123.456);
-        a.canary_phase = Some(2);
-        a.detail = "x, \"quoted\"\nline".into();
-        let b = row("l", Outcome::NotSent, false, 1.0);
-        w.serialize(&a).unwrap();
-        w.serialize(&b).unwrap();
-        w.flush().unwrap();
-        let back: Vec<Record> = read_records(&p).unwrap().map(Result::unwrap).collect();
-        assert_eq!(back, vec![a, b]);
-    }
-}
+mod tests;

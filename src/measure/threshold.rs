@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::metric::Metric;
 use crate::config::threshold::Threshold;
 use crate::measure::metrics::Metrics;
 
@@ -24,7 +25,7 @@ pub struct Check {
 
 pub fn evaluate_thresholds(scope: &str, list: &[String], m: &Metrics) -> Vec<Check> {
     list.iter()
-        .map(|s| match Threshold::parse(s) {
+        .map(|s| match Threshold::parse(s).and_then(Threshold::resolve) {
             Err(e) => Check {
                 scope: scope.into(),
                 expression: s.clone(),
@@ -34,7 +35,7 @@ pub fn evaluate_thresholds(scope: &str, list: &[String], m: &Metrics) -> Vec<Che
                 lhs: None,
                 rhs: None,
             },
-            Ok(t) => match t.evaluate(&|target: &str, metric: &str| m.metric(target, metric)) {
+            Ok(t) => match t.evaluate(&|target: &str, metric: &Metric| m.value(target, *metric)) {
                 Ok(ev) => Check {
                     scope: scope.into(),
                     expression: s.clone(),

@@ -8,6 +8,7 @@ use super::junit::write_junit;
 use super::markdown::verdict_table;
 use super::meta::RunMeta;
 use super::rundir::Run;
+use crate::config::metric::{Metric, Unit};
 use crate::measure::decision::{finish, judge_pair, Decision, DecisionKind, Reason};
 
 /// Seed of the comparison's bootstraps.
@@ -147,24 +148,27 @@ pub fn compare_dirs(
     })
 }
 
+/// The rows of each target's figures table in compare.md.
+const COMPARED: [Metric; 8] = [
+    Metric::MeanMs,
+    Metric::P50Ms,
+    Metric::P99Ms,
+    Metric::TtftP50Ms,
+    Metric::TtftP95Ms,
+    Metric::ErrorRate,
+    Metric::Availability,
+    Metric::MonthlyCostUsd,
+];
+
 fn figures_table(o: &mut String, a: &Run, b: &Run, name: &str) {
     let _ = writeln!(
         o,
         "| Figure | baseline | current | change |\n|---|---:|---:|---:|"
     );
-    for key in [
-        "mean_ms",
-        "p50_ms",
-        "p99_ms",
-        "ttft_p50_ms",
-        "ttft_p95_ms",
-        "error_rate",
-        "availability",
-        "monthly_cost_usd",
-    ] {
-        let (x, y) = (a.metrics.metric(name, key), b.metrics.metric(name, key));
+    for key in COMPARED {
+        let (x, y) = (a.metrics.value(name, key), b.metrics.value(name, key));
         let f = |v: Option<f64>| match v {
-            Some(v) if key.ends_with("_ms") => crate::format::ms(v),
+            Some(v) if key.unit() == Unit::Ms => crate::format::ms(v),
             Some(v) => format!("{v:.4}"),
             None => "-".into(),
         };
@@ -185,7 +189,7 @@ pub fn trend(dirs: &[PathBuf], out_dir: &Path) -> Result<PathBuf, ReportError> {
     for (i, d) in dirs.iter().enumerate() {
         let r = Run::load(d)?;
         for name in r.metrics.targets.keys() {
-            if let Some(v) = r.metrics.metric(name, "p99_ms") {
+            if let Some(v) = r.metrics.value(name, Metric::P99Ms) {
                 series
                     .entry(format!("{name} p99 ms"))
                     .or_default()

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::charts::{ensure_font, ChartError, FONT};
 use super::error::{io, ReportError};
+use crate::config::metric::Metric;
 use crate::measure::capacity::Slo;
 
 /// One step of a sweep.
@@ -97,18 +98,18 @@ pub fn chart(path: &Path, rows: &[StepRow], slos: &[Slo]) -> Result<(), ChartErr
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let (top, bottom) = root.split_vertically(520);
     let x_max = rows.iter().map(|r| r.offered_rps).fold(1.0, f64::max) * 1.05;
-    let slo_at = |m: &str| slos.iter().find(|s| s.metric == m).map(|s| s.value);
+    let slo_at = |m: Metric| slos.iter().find(|s| s.metric == m).map(|s| s.value);
     let y_max = rows
         .iter()
         .flat_map(|r| [r.p50_ms, r.p99_ms])
         .flatten()
-        .chain(slo_at("p99_ms"))
+        .chain(slo_at(Metric::P99Ms))
         .fold(1.0, f64::max)
         * 1.1;
     let e_max = rows
         .iter()
         .filter_map(|r| r.error_rate)
-        .chain(slo_at("error_rate"))
+        .chain(slo_at(Metric::ErrorRate))
         .fold(0.01, f64::max)
         * 1.1;
     let latency = Panel {
@@ -116,7 +117,7 @@ pub fn chart(path: &Path, rows: &[StepRow], slos: &[Slo]) -> Result<(), ChartErr
         y_desc: "latency, ms (p99 solid, p50 dashed)",
         x_max,
         y_max,
-        slo: slo_at("p99_ms"),
+        slo: slo_at(Metric::P99Ms),
         value: |r| r.p99_ms,
         dashed: Some(|r| r.p50_ms),
     };
@@ -126,7 +127,7 @@ pub fn chart(path: &Path, rows: &[StepRow], slos: &[Slo]) -> Result<(), ChartErr
         y_desc: "error rate",
         x_max,
         y_max: e_max,
-        slo: slo_at("error_rate"),
+        slo: slo_at(Metric::ErrorRate),
         value: |r| r.error_rate,
         dashed: None,
     };

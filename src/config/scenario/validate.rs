@@ -486,7 +486,6 @@ fn check_thresholds(
     list: &[String],
 ) -> Result<(), ScenarioError> {
     let target_names: Vec<&str> = s.targets.iter().map(|t| t.name.as_str()).collect();
-    let metrics = crate::config::metric::METRIC_NAMES;
     for (i, text) in list.iter().enumerate() {
         let f = format!("{field}[{i}]");
         let th =
@@ -498,12 +497,7 @@ fn check_thresholds(
                     .unwrap_or_default();
                 return Err(at(&f, format!("unknown target `{target}`{hint}")));
             }
-            if !metrics.contains(&metric.as_str()) {
-                let hint = yamlpos::suggest(&metric, metrics.iter().copied())
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default();
-                return Err(at(&f, format!("unknown metric `{metric}`{hint}")));
-            }
+            crate::config::metric::Metric::from_name(&metric).map_err(|e| at(&f, e.to_string()))?;
         }
     }
     Ok(())
