@@ -214,12 +214,26 @@ async fn check_reachable(name: &str, url: &str, addrs: &[SocketAddr]) -> Result<
     )))
 }
 
+/// What [`check_target_sources`] found for one target, handed to [`prepare_targets`] so that nothing is loaded or
+/// resolved twice.
+pub(crate) enum Source {
+    /// The target's mock profile, loaded and checked.
+    Mock(Box<MockProfile>),
+    /// A `base_url`'s addresses, when the loopback rule resolved them (None: remote targets are allowed and the rule
+    /// did not run).
+    Url(Option<Vec<SocketAddr>>),
+}
+
 /// What `run` would refuse about the targets, checked without starting anything or reading keys: every mock profile
 /// loads and speaks the target's protocol, and every `base_url` is on loopback unless allowed. `validate` and `run`
-/// both call it, so they agree.
-pub async fn check_target_sources(loaded: &Loaded, allow_remote: bool) -> Result<(), AppError> {
+/// both call it, so they agree; `run` goes on with what it found, one [`Source`] per target.
+pub(crate) async fn check_target_sources(
+    loaded: &Loaded,
+    allow_remote: bool,
+) -> Result<Vec<Source>, AppError> {
     let s = &loaded.scenario;
     let allow_remote = allow_remote || s.limits.allow_non_loopback;
+    let mut out = Vec::with_capacity(s.targets.len());
     for (i, t) in s.targets.iter().enumerate() {
         if let Some(m) = &t.mock {
             let field = format!("targets[{i}].mock");
@@ -237,14 +251,19 @@ pub async fn check_target_sources(loaded: &Loaded, allow_remote: bool) -> Result
                     ),
                 )));
             }
-        } else if let Some(url) = &t.base_url {
+            out.push(Source::Mock(Box::new(profile)));
+        } else {
             // The same rule as `run`: every address the host resolves to must be loopback unless allowed.
-            if !allow_remote {
-                loopback_rule(loaded, i, &t.name, url, allow_remote).await?;
-            }
+            let addrs = match &t.base_url {
+                Some(url) if !allow_remote => {
+                    Some(loopback_rule(loaded, i, &t.name, url, allow_remote).await?)
+                }
+                _ => None,
+            };
+            out.push(Source::Url(addrs));
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// `cutover validate`: everything `run` would refuse before sending, then the plan.
@@ -299,7 +318,7 @@ pub struct Prepared {
 /// Resolve every target: start embedded mocks, read keys from the environment, apply the loopback rule, check that
 /// each endpoint answers TCP. All errors are bad input (exit 2) and happen before anything is written.
 pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prepared, AppError> {
-    check_target_sources(loaded, allow_remote).await?;
+    let sources = check_target_sources(loaded, allow_remote).await?;
     let s = &loaded.scenario;
     let allow_remote = allow_remote || s.limits.allow_non_loopback;
     let mut out = Prepared {
@@ -307,43 +326,48 @@ pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prep
         metas: Vec::new(),
         mocks: Vec::new(),
     };
-    for (i, t) in s.targets.iter().enumerate() {
-        let (base_url, key, endpoint_desc, is_mock) = if let Some(m) = &t.mock {
-            let path = loaded.resolve(m);
-            let profile =
-                MockProfile::from_yaml_file(&path).map_err(|e| bad_input(e.to_string()))?;
-            // A mock target uses the key from its variable when that is set (so a wrong key shows the mock's 401),
-            // else the profile's own key: the bundled run needs no keys.
-            let key = match &t.api_key_env {
-                Some(var) if std::env::var_os(var).is_some() => {
-                    Some(Secret::from_env(var, &t.name).map_err(|e| bad_input(e.to_string()))?)
-                }
-                _ => profile.auth.as_ref().map(|a| Secret::new(a.bearer.clone())),
-            };
-            let handle = crate::mock::serve(profile, SocketAddr::from(([127, 0, 0, 1], 0)))
-                .await
-                .map_err(|e| {
-                    bad_input(format!("target `{}`: mock {}: {e}", t.name, path.display()))
-                })?;
-            let url = handle.base_url();
-            out.mocks.push(handle);
-            (
-                url.clone(),
-                key,
-                format!("{url} (embedded mock `{m}`)"),
-                true,
-            )
-        } else {
-            let url = t.base_url.clone().expect("validated: base_url or mock");
-            let addrs = loopback_rule(loaded, i, &t.name, &url, allow_remote).await?;
-            let key = match &t.api_key_env {
-                Some(var) => {
-                    Some(Secret::from_env(var, &t.name).map_err(|e| bad_input(e.to_string()))?)
-                }
-                None => None,
-            };
-            check_reachable(&t.name, &url, &addrs).await?;
-            (url.clone(), key, url, false)
+    for ((i, t), source) in s.targets.iter().enumerate().zip(sources) {
+        let (base_url, key, endpoint_desc, is_mock) = match source {
+            Source::Mock(profile) => {
+                let m = t.mock.as_deref().unwrap_or_default();
+                let path = loaded.resolve(m);
+                // A mock target uses the key from its variable when that is set (so a wrong key shows the mock's 401),
+                // else the profile's own key: the bundled run needs no keys.
+                let key = match &t.api_key_env {
+                    Some(var) if std::env::var_os(var).is_some() => {
+                        Some(Secret::from_env(var, &t.name).map_err(|e| bad_input(e.to_string()))?)
+                    }
+                    _ => profile.auth.as_ref().map(|a| Secret::new(a.bearer.clone())),
+                };
+                let handle = crate::mock::serve(*profile, SocketAddr::from(([127, 0, 0, 1], 0)))
+                    .await
+                    .map_err(|e| {
+                        bad_input(format!("target `{}`: mock {}: {e}", t.name, path.display()))
+                    })?;
+                let url = handle.base_url();
+                out.mocks.push(handle);
+                (
+                    url.clone(),
+                    key,
+                    format!("{url} (embedded mock `{m}`)"),
+                    true,
+                )
+            }
+            Source::Url(addrs) => {
+                let url = t.base_url.clone().expect("validated: base_url or mock");
+                let addrs = match addrs {
+                    Some(a) => a,
+                    None => loopback_rule(loaded, i, &t.name, &url, allow_remote).await?,
+                };
+                let key = match &t.api_key_env {
+                    Some(var) => {
+                        Some(Secret::from_env(var, &t.name).map_err(|e| bad_input(e.to_string()))?)
+                    }
+                    None => None,
+                };
+                check_reachable(&t.name, &url, &addrs).await?;
+                (url.clone(), key, url, false)
+            }
         };
         let endpoint = Endpoint::new(
             t.protocol,
