@@ -58,6 +58,27 @@ pub struct Reason {
     pub text: String,
 }
 
+impl Reason {
+    /// A finding without figures (a threshold, an abort, a phase, the run as a whole).
+    pub fn note(
+        kind: DecisionKind,
+        scope: impl Into<String>,
+        metric: impl Into<String>,
+        text: String,
+    ) -> Reason {
+        Reason {
+            kind,
+            scope: scope.into(),
+            pair: None,
+            metric: metric.into(),
+            a: None,
+            b: None,
+            ci: None,
+            text,
+        }
+    }
+}
+
 /// One judged pair: B (gateway / current) against A (legacy / baseline).
 #[derive(Debug, Clone, Serialize)]
 pub struct PairVerdict {
@@ -217,25 +238,23 @@ fn check_reasons(checks: &[Check]) -> Vec<Reason> {
     checks
         .iter()
         .filter(|c| !c.passed)
-        .map(|c| Reason {
-            kind: if c.no_data {
-                DecisionKind::Undecided
-            } else {
-                DecisionKind::NotSafe
-            },
-            scope: c.scope.clone(),
-            pair: None,
-            metric: c.expression.clone(),
-            a: None,
-            b: None,
-            ci: None,
-            text: format!(
-                "{}: threshold `{}` {} ({})",
-                c.scope,
-                c.expression,
-                if c.no_data { "has no data" } else { "failed" },
-                c.measured
-            ),
+        .map(|c| {
+            Reason::note(
+                if c.no_data {
+                    DecisionKind::Undecided
+                } else {
+                    DecisionKind::NotSafe
+                },
+                c.scope.clone(),
+                c.expression.clone(),
+                format!(
+                    "{}: threshold `{}` {} ({})",
+                    c.scope,
+                    c.expression,
+                    if c.no_data { "has no data" } else { "failed" },
+                    c.measured
+                ),
+            )
         })
         .collect()
 }
@@ -287,16 +306,12 @@ pub fn decide_run(inp: RunInputs<'_>) -> Decision {
     let mut reasons = accounting_reasons(inp.metrics, &inp.targets);
     if let Some(expr) = inp.stopped.and_then(|s| s.strip_prefix("aborted: ")) {
         // An abort-on-fail threshold was breached long enough to stop the run: that is a failed threshold.
-        reasons.push(Reason {
-            kind: DecisionKind::NotSafe,
-            scope: "run".into(),
-            pair: None,
-            metric: "abort_on_fail".into(),
-            a: None,
-            b: None,
-            ci: None,
-            text: format!("the run was aborted: `{expr}` was breached"),
-        });
+        reasons.push(Reason::note(
+            DecisionKind::NotSafe,
+            "run",
+            "abort_on_fail",
+            format!("the run was aborted: `{expr}` was breached"),
+        ));
     }
     reasons.extend(check_reasons(&inp.checks));
     let mut pairs = Vec::new();
@@ -316,16 +331,12 @@ pub fn decide_run(inp: RunInputs<'_>) -> Decision {
         .collect();
     for p in &phases {
         if p.kind != DecisionKind::Safe {
-            reasons.push(Reason {
-                kind: p.kind,
-                scope: format!("phase {}", p.name),
-                pair: None,
-                metric: "phase".into(),
-                a: None,
-                b: None,
-                ci: None,
-                text: p.text.clone(),
-            });
+            reasons.push(Reason::note(
+                p.kind,
+                format!("phase {}", p.name),
+                "phase",
+                p.text.clone(),
+            ));
         }
     }
     finish(reasons, inp.checks, pairs, phases)
@@ -344,29 +355,21 @@ pub fn finish(
     let kind = match worst(reasons.iter().map(|r| r.kind)) {
         Some(k) => k,
         None if checks.is_empty() && pairs.is_empty() => {
-            reasons.push(Reason {
-                kind: DecisionKind::Undecided,
-                scope: "run".into(),
-                pair: None,
-                metric: "-".into(),
-                a: None,
-                b: None,
-                ci: None,
-                text: "nothing was judged: no thresholds and no legacy/gateway pair".into(),
-            });
+            reasons.push(Reason::note(
+                DecisionKind::Undecided,
+                "run",
+                "-",
+                "nothing was judged: no thresholds and no legacy/gateway pair".into(),
+            ));
             DecisionKind::Undecided
         }
         None => {
             let rows: usize = pairs.iter().map(|p| p.rows.len()).sum();
-            reasons.push(Reason {
-                kind: DecisionKind::Safe,
-                scope: "run".into(),
-                pair: None,
-                metric: "-".into(),
-                a: None,
-                b: None,
-                ci: None,
-                text: format!(
+            reasons.push(Reason::note(
+                DecisionKind::Safe,
+                "run",
+                "-",
+                format!(
                     "{}; no metric is significantly worse ({} verdict rows over {} judged pairs)",
                     if checks.is_empty() {
                         "no thresholds".to_string()
@@ -376,7 +379,7 @@ pub fn finish(
                     rows,
                     pairs.len()
                 ),
-            });
+            ));
             DecisionKind::Safe
         }
     };

@@ -116,19 +116,15 @@ pub fn compare_dirs(
     }
     if !mismatches.is_empty() {
         // A forced comparison of different plans cannot call the current run safe.
-        reasons.push(Reason {
-            kind: DecisionKind::Undecided,
-            scope: "plan".into(),
-            pair: None,
-            metric: "plan".into(),
-            a: None,
-            b: None,
-            ci: None,
-            text: format!(
+        reasons.push(Reason::note(
+            DecisionKind::Undecided,
+            "plan",
+            "plan",
+            format!(
                 "forced comparison of different plans: {}",
                 mismatches.join("; ")
             ),
-        });
+        ));
     }
     let decision = finish(reasons, Vec::new(), pairs, Vec::new());
     let _ = writeln!(o, "**Decision: {}**\n", decision.kind.label());
