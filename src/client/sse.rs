@@ -716,5 +716,15 @@ pub(crate) fn token_count(v: &serde_json::Value) -> Option<u64> {
     Some(f as u64)
 }
 
+/// The `(input, output)` token counts of a JSON body's `usage` block, under the API's names for them.
+pub(crate) fn usage_counts(
+    body: &serde_json::Value,
+    input: &str,
+    output: &str,
+) -> Option<(u64, u64)> {
+    let u = body.get("usage")?;
+    Some((token_count(u.get(input)?)?, token_count(u.get(output)?)?))
+}
+
 #[cfg(test)]
 mod tests;
