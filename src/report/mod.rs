@@ -199,24 +199,18 @@ fn chart_plan(run: &Run) -> Vec<(String, Draw<'_>)> {
     let mut tput = Vec::new();
     let mut errs = Vec::new();
     for (t, m) in &run.metrics.targets {
-        tput.push(charts::TimeSeries {
-            label: format!("{t} ok/s"),
+        // One series per second of the run, of the ok (0) or error (1) count.
+        let per_second = |label: String, pick: fn(&(u64, u64)) -> u64| charts::TimeSeries {
+            label,
             points: m
                 .per_second
                 .iter()
                 .enumerate()
-                .map(|(i, (ok, _))| (i as f64, *ok as f64))
+                .map(|(i, c)| (i as f64, pick(c) as f64))
                 .collect(),
-        });
-        errs.push(charts::TimeSeries {
-            label: format!("{t} errors/s"),
-            points: m
-                .per_second
-                .iter()
-                .enumerate()
-                .map(|(i, (_, e))| (i as f64, *e as f64))
-                .collect(),
-        });
+        };
+        tput.push(per_second(format!("{t} ok/s"), |c| c.0));
+        errs.push(per_second(format!("{t} errors/s"), |c| c.1));
     }
     let bars: Vec<charts::CostBar> = cost_lines(&run.metrics)
         .into_iter()
