@@ -26,7 +26,7 @@ pub mod exit {
     pub const THRESHOLDS_FAILED: i32 = 1;
     /// Bad input or environment: scenario/profile errors, missing key variable, unreachable target, port in use,
     /// runs that cannot be compared.
-    pub const BAD_INPUT: i32 = 2;
+    pub(crate) const BAD_INPUT: i32 = 2;
     /// The harness failed at run time (cannot write the report directory, ...).
     pub const HARNESS: i32 = 3;
     /// Interrupted (Ctrl-C / SIGTERM / duration cap) after a graceful drain: report written, marked interrupted;
@@ -104,9 +104,9 @@ pub struct RunOptions {
 pub struct RunResult {
     pub dir: PathBuf,
     /// The run's decision (merged with the baseline comparison's when there is one).
-    pub decision: crate::measure::decision::Decision,
+    pub(crate) decision: crate::measure::decision::Decision,
     pub stopped: Option<String>,
-    pub allow_undecided: bool,
+    pub(crate) allow_undecided: bool,
     pub summary: String,
 }
 
@@ -135,7 +135,7 @@ fn report_error(e: crate::report::ReportError) -> AppError {
     }
 }
 
-pub fn load_scenario(path: &Path) -> Result<Loaded, AppError> {
+pub(crate) fn load_scenario(path: &Path) -> Result<Loaded, AppError> {
     Scenario::load(path).map_err(|e| bad_input(e.to_string()))
 }
 
@@ -309,15 +309,18 @@ fn override_duration(loaded: &mut Loaded, d: f64) -> Result<(), AppError> {
 }
 
 /// A target, resolved and ready, with the mock server that backs it if any.
-pub struct Prepared {
-    pub targets: Vec<RunTarget>,
-    pub metas: Vec<TargetMeta>,
-    pub mocks: Vec<MockHandle>,
+pub(crate) struct Prepared {
+    pub(crate) targets: Vec<RunTarget>,
+    pub(crate) metas: Vec<TargetMeta>,
+    pub(crate) mocks: Vec<MockHandle>,
 }
 
 /// Resolve every target: start embedded mocks, read keys from the environment, apply the loopback rule, check that
 /// each endpoint answers TCP. All errors are bad input (exit 2) and happen before anything is written.
-pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prepared, AppError> {
+pub(crate) async fn prepare_targets(
+    loaded: &Loaded,
+    allow_remote: bool,
+) -> Result<Prepared, AppError> {
     let sources = check_target_sources(loaded, allow_remote).await?;
     let s = &loaded.scenario;
     let allow_remote = allow_remote || s.limits.allow_non_loopback;
@@ -406,7 +409,7 @@ pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prep
 }
 
 /// A fresh run directory `<root>/<scenario>-<UTC timestamp>`; never reuses an existing one.
-pub fn new_run_dir(root: &Path, scenario: &str) -> Result<PathBuf, AppError> {
+pub(crate) fn new_run_dir(root: &Path, scenario: &str) -> Result<PathBuf, AppError> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     std::fs::create_dir_all(root).map_err(|e| harness(format!("{}: {e}", root.display())))?;
     for n in 0..1000 {

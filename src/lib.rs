@@ -11,7 +11,7 @@ pub mod client;
 pub mod commands;
 pub mod compat;
 pub mod config;
-pub mod format;
+pub(crate) mod format;
 pub mod measure;
 pub mod mock;
 pub mod report;

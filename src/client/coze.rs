@@ -12,7 +12,7 @@ use super::sse::usage_counts;
 
 impl Endpoint {
     /// Create the server-side conversation (Coze). One attempt.
-    pub async fn create_conversation(
+    pub(crate) async fn create_conversation(
         &self,
         client: &reqwest::Client,
         conv: &mut ConvState,

@@ -12,20 +12,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub use super::gaps::GapStats;
+pub(crate) use super::gaps::GapStats;
 
 /// Default bound on one line and on one event's data: 4 MiB.
-pub const DEFAULT_MAX_EVENT_BYTES: usize = 4 << 20;
+pub(crate) const DEFAULT_MAX_EVENT_BYTES: usize = 4 << 20;
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SseEvent {
     /// The `event:` field; `None` when absent or empty (the spec's default type, `message`).
-    pub event: Option<String>,
+    pub(crate) event: Option<String>,
     /// The `data:` lines joined with `\n` (no trailing newline).
-    pub data: String,
+    pub(crate) data: String,
     /// The last event ID seen on this stream (it persists across events, per spec); `None` when empty.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
 }
 
 /// Parser failure. After one, the parser stays failed: every later `push` returns the same error.
@@ -60,7 +60,7 @@ pub struct StreamEnd {
     pub partial: bool,
     /// The event the complete lines of that unfinished event would have made. The spec says to discard it; it is
     /// given only for diagnostics (e.g. a server that omits the blank line after `data: [DONE]`).
-    pub unterminated: Option<SseEvent>,
+    pub(crate) unterminated: Option<SseEvent>,
 }
 
 impl StreamEnd {
@@ -149,12 +149,12 @@ impl SseParser {
     }
 
     /// Number of complete events waiting in the queue.
-    pub fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         self.queue.len()
     }
 
     /// The last valid `retry:` value seen (milliseconds).
-    pub fn retry(&self) -> Option<u64> {
+    pub(crate) fn retry(&self) -> Option<u64> {
         self.retry
     }
 
@@ -400,14 +400,14 @@ pub struct StreamTimer {
 
 /// The figures of one stream (see [`StreamTimer`]'s methods for each definition).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StreamTimes {
-    pub ttfb: Option<Duration>,
-    pub ttft: Option<Duration>,
-    pub itl: Option<Duration>,
-    pub tpot: Option<Duration>,
-    pub e2e: Option<Duration>,
-    pub output_tokens_per_sec: Option<f64>,
-    pub content_chunks: u64,
+pub(crate) struct StreamTimes {
+    pub(crate) ttfb: Option<Duration>,
+    pub(crate) ttft: Option<Duration>,
+    pub(crate) itl: Option<Duration>,
+    pub(crate) tpot: Option<Duration>,
+    pub(crate) e2e: Option<Duration>,
+    pub(crate) output_tokens_per_sec: Option<f64>,
+    pub(crate) content_chunks: u64,
 }
 
 impl StreamTimer {
@@ -453,25 +453,25 @@ impl StreamTimer {
     }
 
     /// Request sent -> first byte.
-    pub fn ttfb(&self) -> Option<Duration> {
+    pub(crate) fn ttfb(&self) -> Option<Duration> {
         self.first_byte
             .map(|t| t.saturating_duration_since(self.start))
     }
 
     /// Request sent -> first chunk with non-empty content.
-    pub fn ttft(&self) -> Option<Duration> {
+    pub(crate) fn ttft(&self) -> Option<Duration> {
         self.first_content
             .map(|t| t.saturating_duration_since(self.start))
     }
 
     /// Request sent -> end of stream.
-    pub fn e2e(&self) -> Option<Duration> {
+    pub(crate) fn e2e(&self) -> Option<Duration> {
         self.end.map(|t| t.saturating_duration_since(self.start))
     }
 
     /// Inter-token latency: (last content chunk - first content chunk) / (output_tokens - 1), truncated to the
     /// nanosecond; `None` when `output_tokens < 2` or there was no content.
-    pub fn itl(&self, output_tokens: u64) -> Option<Duration> {
+    pub(crate) fn itl(&self, output_tokens: u64) -> Option<Duration> {
         let span = self
             .last_content?
             .saturating_duration_since(self.first_content?);
@@ -480,14 +480,14 @@ impl StreamTimer {
 
     /// Time per output token after the first (vLLM's TPOT): (end - first content chunk) / (output_tokens - 1).
     /// Unlike [`itl`](Self::itl) it includes the tail after the last content (usage chunk, end marker).
-    pub fn tpot(&self, output_tokens: u64) -> Option<Duration> {
+    pub(crate) fn tpot(&self, output_tokens: u64) -> Option<Duration> {
         let span = self.end?.saturating_duration_since(self.first_content?);
         div(span, output_tokens.checked_sub(1)?)
     }
 
     /// Output rate of this request: output_tokens / (end - first content chunk), in tokens per second; `None`
     /// without content, without an end, with zero tokens or a zero span.
-    pub fn output_tokens_per_sec(&self, output_tokens: u64) -> Option<f64> {
+    pub(crate) fn output_tokens_per_sec(&self, output_tokens: u64) -> Option<f64> {
         let span = self.end?.saturating_duration_since(self.first_content?);
         (output_tokens > 0 && !span.is_zero()).then(|| output_tokens as f64 / span.as_secs_f64())
     }
@@ -498,7 +498,7 @@ impl StreamTimer {
     }
 
     /// First content chunk -> last content chunk (zero with one chunk), `None` without content.
-    pub fn content_span(&self) -> Option<Duration> {
+    pub(crate) fn content_span(&self) -> Option<Duration> {
         Some(
             self.last_content?
                 .saturating_duration_since(self.first_content?),
@@ -506,12 +506,12 @@ impl StreamTimer {
     }
 
     /// Number of chunks with non-empty content.
-    pub fn content_chunks(&self) -> u64 {
+    pub(crate) fn content_chunks(&self) -> u64 {
         self.content_chunks
     }
 
     /// Sum of the `units` given to [`on_content`](Self::on_content).
-    pub fn content_units(&self) -> u64 {
+    pub(crate) fn content_units(&self) -> u64 {
         self.content_units
     }
 
@@ -521,7 +521,7 @@ impl StreamTimer {
     }
 
     /// All figures at once, for `output_tokens` (server usage, else an estimate such as the chunk count).
-    pub fn times(&self, output_tokens: u64) -> StreamTimes {
+    pub(crate) fn times(&self, output_tokens: u64) -> StreamTimes {
         StreamTimes {
             ttfb: self.ttfb(),
             ttft: self.ttft(),

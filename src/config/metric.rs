@@ -5,7 +5,7 @@ use std::fmt;
 
 /// One figure of a target (or of one group of its requests: see [`Scope`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Metric {
+pub(crate) enum Metric {
     Requests,
     Ok,
     Errors,
@@ -45,7 +45,7 @@ pub enum Metric {
 
 /// Which requests of a target a metric's headline value reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// Every request, conversation creates included.
     All,
     /// Chat requests, both stream modes.
@@ -59,7 +59,7 @@ pub enum Scope {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
+pub(crate) enum Unit {
     Count,
     /// A share in [0, 1].
     Ratio,
@@ -70,7 +70,7 @@ pub enum Unit {
 
 /// Which way is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+pub(crate) enum Direction {
     Lower,
     Higher,
     /// A volume, neither better nor worse.
@@ -79,7 +79,7 @@ pub enum Direction {
 
 /// The histogram of a group of requests a millisecond metric summarises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hist {
+pub(crate) enum Hist {
     Latency,
     E2e,
     FromScheduled,
@@ -89,14 +89,14 @@ pub enum Hist {
 
 /// How a millisecond metric summarises its histogram.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Summary {
+pub(crate) enum Summary {
     Mean,
     Quantile(f64),
     Max,
 }
 
 /// The names thresholds, SLOs and results.json's headline use, in that order.
-pub const NAMED: &[Metric] = &[
+pub(crate) const NAMED: &[Metric] = &[
     Metric::Requests,
     Metric::Ok,
     Metric::Errors,
@@ -133,36 +133,36 @@ pub const NAMED: &[Metric] = &[
 /// A name that is not in [`NAMED`], with the closest one when there is one.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("unknown metric `{name}`{}", .hint.as_ref().map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default())]
-pub struct UnknownMetric {
-    pub name: String,
-    pub hint: Option<&'static str>,
+pub(crate) struct UnknownMetric {
+    pub(crate) name: String,
+    pub(crate) hint: Option<&'static str>,
 }
 
 impl Metric {
     /// The name as thresholds, summary.csv's header and results.json write it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         self.spec().0
     }
 
-    pub fn scope(self) -> Scope {
+    pub(crate) fn scope(self) -> Scope {
         self.spec().1
     }
 
-    pub fn unit(self) -> Unit {
+    pub(crate) fn unit(self) -> Unit {
         self.spec().2
     }
 
-    pub fn direction(self) -> Direction {
+    pub(crate) fn direction(self) -> Direction {
         self.spec().3
     }
 
     /// For millisecond metrics, the histogram and how it is summarised.
-    pub fn histogram(self) -> Option<(Hist, Summary)> {
+    pub(crate) fn histogram(self) -> Option<(Hist, Summary)> {
         self.spec().4
     }
 
     /// The quantile a percentile metric reports (0.99 for `p99_ms`, `ttft_p99_ms`, `e2e_p99_ms`, ...).
-    pub fn quantile(self) -> Option<f64> {
+    pub(crate) fn quantile(self) -> Option<f64> {
         match self.histogram() {
             Some((_, Summary::Quantile(q))) => Some(q),
             _ => None,
@@ -170,7 +170,7 @@ impl Metric {
     }
 
     /// The metric of a name in [`NAMED`], or an error with a did-you-mean suggestion.
-    pub fn from_name(name: &str) -> Result<Metric, UnknownMetric> {
+    pub(crate) fn from_name(name: &str) -> Result<Metric, UnknownMetric> {
         NAMED
             .iter()
             .copied()

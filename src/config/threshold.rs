@@ -20,7 +20,7 @@ use crate::config::metric::{Metric, UnknownMetric};
 
 /// A threshold that failed to parse (with the 1-based column, in characters) or to evaluate.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ThresholdError {
+pub(crate) enum ThresholdError {
     #[error("column {column}: expected {expected}, found {found}")]
     Syntax {
         column: usize,
@@ -44,7 +44,7 @@ pub enum ThresholdError {
 
 /// Arithmetic operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BinOp {
+pub(crate) enum BinOp {
     Add,
     Sub,
     Mul,
@@ -71,7 +71,7 @@ impl BinOp {
 
 /// Comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CmpOp {
+pub(crate) enum CmpOp {
     Lt,
     Le,
     Gt,
@@ -81,7 +81,7 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
-    pub fn symbol(self) -> &'static str {
+    pub(crate) fn symbol(self) -> &'static str {
         match self {
             CmpOp::Lt => "<",
             CmpOp::Le => "<=",
@@ -92,7 +92,7 @@ impl CmpOp {
         }
     }
 
-    pub fn holds(self, l: f64, r: f64) -> bool {
+    pub(crate) fn holds(self, l: f64, r: f64) -> bool {
         match self {
             CmpOp::Lt => l < r,
             CmpOp::Le => l <= r,
@@ -113,7 +113,7 @@ impl fmt::Display for CmpOp {
 /// Arithmetic expression over numbers and `target.metric` references: the parser writes metric names as it read
 /// them (`M = String`); [`Threshold::resolve`] turns them into [`Metric`]s.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Expr<M = String> {
+pub(crate) enum Expr<M = String> {
     Number(f64),
     Metric {
         target: String,
@@ -223,25 +223,25 @@ impl<M: fmt::Display> fmt::Display for Expr<M> {
 
 /// A parsed threshold: `lhs op rhs`, its metrics as names (`M = String`) or resolved ([`Metric`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Threshold<M = String> {
-    pub lhs: Expr<M>,
-    pub op: CmpOp,
-    pub rhs: Expr<M>,
+pub(crate) struct Threshold<M = String> {
+    pub(crate) lhs: Expr<M>,
+    pub(crate) op: CmpOp,
+    pub(crate) rhs: Expr<M>,
 }
 
 /// Outcome of [`Threshold::evaluate`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Evaluation {
-    pub passed: bool,
-    pub lhs: f64,
-    pub rhs: f64,
+pub(crate) struct Evaluation {
+    pub(crate) passed: bool,
+    pub(crate) lhs: f64,
+    pub(crate) rhs: f64,
     /// The comparison with the numbers filled in, e.g. `352.1 < 400`.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 impl Threshold {
     /// Parse one threshold; errors give the column and what was expected there.
-    pub fn parse(s: &str) -> Result<Threshold, ThresholdError> {
+    pub(crate) fn parse(s: &str) -> Result<Threshold, ThresholdError> {
         let tokens = lex(s)?;
         let mut p = Parser {
             tokens,
@@ -269,7 +269,7 @@ impl Threshold {
 
     /// The same threshold with its metric names resolved into [`Metric`]s; an unknown name is an error with a
     /// did-you-mean suggestion.
-    pub fn resolve(self) -> Result<Threshold<Metric>, ThresholdError> {
+    pub(crate) fn resolve(self) -> Result<Threshold<Metric>, ThresholdError> {
         Ok(Threshold {
             lhs: self.lhs.resolve()?,
             op: self.op,
@@ -280,7 +280,7 @@ impl Threshold {
 
 impl<M: Clone + PartialEq + fmt::Display> Threshold<M> {
     /// Every `(target, metric)` referred to, in order of first appearance, without repeats.
-    pub fn references(&self) -> Vec<(String, M)> {
+    pub(crate) fn references(&self) -> Vec<(String, M)> {
         let mut out = Vec::new();
         self.lhs.collect_refs(&mut out);
         self.rhs.collect_refs(&mut out);
@@ -289,7 +289,7 @@ impl<M: Clone + PartialEq + fmt::Display> Threshold<M> {
 
     /// Evaluate both sides with `lookup(target, metric)`; a metric it has no value for is an error naming it, and so is
     /// a side that comes out NaN (e.g. 0 / 0).
-    pub fn evaluate(
+    pub(crate) fn evaluate(
         &self,
         lookup: &dyn Fn(&str, &M) -> Option<f64>,
     ) -> Result<Evaluation, ThresholdError> {

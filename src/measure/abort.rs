@@ -28,7 +28,7 @@ struct State {
     last_eval: Option<Instant>,
 }
 
-pub struct AbortWatch {
+pub(crate) struct AbortWatch {
     state: Mutex<State>,
     /// The run's control without its observer (no reference cycle).
     control: Control,
@@ -39,7 +39,7 @@ const EVERY: Duration = Duration::from_millis(100);
 impl AbortWatch {
     /// A watch over the scenario's abort rules, None when there are none. Expressions were validated with the
     /// scenario; one that still fails to parse is skipped.
-    pub fn new(rules: Vec<AbortRule>, control: &Control) -> Option<Arc<AbortWatch>> {
+    pub(crate) fn new(rules: Vec<AbortRule>, control: &Control) -> Option<Arc<AbortWatch>> {
         let rules: Vec<Rule> = rules
             .into_iter()
             .filter_map(|rule| {
@@ -73,12 +73,12 @@ impl AbortWatch {
     }
 
     /// Hook it into a control: every record the runner emits passes through [`AbortWatch::observe`].
-    pub fn install(self: &Arc<Self>, control: &mut Control) {
+    pub(crate) fn install(self: &Arc<Self>, control: &mut Control) {
         let me = self.clone();
         control.observer = Some(Arc::new(move |r: &Record| me.observe(r)));
     }
 
-    pub fn observe(&self, r: &Record) {
+    pub(crate) fn observe(&self, r: &Record) {
         let now = Instant::now();
         let mut st = self.state.lock().expect("abort watch lock");
         st.metrics.add(r);

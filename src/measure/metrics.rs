@@ -28,28 +28,28 @@ fn rec(h: &mut Histogram<u64>, ms: f64) {
 
 /// Histograms and counters for one group of requests.
 #[derive(Debug, Clone)]
-pub struct Group {
-    pub latency: Histogram<u64>,
-    pub e2e: Histogram<u64>,
-    pub from_scheduled: Histogram<u64>,
-    pub ttft: Histogram<u64>,
-    pub itl: Histogram<u64>,
-    pub requests: u64,
-    pub ok: u64,
-    pub errors: u64,
-    pub cancelled: u64,
-    pub not_sent: u64,
-    pub unavailable: u64,
-    pub retries: u64,
+pub(crate) struct Group {
+    pub(crate) latency: Histogram<u64>,
+    pub(crate) e2e: Histogram<u64>,
+    pub(crate) from_scheduled: Histogram<u64>,
+    pub(crate) ttft: Histogram<u64>,
+    pub(crate) itl: Histogram<u64>,
+    pub(crate) requests: u64,
+    pub(crate) ok: u64,
+    pub(crate) errors: u64,
+    pub(crate) cancelled: u64,
+    pub(crate) not_sent: u64,
+    pub(crate) unavailable: u64,
+    pub(crate) retries: u64,
     /// Attempts sent (first tries and retries).
-    pub attempts: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub estimated_rows: u64,
-    pub cost_nano: u64,
+    pub(crate) attempts: u64,
+    pub(crate) input_tokens: u64,
+    pub(crate) output_tokens: u64,
+    pub(crate) estimated_rows: u64,
+    pub(crate) cost_nano: u64,
     /// Sum over ok streams of output tokens after the first and of the first-to-last content chunk span, for tokens/s.
-    pub stream_tokens: u64,
-    pub stream_gen_ms: f64,
+    pub(crate) stream_tokens: u64,
+    pub(crate) stream_gen_ms: f64,
 }
 
 impl Default for Group {
@@ -151,20 +151,20 @@ impl Group {
     }
 
     /// Requests that finished by themselves (ok or error); the error-rate denominator.
-    pub fn finished(&self) -> u64 {
+    pub(crate) fn finished(&self) -> u64 {
         self.ok + self.errors
     }
 
-    pub fn error_rate(&self) -> Option<f64> {
+    pub(crate) fn error_rate(&self) -> Option<f64> {
         (self.finished() > 0).then(|| self.errors as f64 / self.finished() as f64)
     }
 
     /// Failed attempts (retried ones included, 429s too) / attempts: what the endpoint does before retries hide it.
-    pub fn attempt_failure_rate(&self) -> Option<f64> {
+    pub(crate) fn attempt_failure_rate(&self) -> Option<f64> {
         (self.attempts > 0).then(|| (self.retries + self.errors) as f64 / self.attempts as f64)
     }
 
-    pub fn availability(&self) -> Option<f64> {
+    pub(crate) fn availability(&self) -> Option<f64> {
         (self.finished() > 0).then(|| 1.0 - self.unavailable as f64 / self.finished() as f64)
     }
 
@@ -180,7 +180,7 @@ impl Group {
 
     /// A metric's figure over this group; None when it has no data, or for a metric of the whole run
     /// ([`Scope::Run`]).
-    pub fn figure(&self, metric: Metric) -> Option<Figure> {
+    pub(crate) fn figure(&self, metric: Metric) -> Option<Figure> {
         if let Some((h, summary)) = metric.histogram() {
             let h = self.histogram(h);
             return match summary {
@@ -221,13 +221,13 @@ impl Group {
 
 /// A figure as read: a count stays an integer (summary.csv prints it whole), anything else is a real number.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Figure {
+pub(crate) enum Figure {
     Count(u64),
     Real(f64),
 }
 
 impl Figure {
-    pub fn as_f64(self) -> f64 {
+    pub(crate) fn as_f64(self) -> f64 {
         match self {
             Figure::Count(c) => c as f64,
             Figure::Real(v) => v,
@@ -237,7 +237,7 @@ impl Figure {
 
 /// Kinds that count against availability, by their CSV name: [`ErrorKind::is_unavailability`] decides (an unknown
 /// name from another tool's CSV counts as unavailable, an empty one does not).
-pub fn is_unavailability_kind(kind: &str) -> bool {
+pub(crate) fn is_unavailability_kind(kind: &str) -> bool {
     match ErrorKind::from_csv(kind) {
         Some(k) => k.is_unavailability(),
         None => !kind.is_empty(),
@@ -248,52 +248,52 @@ pub fn is_unavailability_kind(kind: &str) -> bool {
 /// verdict rows, chart legends, summary.csv, results.json, the terminal). HdrHistogram's `value_at_quantile` (the
 /// smallest recorded value with at least a share `q` of the samples at or below it, at 3 significant digits) rounded
 /// to 0.1 ms, so every output prints the same figure.
-pub fn pct(h: &Histogram<u64>, q: f64) -> Option<f64> {
+pub(crate) fn pct(h: &Histogram<u64>, q: f64) -> Option<f64> {
     (!h.is_empty()).then(|| round_ms(h.value_at_quantile(q) as f64 / 1000.0))
 }
 
 /// Round a millisecond figure to 0.1 ms, the precision every output prints.
-pub fn round_ms(v: f64) -> f64 {
+pub(crate) fn round_ms(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
 
-pub fn mean(h: &Histogram<u64>) -> Option<f64> {
+pub(crate) fn mean(h: &Histogram<u64>) -> Option<f64> {
     (!h.is_empty()).then(|| h.mean() / 1000.0)
 }
 
 /// Per-target aggregate.
 #[derive(Debug, Clone, Default)]
 pub struct TargetMetrics {
-    pub role: String,
+    pub(crate) role: String,
     /// All chat requests.
-    pub chat: Group,
+    pub(crate) chat: Group,
     /// Non-streamed chat requests (the headline latency).
-    pub chat_plain: Group,
+    pub(crate) chat_plain: Group,
     /// Streamed chat requests (TTFT, ITL).
-    pub chat_stream: Group,
+    pub(crate) chat_stream: Group,
     /// Conversation-create calls.
-    pub create: Group,
+    pub(crate) create: Group,
     /// Chat requests by (model, stream).
-    pub by_model: BTreeMap<(String, bool), Group>,
-    pub errors_by_kind: BTreeMap<String, u64>,
-    pub not_sent_by_reason: BTreeMap<String, u64>,
+    pub(crate) by_model: BTreeMap<(String, bool), Group>,
+    pub(crate) errors_by_kind: BTreeMap<String, u64>,
+    pub(crate) not_sent_by_reason: BTreeMap<String, u64>,
     /// Per second of the run (by completion time): (ok, errors).
-    pub per_second: Vec<(u64, u64)>,
+    pub(crate) per_second: Vec<(u64, u64)>,
     /// Raw samples for statistical tests (ms): ok non-stream chat latency, ok stream TTFT.
-    pub latency_samples: Vec<f64>,
-    pub ttft_samples: Vec<f64>,
-    pub conversations: IdSet,
+    pub(crate) latency_samples: Vec<f64>,
+    pub(crate) ttft_samples: Vec<f64>,
+    pub(crate) conversations: IdSet,
     /// Cost per conversation, for the projection (complete conversations only) and its bootstrap interval.
-    pub conv_costs: BTreeMap<u64, ConvCost>,
-    pub users: std::collections::BTreeSet<u64>,
-    pub first_sent_ms: Option<f64>,
-    pub last_done_ms: f64,
+    pub(crate) conv_costs: BTreeMap<u64, ConvCost>,
+    pub(crate) users: std::collections::BTreeSet<u64>,
+    pub(crate) first_sent_ms: Option<f64>,
+    pub(crate) last_done_ms: f64,
     /// Warm-up rows seen (and kept out of everything above).
     pub warmup: u64,
     /// Chat requests that met every goodput objective.
     pub good: u64,
     /// Per minute of the run (by completion time), for soak runs.
-    pub per_minute: Vec<crate::measure::soak::Minute>,
+    pub(crate) per_minute: Vec<crate::measure::soak::Minute>,
     /// The previous row's user: consecutive rows often share one, and the set lookup is then skipped.
     last_user: Option<u64>,
 }
@@ -301,7 +301,7 @@ pub struct TargetMetrics {
 /// Distinct ids (conversations): a bitmap for the dense ids a run numbers from 0 (one bit each, so 10,000,000
 /// conversations cost 1.2 MB where a `BTreeSet` cost ~40 bytes each and a tree walk per row), a set for the rest.
 #[derive(Debug, Clone, Default)]
-pub struct IdSet {
+pub(crate) struct IdSet {
     bits: Vec<u64>,
     sparse: std::collections::BTreeSet<u64>,
     len: usize,
@@ -312,7 +312,7 @@ const DENSE_IDS: u64 = 1 << 27;
 
 impl IdSet {
     /// Add `id`; true when it was new.
-    pub fn insert(&mut self, id: u64) -> bool {
+    pub(crate) fn insert(&mut self, id: u64) -> bool {
         let new = if id < DENSE_IDS {
             let (word, bit) = ((id / 64) as usize, 1u64 << (id % 64));
             if self.bits.len() <= word {
@@ -328,7 +328,7 @@ impl IdSet {
         new
     }
 
-    pub fn contains(&self, id: u64) -> bool {
+    pub(crate) fn contains(&self, id: u64) -> bool {
         if id < DENSE_IDS {
             self.bits
                 .get((id / 64) as usize)
@@ -338,11 +338,11 @@ impl IdSet {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 }
@@ -353,10 +353,10 @@ const MAX_SAMPLES: usize = 2_000_000;
 /// was never sent or was cancelled (an interrupted run, a cap) is left out of the monthly projection, which is
 /// projected from the conversations actually completed.
 #[derive(Debug, Clone, Default)]
-pub struct ConvCost {
-    pub cost_nano: u64,
-    pub by_model: BTreeMap<String, u64>,
-    pub incomplete: bool,
+pub(crate) struct ConvCost {
+    pub(crate) cost_nano: u64,
+    pub(crate) by_model: BTreeMap<String, u64>,
+    pub(crate) incomplete: bool,
 }
 
 impl TargetMetrics {
@@ -438,19 +438,19 @@ impl TargetMetrics {
     }
 
     /// Every request of the target, creates included (accounting, error rate, availability, cost).
-    pub fn all(&self) -> Group {
+    pub(crate) fn all(&self) -> Group {
         let mut g = self.chat.clone();
         g.merge(&self.create);
         g
     }
 
     /// Conversations measured whole (every request finished): the denominator of every projection.
-    pub fn measured_conversations(&self) -> u64 {
+    pub(crate) fn measured_conversations(&self) -> u64 {
         self.conv_costs.values().filter(|c| !c.incomplete).count() as u64
     }
 
     /// Cost of the conversations measured whole, of one model or (None) of all, in nano-dollars.
-    pub fn measured_cost_nano(&self, model: Option<&str>) -> u64 {
+    pub(crate) fn measured_cost_nano(&self, model: Option<&str>) -> u64 {
         self.conv_costs
             .values()
             .filter(|c| !c.incomplete)
@@ -462,12 +462,12 @@ impl TargetMetrics {
     }
 
     /// Conversations not measured whole (left out of the projection).
-    pub fn incomplete_conversations(&self) -> u64 {
+    pub(crate) fn incomplete_conversations(&self) -> u64 {
         self.conv_costs.values().filter(|c| c.incomplete).count() as u64
     }
 
     /// Projected monthly cost (USD) from the conversations measured whole; None when there are none.
-    pub fn monthly_cost_usd(&self, conversations_per_day: f64) -> Option<f64> {
+    pub(crate) fn monthly_cost_usd(&self, conversations_per_day: f64) -> Option<f64> {
         let conv = self.measured_conversations();
         (conv > 0).then(|| {
             crate::measure::cost::monthly_projection_usd(
@@ -479,7 +479,7 @@ impl TargetMetrics {
     }
 
     /// Cost per model (chat requests, both stream modes) in nano-dollars, with tokens.
-    pub fn cost_by_model(&self) -> BTreeMap<String, (u64, u64, u64, u64)> {
+    pub(crate) fn cost_by_model(&self) -> BTreeMap<String, (u64, u64, u64, u64)> {
         let mut out: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
         for ((model, _), g) in &self.by_model {
             let e = out.entry(model.clone()).or_default();
@@ -497,11 +497,11 @@ impl TargetMetrics {
 pub struct Metrics {
     pub targets: BTreeMap<String, TargetMetrics>,
     /// Daily conversation volume for projections.
-    pub conversations_per_day: f64,
+    pub(crate) conversations_per_day: f64,
     /// Wall-clock seconds the arrivals spanned (for rates).
-    pub window_s: f64,
+    pub(crate) window_s: f64,
     /// Per-request objectives of goodput, if the scenario sets them.
-    pub goodput: Option<crate::config::goodput::Goodput>,
+    pub(crate) goodput: Option<crate::config::goodput::Goodput>,
 }
 
 impl Metrics {
@@ -535,7 +535,7 @@ impl Metrics {
     /// every target is projected from the same conversations: a slower target has more long conversations cut by a
     /// stop, and its own complete set alone would favour it with shorter ones. (After a stop the level still leans
     /// to shorter conversations, on every target alike; the report says so.) Call once all records are added.
-    pub fn align_measured_conversations(&mut self) {
+    pub(crate) fn align_measured_conversations(&mut self) {
         let cut: std::collections::BTreeSet<u64> = self
             .targets
             .values()
@@ -561,13 +561,13 @@ impl Metrics {
     }
 
     /// Conversations that sent at least one request: the denominator of cost per conversation.
-    pub fn conversations_sent(&self, target: &str) -> u64 {
+    pub(crate) fn conversations_sent(&self, target: &str) -> u64 {
         self.targets
             .get(target)
             .map_or(0, |t| t.conversations.len() as u64)
     }
 
-    pub fn monthly_cost_usd(&self, target: &str) -> Option<f64> {
+    pub(crate) fn monthly_cost_usd(&self, target: &str) -> Option<f64> {
         self.targets
             .get(target)?
             .monthly_cost_usd(self.conversations_per_day)
@@ -575,7 +575,7 @@ impl Metrics {
 
     /// Value of `<target>.<metric>`: the one place a metric's figure is read (thresholds, SLOs, compare, every
     /// report row). Group figures come from the group the metric's [`Scope`] names; run figures from the whole target.
-    pub fn value(&self, target: &str, metric: Metric) -> Option<f64> {
+    pub(crate) fn value(&self, target: &str, metric: Metric) -> Option<f64> {
         let t = self.targets.get(target)?;
         let group = match metric.scope() {
             Scope::All => return t.all().figure(metric).map(Figure::as_f64),
@@ -611,7 +611,7 @@ impl Metrics {
     }
 
     /// Read a run's `requests.csv` back.
-    pub fn from_csv(
+    pub(crate) fn from_csv(
         path: &std::path::Path,
         conversations_per_day: f64,
         window_s: f64,

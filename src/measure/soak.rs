@@ -8,11 +8,11 @@ use crate::run::record::{Outcome, Record};
 
 /// One minute of a target's chat requests, by completion time.
 #[derive(Debug, Clone)]
-pub struct Minute {
+pub(crate) struct Minute {
     /// Latency of ok non-streamed chat requests (microseconds, 2 significant digits: ~1% resolution).
-    pub latency: Histogram<u64>,
-    pub ok: u64,
-    pub errors: u64,
+    pub(crate) latency: Histogram<u64>,
+    pub(crate) ok: u64,
+    pub(crate) errors: u64,
 }
 
 impl Default for Minute {
@@ -26,18 +26,18 @@ impl Default for Minute {
 }
 
 impl Minute {
-    pub fn error_rate(&self) -> Option<f64> {
+    pub(crate) fn error_rate(&self) -> Option<f64> {
         let n = self.ok + self.errors;
         (n > 0).then(|| self.errors as f64 / n as f64)
     }
 
-    pub fn pct(&self, q: f64) -> Option<f64> {
+    pub(crate) fn pct(&self, q: f64) -> Option<f64> {
         (!self.latency.is_empty()).then(|| self.latency.value_at_quantile(q) as f64 / 1000.0)
     }
 }
 
 /// Whether a chat request is good: it succeeded within every goodput limit that applies to it.
-pub fn is_good(g: &Goodput, r: &Record) -> bool {
+pub(crate) fn is_good(g: &Goodput, r: &Record) -> bool {
     if !r.is_chat() || r.outcome != Some(Outcome::Ok) {
         return false;
     }
@@ -54,7 +54,7 @@ pub fn is_good(g: &Goodput, r: &Record) -> bool {
 }
 
 /// Add a finished chat request to the minute it completed in.
-pub fn add_to_minutes(minutes: &mut Vec<Minute>, r: &Record) {
+pub(crate) fn add_to_minutes(minutes: &mut Vec<Minute>, r: &Record) {
     let (Some(sent), true) = (r.sent_ms, r.is_chat()) else {
         return;
     };

@@ -11,15 +11,15 @@ use rand::Rng;
 use rand_distr::{Distribution, LogNormal};
 
 /// The standard normal's 99th percentile.
-pub const Z99: f64 = 2.326_347_874_040_841;
+pub(crate) const Z99: f64 = 2.326_347_874_040_841;
 
 /// Samples are capped here so a freak draw cannot park a request for hours.
-pub const MAX_SAMPLE_MS: f64 = 600_000.0;
+pub(crate) const MAX_SAMPLE_MS: f64 = 600_000.0;
 
 #[derive(Debug, Clone, Copy)]
 pub struct LogNormalMs {
-    pub mu: f64,
-    pub sigma: f64,
+    pub(crate) mu: f64,
+    pub(crate) sigma: f64,
     dist: LogNormal<f64>,
 }
 
@@ -50,16 +50,16 @@ impl LogNormalMs {
         self.dist.sample(rng).min(MAX_SAMPLE_MS)
     }
 
-    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Duration {
+    pub(crate) fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Duration {
         Duration::from_secs_f64(self.sample_ms(rng) / 1000.0)
     }
 
     /// The distribution's own mean and p99 (for checks and reports).
-    pub fn mean_ms(&self) -> f64 {
+    pub(crate) fn mean_ms(&self) -> f64 {
         (self.mu + self.sigma * self.sigma / 2.0).exp()
     }
 
-    pub fn p99_ms(&self) -> f64 {
+    pub(crate) fn p99_ms(&self) -> f64 {
         (self.mu + Z99 * self.sigma).exp()
     }
 }

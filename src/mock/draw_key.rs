@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum DrawKey {
+pub(crate) enum DrawKey {
     #[default]
     Arrival,
     Request,
@@ -30,7 +30,7 @@ pub(crate) struct Occurrences(Mutex<HashMap<u64, u32>>);
 
 impl Occurrences {
     /// The stream number of the next request with identity `id`.
-    pub fn stream(&self, id: u64) -> u64 {
+    pub(crate) fn stream(&self, id: u64) -> u64 {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= MAX_IDENTITIES {
             m.clear();

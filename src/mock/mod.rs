@@ -48,7 +48,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 pub use dist::LogNormalMs;
-pub use draw_key::DrawKey;
+pub(crate) use draw_key::DrawKey;
 pub use faults::FaultKind;
 pub use profile::{
     AuthSpec, BurstSpec, CapacitySpec, CozeSpec, DistSpec, ErrorSpec, FaultSpec, MockProfile,
@@ -126,7 +126,7 @@ impl Route {
         Route::Unknown,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Route::ChatCompletions => "POST /v1/chat/completions",
             Route::Models => "GET /v1/models",
@@ -176,7 +176,7 @@ impl Outcome {
         Outcome::Overloaded,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::Unauthorized => "unauthorized",
@@ -201,16 +201,16 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub fn route(&self, r: Route) {
+    pub(crate) fn route(&self, r: Route) {
         self.routes[r as usize].fetch_add(1, Ordering::Relaxed);
     }
-    pub fn outcome(&self, o: Outcome) {
+    pub(crate) fn outcome(&self, o: Outcome) {
         self.outcomes[o as usize].fetch_add(1, Ordering::Relaxed);
     }
-    pub fn fault(&self, k: FaultKind) {
+    pub(crate) fn fault(&self, k: FaultKind) {
         self.faults[k.index()].fetch_add(1, Ordering::Relaxed);
     }
-    pub fn connection(&self) {
+    pub(crate) fn connection(&self) {
         self.connections.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -219,29 +219,29 @@ impl Counters {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MockStats {
     /// Requests per route, e.g. `"POST /v1/chat/completions"`; `"unknown"` for anything else.
-    pub requests: BTreeMap<String, u64>,
+    pub(crate) requests: BTreeMap<String, u64>,
     /// `ok`, `unauthorized`, `bad_request`, `not_found`, `busy`, `rate_limited`, `server_error`, `chat_failed`.
-    pub outcomes: BTreeMap<String, u64>,
+    pub(crate) outcomes: BTreeMap<String, u64>,
     /// Injected faults per kind (`reset_before_response`, `hang`, ...).
-    pub faults: BTreeMap<String, u64>,
+    pub(crate) faults: BTreeMap<String, u64>,
     /// TCP connections accepted.
-    pub connections: u64,
+    pub(crate) connections: u64,
 }
 
 impl MockStats {
     pub fn requests(&self, route: &str) -> u64 {
         self.requests.get(route).copied().unwrap_or(0)
     }
-    pub fn outcome(&self, name: &str) -> u64 {
+    pub(crate) fn outcome(&self, name: &str) -> u64 {
         self.outcomes.get(name).copied().unwrap_or(0)
     }
-    pub fn fault(&self, kind: FaultKind) -> u64 {
+    pub(crate) fn fault(&self, kind: FaultKind) -> u64 {
         self.faults.get(kind.name()).copied().unwrap_or(0)
     }
     pub fn faults_total(&self) -> u64 {
         self.faults.values().sum()
     }
-    pub fn requests_total(&self) -> u64 {
+    pub(crate) fn requests_total(&self) -> u64 {
         self.requests.values().sum()
     }
 }
@@ -257,36 +257,36 @@ pub(crate) enum Plan<'a> {
 
 /// Everything a handler needs, resolved once at start.
 pub(crate) struct Shared {
-    pub profile: MockProfile,
-    pub protocol: ProtocolKind,
-    pub seed: u64,
+    pub(crate) profile: MockProfile,
+    pub(crate) protocol: ProtocolKind,
+    pub(crate) seed: u64,
     seed_key: [u8; 32],
     req_no: AtomicU64,
     occurrences: draw_key::Occurrences,
-    pub logid_no: AtomicU64,
-    pub started: Instant,
+    pub(crate) logid_no: AtomicU64,
+    pub(crate) started: Instant,
     /// `Authorization` header value expected, if any.
-    pub expected_auth: Option<Vec<u8>>,
-    pub models: std::collections::HashSet<String>,
-    pub bots: std::collections::HashMap<String, String>,
-    pub latency: LogNormalMs,
-    pub ttft: LogNormalMs,
-    pub itl: LogNormalMs,
-    pub tokens_per_chunk: u32,
-    pub out_min: u32,
-    pub out_max: u32,
-    pub usage: bool,
-    pub err_rate: f64,
-    pub err_statuses: Vec<u16>,
-    pub chat_failed_share: f64,
-    pub rl_rate: f64,
-    pub retry_after: RetryAfter,
-    pub faults: Vec<FaultRt>,
-    pub counters: Counters,
-    pub coze: Option<coze::CozeState>,
-    pub capacity: Option<capacity::Capacity>,
+    pub(crate) expected_auth: Option<Vec<u8>>,
+    pub(crate) models: std::collections::HashSet<String>,
+    pub(crate) bots: std::collections::HashMap<String, String>,
+    pub(crate) latency: LogNormalMs,
+    pub(crate) ttft: LogNormalMs,
+    pub(crate) itl: LogNormalMs,
+    pub(crate) tokens_per_chunk: u32,
+    pub(crate) out_min: u32,
+    pub(crate) out_max: u32,
+    pub(crate) usage: bool,
+    pub(crate) err_rate: f64,
+    pub(crate) err_statuses: Vec<u16>,
+    pub(crate) chat_failed_share: f64,
+    pub(crate) rl_rate: f64,
+    pub(crate) retry_after: RetryAfter,
+    pub(crate) faults: Vec<FaultRt>,
+    pub(crate) counters: Counters,
+    pub(crate) coze: Option<coze::CozeState>,
+    pub(crate) capacity: Option<capacity::Capacity>,
     /// Cancelled when the server starts shutting down (ends hangs at once).
-    pub shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl Shared {
@@ -351,7 +351,7 @@ impl Shared {
     }
 
     /// The generator of the next generation request, whose identity is `id` (see [`DrawKey`]).
-    pub fn rng(&self, id: impl FnOnce() -> u64) -> ChaCha8Rng {
+    pub(crate) fn rng(&self, id: impl FnOnce() -> u64) -> ChaCha8Rng {
         let n = match self.profile.draws {
             DrawKey::Arrival => self.req_no.fetch_add(1, Ordering::Relaxed),
             DrawKey::Request => self.occurrences.stream(id()),
@@ -361,7 +361,7 @@ impl Shared {
         r
     }
 
-    pub fn auth_ok(&self, headers: &axum::http::HeaderMap) -> bool {
+    pub(crate) fn auth_ok(&self, headers: &axum::http::HeaderMap) -> bool {
         match &self.expected_auth {
             None => true,
             Some(want) => headers
@@ -371,7 +371,7 @@ impl Shared {
     }
 
     /// Faults first (in profile order), then rate limit, then errors.
-    pub fn draw(&self, rng: &mut ChaCha8Rng, stream: bool) -> Plan<'_> {
+    pub(crate) fn draw(&self, rng: &mut ChaCha8Rng, stream: bool) -> Plan<'_> {
         if !self.faults.is_empty() {
             let elapsed = self.started.elapsed().as_secs_f64();
             for f in &self.faults {
@@ -396,7 +396,7 @@ impl Shared {
         Plan::Answer
     }
 
-    pub fn answer_len(&self, rng: &mut ChaCha8Rng) -> u32 {
+    pub(crate) fn answer_len(&self, rng: &mut ChaCha8Rng) -> u32 {
         rng.gen_range(self.out_min..=self.out_max)
     }
 
@@ -424,7 +424,7 @@ impl Shared {
 /// A running mock server. Dropping it stops the server at once; [`MockHandle::shutdown`] drains first.
 pub struct MockHandle {
     /// The bound address (the real port when 0 was asked for).
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     shared: Arc<Shared>,
     /// Cancelled on drop / after the drain: connections are cut.
     hard: CancellationToken,
@@ -458,12 +458,12 @@ impl MockHandle {
         self.shared.stats()
     }
 
-    pub fn profile(&self) -> &MockProfile {
+    pub(crate) fn profile(&self) -> &MockProfile {
         &self.shared.profile
     }
 
     /// The seed in use (the profile's, or the random one drawn at start): put it in a report to replay a run.
-    pub fn seed(&self) -> u64 {
+    pub(crate) fn seed(&self) -> u64 {
         self.shared.seed
     }
 
@@ -473,7 +473,7 @@ impl MockHandle {
     }
 
     /// Stop accepting, let requests in flight finish for up to `grace` (hangs end at once), then cut the rest.
-    pub async fn shutdown_with_grace(self, grace: Duration) {
+    pub(crate) async fn shutdown_with_grace(self, grace: Duration) {
         self.shared.shutdown.cancel();
         if tokio::time::timeout(grace, self.tracker.wait_idle())
             .await

@@ -23,7 +23,7 @@ pub struct Comparison {
 }
 
 /// What differs between two runs' plans: scenario hash, seed, duration, targets (name and role) or tool version.
-pub fn plan_mismatches(a: &RunMeta, b: &RunMeta) -> Vec<String> {
+pub(crate) fn plan_mismatches(a: &RunMeta, b: &RunMeta) -> Vec<String> {
     let mut out = Vec::new();
     let mut differ = |what: &str, x: String, y: String| {
         if x != y {

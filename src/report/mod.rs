@@ -3,25 +3,25 @@
 //! `summary.csv`, `cost.csv`, `latency.png`, `errors.png`, `cost.png`, `results.json`, `report.md`, `report.html` and
 //! `junit.xml`, all rendered from the one [`Decision`] computed here.
 
-pub mod charts;
+pub(crate) mod charts;
 pub mod compare;
-pub mod error;
-pub mod exports;
-pub mod html;
-pub mod junit;
+pub(crate) mod error;
+pub(crate) mod exports;
+pub(crate) mod html;
+pub(crate) mod junit;
 pub mod markdown;
-pub mod merge;
-pub mod meta;
-pub mod results;
+pub(crate) mod merge;
+pub(crate) mod meta;
+pub(crate) mod results;
 pub mod rundir;
-pub mod soak;
-pub mod sweep;
-pub mod tables;
+pub(crate) mod soak;
+pub(crate) mod sweep;
+pub(crate) mod tables;
 
 use std::path::Path;
 
 use error::io;
-pub use error::ReportError;
+pub(crate) use error::ReportError;
 pub use meta::{RunMeta, TargetMeta};
 pub use rundir::Run;
 
@@ -34,7 +34,7 @@ const VERDICT_SEED: u64 = 1;
 
 /// The decision of a loaded run: thresholds (whole run and per canary phase), every judged pair, the accounting and
 /// the canary phases. Computed once per rendering; every output below is rendered from it.
-pub fn decide(run: &Run) -> Decision {
+pub(crate) fn decide(run: &Run) -> Decision {
     let mut checks = evaluate_thresholds("run", &run.meta.scenario.thresholds, &run.metrics);
     let mut phases = Vec::new();
     if let Some(c) = &run.meta.scenario.canary {
@@ -126,9 +126,9 @@ fn curve(
 /// One chart drawn twice: as the file report.md links and as the SVG report.html inlines.
 pub(crate) struct Charts {
     /// File names written (a chart that fails is reported on stderr, not fatal).
-    pub written: Vec<String>,
+    pub(crate) written: Vec<String>,
     /// (file name, SVG document) for every chart drawn, in the same order.
-    pub inline: Vec<(String, String)>,
+    pub(crate) inline: Vec<(String, String)>,
 }
 
 type Draw<'a> = Box<dyn Fn(charts::Out) -> Result<(), charts::ChartError> + 'a>;

@@ -16,7 +16,7 @@ use crate::measure::threshold::Check;
 use crate::run::sink::Accounting;
 
 /// Bumped on any change a reader could notice (a renamed or removed field; new fields keep it).
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Serialize)]
 struct Results<'a> {
@@ -216,7 +216,7 @@ fn target(run: &Run, name: &str, t: &TargetMetrics) -> TargetResults {
 }
 
 /// Write `results.json` into the run directory.
-pub fn write_results(run: &Run, d: &Decision) -> Result<(), ReportError> {
+pub(crate) fn write_results(run: &Run, d: &Decision) -> Result<(), ReportError> {
     let meta = &run.meta;
     let s = &meta.scenario;
     let ts = s.traffic.time_scale.unwrap_or(1.0);

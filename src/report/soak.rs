@@ -7,7 +7,7 @@ use super::rundir::Run;
 use crate::config::metric::Metric;
 
 /// Runs at least this long get the per-minute table.
-pub const SOAK_MIN_S: f64 = 300.0;
+pub(crate) const SOAK_MIN_S: f64 = 300.0;
 
 fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.1}"))

@@ -15,23 +15,23 @@ use crate::measure::capacity::Slo;
 /// One step of a sweep.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRow {
-    pub target: String,
-    pub step: u32,
+    pub(crate) target: String,
+    pub(crate) step: u32,
     /// Chat requests per second offered (conversations/s x chat turns per conversation).
     pub offered_rps: f64,
     /// Chat requests finished (ok or error) per second of the step.
-    pub achieved_rps: f64,
-    pub ok: u64,
-    pub errors: u64,
-    pub p50_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-    pub ttft_p99_ms: Option<f64>,
-    pub error_rate: Option<f64>,
+    pub(crate) achieved_rps: f64,
+    pub(crate) ok: u64,
+    pub(crate) errors: u64,
+    pub(crate) p50_ms: Option<f64>,
+    pub(crate) p99_ms: Option<f64>,
+    pub(crate) ttft_p99_ms: Option<f64>,
+    pub(crate) error_rate: Option<f64>,
     pub meets_slo: bool,
     /// Seconds of arrivals in the step.
-    pub step_s: f64,
+    pub(crate) step_s: f64,
     /// Whether the step reached the samples its SLOs need (see `Slo::samples_needed`).
-    pub enough_samples: bool,
+    pub(crate) enough_samples: bool,
     /// The SLOs this step breached, `;`-separated.
     pub breached: String,
 }
@@ -42,11 +42,11 @@ pub struct Capacity {
     pub max_rps_meeting_slo: Option<f64>,
     pub first_failing_rps: Option<f64>,
     /// The SLO metric breached furthest at the first failing rate.
-    pub limiting_metric: Option<String>,
+    pub(crate) limiting_metric: Option<String>,
     /// The scenario's peak offered rate (chat requests/s).
-    pub peak_rps: f64,
+    pub(crate) peak_rps: f64,
     /// max_rps_meeting_slo / peak_rps.
-    pub headroom_over_peak: Option<f64>,
+    pub(crate) headroom_over_peak: Option<f64>,
 }
 
 fn data_err(path: &Path, e: impl std::fmt::Display) -> ReportError {
@@ -57,7 +57,7 @@ fn data_err(path: &Path, e: impl std::fmt::Display) -> ReportError {
 }
 
 /// Write `sweep.csv` and `sweep.json` (`{"capacity": {target: ...}, "slo": [...], "step_rule": "..."}`).
-pub fn write(
+pub(crate) fn write(
     dir: &Path,
     rows: &[StepRow],
     capacity: &BTreeMap<String, Capacity>,
@@ -88,7 +88,7 @@ const COLOURS: [RGBColor; 4] = [
 ];
 
 /// `sweep.png`: p50 (dashed) and p99 latency on top, error rate below, against offered rate; SLO lines in grey.
-pub fn chart(path: &Path, rows: &[StepRow], slos: &[Slo]) -> Result<(), ChartError> {
+pub(crate) fn chart(path: &Path, rows: &[StepRow], slos: &[Slo]) -> Result<(), ChartError> {
     ensure_font()?;
     let err = |e: &dyn std::fmt::Display| ChartError::Draw {
         path: path.display().to_string(),

@@ -142,22 +142,22 @@ pub(crate) fn write_cost_csv(run: &Run) -> Result<(), ReportError> {
 
 /// One line of the cost table.
 #[derive(Debug, Clone, Serialize)]
-pub struct CostLine {
-    pub target: String,
-    pub role: String,
-    pub model: String,
-    pub requests: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cost_nano_usd: u64,
-    pub run_cost_usd: f64,
-    pub cost_per_1k_conversations_usd: f64,
-    pub monthly_usd: f64,
+pub(crate) struct CostLine {
+    pub(crate) target: String,
+    pub(crate) role: String,
+    pub(crate) model: String,
+    pub(crate) requests: u64,
+    pub(crate) input_tokens: u64,
+    pub(crate) output_tokens: u64,
+    pub(crate) cost_nano_usd: u64,
+    pub(crate) run_cost_usd: f64,
+    pub(crate) cost_per_1k_conversations_usd: f64,
+    pub(crate) monthly_usd: f64,
 }
 
 /// The cost table. Run cost counts every request; the per-conversation and monthly figures come from the
 /// conversations measured whole (an interrupted run projects from what it completed, not from what it scheduled).
-pub fn cost_lines(metrics: &Metrics) -> Vec<CostLine> {
+pub(crate) fn cost_lines(metrics: &Metrics) -> Vec<CostLine> {
     let cpd = metrics.conversations_per_day;
     let mut out = Vec::new();
     for (name, t) in &metrics.targets {

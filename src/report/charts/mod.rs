@@ -11,56 +11,56 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-pub use cost::cost;
-pub use latency::latency_percentiles;
-pub use series::{errors_and_throughput, time_series, trend};
+pub(crate) use cost::cost;
+pub(crate) use latency::latency_percentiles;
+pub(crate) use series::{errors_and_throughput, time_series, trend};
 pub(crate) use style::ensure_font;
 
 /// Width of every chart, in pixels.
-pub const WIDTH: u32 = 1200;
+pub(crate) const WIDTH: u32 = 1200;
 /// Height of every chart, in pixels.
-pub const HEIGHT: u32 = 700;
+pub(crate) const HEIGHT: u32 = 700;
 /// Height of the two-panel errors-and-throughput chart, in pixels.
-pub const TALL_HEIGHT: u32 = 900;
+pub(crate) const TALL_HEIGHT: u32 = 900;
 /// The font family all text is drawn with (registered from the `dejavu` crate).
-pub const FONT: &str = "DejaVu Sans";
+pub(crate) const FONT: &str = "DejaVu Sans";
 
 /// One latency-by-percentile curve, e.g. from an HDR histogram.
 #[derive(Clone, Debug)]
-pub struct LatencyCurve {
+pub(crate) struct LatencyCurve {
     /// Legend text, e.g. "legacy (non-stream)".
-    pub label: String,
+    pub(crate) label: String,
     /// (percentile in 0..100, e.g. 50, 90, 99, 99.9; latency in ms).
-    pub points: Vec<(f64, f64)>,
+    pub(crate) points: Vec<(f64, f64)>,
     /// Palette index: the target's, so a target has one colour on every chart.
-    pub colour: usize,
+    pub(crate) colour: usize,
     /// Line style per metric: dashed (e.g. TTFT) or solid (latency).
-    pub dashed: bool,
+    pub(crate) dashed: bool,
 }
 
 /// One line over time (or over run index, for trends).
 #[derive(Clone, Debug)]
-pub struct TimeSeries {
+pub(crate) struct TimeSeries {
     /// Legend text, e.g. "gateway ok/s".
-    pub label: String,
+    pub(crate) label: String,
     /// (seconds since run start, or run index; value).
-    pub points: Vec<(f64, f64)>,
+    pub(crate) points: Vec<(f64, f64)>,
 }
 
 /// Cost of one model on one target.
 #[derive(Clone, Debug)]
-pub struct CostBar {
-    pub target: String,
-    pub model: String,
+pub(crate) struct CostBar {
+    pub(crate) target: String,
+    pub(crate) model: String,
     /// What this run cost, USD.
-    pub run_cost_usd: f64,
+    pub(crate) run_cost_usd: f64,
     /// Projected monthly cost, USD.
-    pub monthly_usd: f64,
+    pub(crate) monthly_usd: f64,
 }
 
 /// Why a chart could not be drawn.
 #[derive(Debug, thiserror::Error)]
-pub enum ChartError {
+pub(crate) enum ChartError {
     #[error("cannot load the embedded chart font {FONT}")]
     Font,
     #[error("cannot draw chart {path}: {message}")]
@@ -87,7 +87,7 @@ pub(super) fn draw_err(path: &Path, e: impl std::fmt::Display) -> ChartError {
 }
 
 /// Where a chart goes: a file (PNG, or SVG by extension) or an SVG document in a string (inlined in report.html).
-pub enum Out<'a> {
+pub(crate) enum Out<'a> {
     File(&'a Path),
     Svg(&'a mut String),
 }

@@ -24,7 +24,7 @@ struct Panel<'a> {
 }
 
 /// Lines over time, one per series, with a legend.
-pub fn time_series<'o>(
+pub(crate) fn time_series<'o>(
     out: impl Into<Out<'o>>,
     title: &str,
     y_label: &str,
@@ -44,7 +44,7 @@ pub fn time_series<'o>(
 }
 
 /// Two stacked panels sharing colours by index: throughput (ok requests/s) on top, errors/s below.
-pub fn errors_and_throughput<'o>(
+pub(crate) fn errors_and_throughput<'o>(
     out: impl Into<Out<'o>>,
     throughput: &[TimeSeries],
     errors: &[TimeSeries],
@@ -57,7 +57,7 @@ pub fn errors_and_throughput<'o>(
 }
 
 /// Nightly history: one line per series over run index (or date ordinal), with markers.
-pub fn trend<'o>(
+pub(crate) fn trend<'o>(
     out: impl Into<Out<'o>>,
     title: &str,
     series: &[TimeSeries],

@@ -7,15 +7,15 @@ use crate::config::metric::Metric;
 /// One sample: `name{labels} value`, of a metric family (a gauge, or a summary whose samples are the quantiles,
 /// `_sum` and `_count`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Series {
-    pub family: String,
+pub(crate) struct Series {
+    pub(crate) family: String,
     /// `gauge` or `summary`.
-    pub kind: &'static str,
-    pub name: String,
-    pub help: &'static str,
+    pub(crate) kind: &'static str,
+    pub(crate) name: String,
+    pub(crate) help: &'static str,
     /// Label pairs, sorted by name (remote-write requires it); `__name__` is not among them.
-    pub labels: Vec<(String, String)>,
-    pub value: f64,
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) value: f64,
 }
 
 /// Gauges: (metric, exported name, help).
@@ -106,7 +106,7 @@ const SUMMARIES: &[SummarySpec] = &[
 ];
 
 /// Every figure of every target that has a value (a metric without data is left out, never written as 0).
-pub fn run_series(run: &Run) -> Vec<Series> {
+pub(crate) fn run_series(run: &Run) -> Vec<Series> {
     let mut out = Vec::new();
     let scenario = run.meta.scenario.name.clone();
     for (target, t) in &run.metrics.targets {
