@@ -44,6 +44,7 @@ impl GapStats {
     }
 
     /// The first [`LISTED_GAPS`] gaps, in order.
+    #[cfg(test)]
     pub(crate) fn listed(&self) -> &[Duration] {
         &self.listed
     }

@@ -323,7 +323,6 @@ impl Endpoint {
             }
         }
         a.done = Instant::now();
-        a.timer.on_end(a.done);
         if !finished {
             return a.fail(ErrorKind::StreamCut, "stream ended before its end marker");
         }
@@ -422,8 +421,9 @@ fn classify_body_error(e: &reqwest::Error) -> ErrorKind {
     }
 }
 
-/// Server wait hint (see [`super::retry_hint`] for the forms and their order).
-pub(crate) fn retry_after(h: &HeaderMap, now: SystemTime) -> Option<Duration> {
+/// Server wait hint (see [`super::retry_hint`] for the forms and their order); the tests' view of it.
+#[cfg(test)]
+fn retry_after(h: &HeaderMap, now: SystemTime) -> Option<Duration> {
     super::retry_hint::retry_hint(h, now).map(|(d, _)| d)
 }
 

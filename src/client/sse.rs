@@ -148,12 +148,8 @@ impl SseParser {
         self.queue.pop_front()
     }
 
-    /// Number of complete events waiting in the queue.
-    pub(crate) fn queued(&self) -> usize {
-        self.queue.len()
-    }
-
     /// The last valid `retry:` value seen (milliseconds).
+    #[cfg(test)]
     pub(crate) fn retry(&self) -> Option<u64> {
         self.retry
     }
@@ -392,22 +388,8 @@ pub struct StreamTimer {
     first_byte: Option<Instant>,
     first_content: Option<Instant>,
     last_content: Option<Instant>,
-    end: Option<Instant>,
     content_chunks: u64,
-    content_units: u64,
     gaps: GapStats,
-}
-
-/// The figures of one stream (see [`StreamTimer`]'s methods for each definition).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct StreamTimes {
-    pub(crate) ttfb: Option<Duration>,
-    pub(crate) ttft: Option<Duration>,
-    pub(crate) itl: Option<Duration>,
-    pub(crate) tpot: Option<Duration>,
-    pub(crate) e2e: Option<Duration>,
-    pub(crate) output_tokens_per_sec: Option<f64>,
-    pub(crate) content_chunks: u64,
 }
 
 impl StreamTimer {
@@ -418,9 +400,7 @@ impl StreamTimer {
             first_byte: None,
             first_content: None,
             last_content: None,
-            end: None,
             content_chunks: 0,
-            content_units: 0,
             gaps: GapStats::default(),
         }
     }
@@ -430,9 +410,8 @@ impl StreamTimer {
         self.first_byte.get_or_insert(t);
     }
 
-    /// A chunk carrying answer content: `units` is its length or token count (the caller's choice, summed in
-    /// [`content_units`](Self::content_units)). `units == 0` (empty content) is ignored: it does not count for
-    /// TTFT. Sets the first byte too if it was not recorded.
+    /// A chunk carrying answer content: `units` is its length or token count (the caller's choice). `units == 0`
+    /// (empty content) is ignored: it does not count for TTFT. Sets the first byte too if it was not recorded.
     pub fn on_content(&mut self, t: Instant, units: u64) {
         if units == 0 {
             return;
@@ -444,12 +423,6 @@ impl StreamTimer {
         }
         self.last_content = Some(t);
         self.content_chunks += 1;
-        self.content_units = self.content_units.saturating_add(units);
-    }
-
-    /// End of the stream (last byte); the last call wins.
-    pub fn on_end(&mut self, t: Instant) {
-        self.end = Some(t);
     }
 
     /// Request sent -> first byte.
@@ -462,34 +435,6 @@ impl StreamTimer {
     pub(crate) fn ttft(&self) -> Option<Duration> {
         self.first_content
             .map(|t| t.saturating_duration_since(self.start))
-    }
-
-    /// Request sent -> end of stream.
-    pub(crate) fn e2e(&self) -> Option<Duration> {
-        self.end.map(|t| t.saturating_duration_since(self.start))
-    }
-
-    /// Inter-token latency: (last content chunk - first content chunk) / (output_tokens - 1), truncated to the
-    /// nanosecond; `None` when `output_tokens < 2` or there was no content.
-    pub(crate) fn itl(&self, output_tokens: u64) -> Option<Duration> {
-        let span = self
-            .last_content?
-            .saturating_duration_since(self.first_content?);
-        div(span, output_tokens.checked_sub(1)?)
-    }
-
-    /// Time per output token after the first (vLLM's TPOT): (end - first content chunk) / (output_tokens - 1).
-    /// Unlike [`itl`](Self::itl) it includes the tail after the last content (usage chunk, end marker).
-    pub(crate) fn tpot(&self, output_tokens: u64) -> Option<Duration> {
-        let span = self.end?.saturating_duration_since(self.first_content?);
-        div(span, output_tokens.checked_sub(1)?)
-    }
-
-    /// Output rate of this request: output_tokens / (end - first content chunk), in tokens per second; `None`
-    /// without content, without an end, with zero tokens or a zero span.
-    pub(crate) fn output_tokens_per_sec(&self, output_tokens: u64) -> Option<f64> {
-        let span = self.end?.saturating_duration_since(self.first_content?);
-        (output_tokens > 0 && !span.is_zero()).then(|| output_tokens as f64 / span.as_secs_f64())
     }
 
     /// Gaps between consecutive content chunks: count, maximum, the first ones listed, all of them poolable.
@@ -510,38 +455,10 @@ impl StreamTimer {
         self.content_chunks
     }
 
-    /// Sum of the `units` given to [`on_content`](Self::on_content).
-    pub(crate) fn content_units(&self) -> u64 {
-        self.content_units
-    }
-
     /// Heap bytes held by the gap statistics.
     pub fn heap_bytes(&self) -> usize {
         self.gaps.heap_bytes()
     }
-
-    /// All figures at once, for `output_tokens` (server usage, else an estimate such as the chunk count).
-    pub(crate) fn times(&self, output_tokens: u64) -> StreamTimes {
-        StreamTimes {
-            ttfb: self.ttfb(),
-            ttft: self.ttft(),
-            itl: self.itl(output_tokens),
-            tpot: self.tpot(output_tokens),
-            e2e: self.e2e(),
-            output_tokens_per_sec: self.output_tokens_per_sec(output_tokens),
-            content_chunks: self.content_chunks,
-        }
-    }
-}
-
-fn div(d: Duration, n: u64) -> Option<Duration> {
-    if n == 0 {
-        return None;
-    }
-    let nanos = d.as_nanos() / u128::from(n);
-    Some(Duration::from_nanos(
-        u64::try_from(nanos).unwrap_or(u64::MAX),
-    ))
 }
 
 /// One event as a protocol sees it.
