@@ -282,7 +282,6 @@ pub struct TargetMetrics {
     /// Raw samples for statistical tests (ms): ok non-stream chat latency, ok stream TTFT.
     pub(crate) latency_samples: Vec<f64>,
     pub(crate) ttft_samples: Vec<f64>,
-    pub(crate) conversations: IdSet,
     /// Cost per conversation, for the projection (complete conversations only) and its bootstrap interval.
     pub(crate) conv_costs: BTreeMap<u64, ConvCost>,
     pub(crate) users: std::collections::BTreeSet<u64>,
@@ -296,55 +295,6 @@ pub struct TargetMetrics {
     pub(crate) per_minute: Vec<crate::measure::soak::Minute>,
     /// The previous row's user: consecutive rows often share one, and the set lookup is then skipped.
     last_user: Option<u64>,
-}
-
-/// Distinct ids (conversations): a bitmap for the dense ids a run numbers from 0 (one bit each, so 10,000,000
-/// conversations cost 1.2 MB where a `BTreeSet` cost ~40 bytes each and a tree walk per row), a set for the rest.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct IdSet {
-    bits: Vec<u64>,
-    sparse: std::collections::BTreeSet<u64>,
-    len: usize,
-}
-
-/// Ids below this go to the bitmap (at most 16 MiB); larger ones to the set.
-const DENSE_IDS: u64 = 1 << 27;
-
-impl IdSet {
-    /// Add `id`; true when it was new.
-    pub(crate) fn insert(&mut self, id: u64) -> bool {
-        let new = if id < DENSE_IDS {
-            let (word, bit) = ((id / 64) as usize, 1u64 << (id % 64));
-            if self.bits.len() <= word {
-                self.bits.resize((word + 1).next_power_of_two(), 0);
-            }
-            let new = self.bits[word] & bit == 0;
-            self.bits[word] |= bit;
-            new
-        } else {
-            self.sparse.insert(id)
-        };
-        self.len += usize::from(new);
-        new
-    }
-
-    pub(crate) fn contains(&self, id: u64) -> bool {
-        if id < DENSE_IDS {
-            self.bits
-                .get((id / 64) as usize)
-                .is_some_and(|w| w & (1u64 << (id % 64)) != 0)
-        } else {
-            self.sparse.contains(&id)
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 const MAX_SAMPLES: usize = 2_000_000;
@@ -364,7 +314,6 @@ impl TargetMetrics {
         if self.role.is_empty() {
             self.role = r.role.clone();
         }
-        self.conversations.insert(r.conversation);
         let c = self.conv_costs.entry(r.conversation).or_default();
         c.cost_nano = c.cost_nano.saturating_add(r.cost_nano_usd);
         if r.cost_nano_usd > 0 {
@@ -558,13 +507,6 @@ impl Metrics {
                 .insert(name.to_string(), TargetMetrics::default());
         }
         self.targets.get_mut(name).expect("inserted above")
-    }
-
-    /// Conversations that sent at least one request: the denominator of cost per conversation.
-    pub(crate) fn conversations_sent(&self, target: &str) -> u64 {
-        self.targets
-            .get(target)
-            .map_or(0, |t| t.conversations.len() as u64)
     }
 
     pub(crate) fn monthly_cost_usd(&self, target: &str) -> Option<f64> {

@@ -50,6 +50,7 @@ pub(crate) struct MannWhitney {
 /// (the formulas of `scipy.stats.mannwhitneyu(b, a, method="asymptotic")`). O(n log n): both samples are sorted,
 /// then ranked in one merge, tied values getting their average rank. Values should be finite. With an empty side, or
 /// when every value is equal, there is no evidence either way: z = 0 and all p-values are 1.
+#[cfg(test)]
 pub(crate) fn mann_whitney_u(a: &[f64], b: &[f64]) -> MannWhitney {
     mann_whitney_sorted(&sorted_copy(a), &sorted_copy(b))
 }
@@ -135,6 +136,7 @@ pub(crate) fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
 }
 
 /// [`quantile`] of an unsorted sample, in O(n) by selection on a copy.
+#[cfg(test)]
 pub(crate) fn quantile_unsorted(sample: &[f64], q: f64) -> Option<f64> {
     if sample.is_empty() || !(0.0..=1.0).contains(&q) {
         return None;
@@ -160,6 +162,7 @@ pub(crate) fn quantile_unsorted(sample: &[f64], q: f64) -> Option<f64> {
 /// resampling n values with replacement from the sorted sample x picks x[floor(n U)] for uniform U, a monotone map, so
 /// the k-th smallest resampled value is x[floor(n U_(k))] where U_(k) ~ Beta(k, n - k + 1) is the k-th uniform order
 /// statistic, and U_(k+1) = U_(k) + (1 - U_(k)) Beta(1, n - k). O(n log n) to sort, then O(1) per resample.
+#[cfg(test)]
 pub(crate) fn bootstrap_quantile_diff(
     a: &[f64],
     b: &[f64],
@@ -173,6 +176,7 @@ pub(crate) fn bootstrap_quantile_diff(
 
 /// Like [`bootstrap_quantile_diff`] for quantile(B) / quantile(A) (for positive data; a zero quantile of A gives an
 /// infinite or NaN ratio).
+#[cfg(test)]
 pub(crate) fn bootstrap_quantile_ratio(
     a: &[f64],
     b: &[f64],
@@ -184,12 +188,14 @@ pub(crate) fn bootstrap_quantile_ratio(
     bootstrap_quantiles(a, b, q, iters, confidence, seed, |qa, qb| qb / qa)
 }
 
+#[cfg(test)]
 fn sorted_copy(x: &[f64]) -> Vec<f64> {
     let mut v = x.to_vec();
     v.sort_unstable_by(f64::total_cmp);
     v
 }
 
+#[cfg(test)]
 fn bootstrap_quantiles(
     a: &[f64],
     b: &[f64],
@@ -295,16 +301,6 @@ impl Normals {
     }
 }
 
-/// One standard normal draw (Box-Muller; the second value of the pair is discarded).
-pub(crate) fn sample_standard_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
-    standard_normal_pair(rng).0
-}
-
-/// One draw of exp(N(mu, sigma^2)).
-pub(crate) fn sample_lognormal<R: Rng + ?Sized>(rng: &mut R, mu: f64, sigma: f64) -> f64 {
-    (mu + sigma * sample_standard_normal(rng)).exp()
-}
-
 /// Gamma(shape, 1) for shape >= 1 (Marsaglia & Tsang 2000).
 fn sample_gamma<R: Rng + ?Sized>(rng: &mut R, normal: &mut Normals, shape: f64) -> f64 {
     let d = shape - 1.0 / 3.0;
@@ -331,6 +327,7 @@ fn sample_beta<R: Rng + ?Sized>(rng: &mut R, normal: &mut Normals, a: f64, b: f6
 }
 
 /// The standard normal's 99th percentile.
+#[cfg(test)]
 pub(crate) const Z99: f64 = 2.326_347_874_040_841;
 
 /// Complementary error function (Numerical Recipes' Chebyshev fit, relative error < 1.2e-7 everywhere).
