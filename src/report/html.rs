@@ -52,8 +52,9 @@ pub(crate) fn page(
     )
 }
 
-/// The page without charts or decision styling (kept for callers that only have Markdown).
-pub(crate) fn from_markdown(md: &str, title: &str) -> String {
+/// The page without charts or decision styling, for the tests of the Markdown conversion.
+#[cfg(test)]
+fn from_markdown(md: &str, title: &str) -> String {
     page(md, title, DecisionKind::Undecided, &[]).replacen(
         " class=\"decision undecided\" role=\"status\"",
         "",

@@ -25,18 +25,6 @@ pub struct Accounting {
     pub not_sent: u64,
 }
 
-impl Accounting {
-    /// Requests that reached the target (answered, failed or cancelled in flight).
-    pub(crate) fn sent(&self) -> u64 {
-        self.ok + self.errors + self.cancelled
-    }
-
-    /// Requests were sent and none succeeded: such a run can never be called safe.
-    pub(crate) fn all_failed(&self) -> bool {
-        self.sent() > 0 && self.ok == 0
-    }
-}
-
 /// Exit code of a hard exit (128 + SIGINT).
 pub(crate) const HARD_EXIT_CODE: i32 = 130;
 

@@ -29,7 +29,8 @@ impl Segment {
         (self.r0 + self.r1) / 2.0 * (self.end - self.start)
     }
 
-    /// Expected arrivals from `start` to `start + x`.
+    /// Expected arrivals from `start` to `start + x` (the tests' check of [`invert`](Self::invert)).
+    #[cfg(test)]
     fn mass_to(&self, x: f64) -> f64 {
         let len = self.end - self.start;
         self.r0 * x + (self.r1 - self.r0) / (2.0 * len) * x * x
@@ -82,6 +83,7 @@ impl RateProfile {
         }])
     }
 
+    #[cfg(test)]
     pub(crate) fn segments(&self) -> &[Segment] {
         &self.segments
     }
@@ -89,18 +91,6 @@ impl RateProfile {
     /// Expected arrivals in the whole window.
     pub(crate) fn expected(&self) -> f64 {
         self.total
-    }
-
-    /// Expected arrivals from 0 to `t`.
-    pub(crate) fn cumulative(&self, t: f64) -> f64 {
-        let mut m = 0.0;
-        for (s, b) in self.segments.iter().zip(&self.before) {
-            if t <= s.start {
-                break;
-            }
-            m = b + s.mass_to(t.min(s.end) - s.start);
-        }
-        m
     }
 
     /// The highest rate anywhere in the window.
@@ -150,10 +140,6 @@ impl Arrivals {
             cursor: 0,
             limit,
         }
-    }
-
-    pub(crate) fn profile(&self) -> &RateProfile {
-        &self.profile
     }
 
     /// Seconds from the run start of the next arrival, None once the window is over.

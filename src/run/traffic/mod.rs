@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub(crate) use self::arrivals::{Arrivals, RateProfile};
-pub(crate) use self::canary::{canary_route, user_bucket};
+pub(crate) use self::canary::canary_route;
 use crate::config::prices::PriceTable;
 use crate::config::scenario::{Loaded, Scenario};
 
@@ -54,7 +54,8 @@ pub(crate) struct TrafficGen {
 }
 
 impl TrafficGen {
-    /// A constant `rate` of conversations per wall-clock second; arrivals stop at `window` seconds.
+    /// A constant `rate` of conversations per wall-clock second; arrivals stop at `window` seconds (tests).
+    #[cfg(test)]
     pub(crate) fn new(s: &Scenario, prices: &PriceTable, rate: f64, window: f64) -> TrafficGen {
         Self::with_profile(s, prices, RateProfile::constant(rate, window))
     }
