@@ -18,7 +18,10 @@ pub(crate) const MAX_SAMPLE_MS: f64 = 600_000.0;
 
 #[derive(Debug, Clone, Copy)]
 pub struct LogNormalMs {
+    /// The fitted parameters, kept for the tests' checks of the fit.
+    #[cfg(test)]
     pub(crate) mu: f64,
+    #[cfg(test)]
     pub(crate) sigma: f64,
     dist: LogNormal<f64>,
 }
@@ -43,7 +46,13 @@ impl LogNormalMs {
         let sigma = Z99 - disc.sqrt();
         let mu = mean_ms.ln() - sigma * sigma / 2.0;
         let dist = LogNormal::new(mu, sigma).map_err(|e| e.to_string())?;
-        Ok(LogNormalMs { mu, sigma, dist })
+        Ok(LogNormalMs {
+            #[cfg(test)]
+            mu,
+            #[cfg(test)]
+            sigma,
+            dist,
+        })
     }
 
     pub fn sample_ms<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
@@ -54,11 +63,13 @@ impl LogNormalMs {
         Duration::from_secs_f64(self.sample_ms(rng) / 1000.0)
     }
 
-    /// The distribution's own mean and p99 (for checks and reports).
+    /// The distribution's own mean and p99 (for the tests' checks of the fit).
+    #[cfg(test)]
     pub(crate) fn mean_ms(&self) -> f64 {
         (self.mu + self.sigma * self.sigma / 2.0).exp()
     }
 
+    #[cfg(test)]
     pub(crate) fn p99_ms(&self) -> f64 {
         (self.mu + Z99 * self.sigma).exp()
     }

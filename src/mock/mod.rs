@@ -232,17 +232,16 @@ impl MockStats {
     pub fn requests(&self, route: &str) -> u64 {
         self.requests.get(route).copied().unwrap_or(0)
     }
+    #[cfg(test)]
     pub(crate) fn outcome(&self, name: &str) -> u64 {
         self.outcomes.get(name).copied().unwrap_or(0)
     }
+    #[cfg(test)]
     pub(crate) fn fault(&self, kind: FaultKind) -> u64 {
         self.faults.get(kind.name()).copied().unwrap_or(0)
     }
     pub fn faults_total(&self) -> u64 {
         self.faults.values().sum()
-    }
-    pub(crate) fn requests_total(&self) -> u64 {
-        self.requests.values().sum()
     }
 }
 
@@ -456,15 +455,6 @@ impl MockHandle {
 
     pub fn stats(&self) -> MockStats {
         self.shared.stats()
-    }
-
-    pub(crate) fn profile(&self) -> &MockProfile {
-        &self.shared.profile
-    }
-
-    /// The seed in use (the profile's, or the random one drawn at start): put it in a report to replay a run.
-    pub(crate) fn seed(&self) -> u64 {
-        self.shared.seed
     }
 
     /// Stop accepting, let requests in flight finish for up to 5 s, then cut what is left.

@@ -405,11 +405,13 @@ impl MockProfile {
     }
 
     /// The API this profile speaks.
+    #[cfg(test)]
     pub(crate) fn protocol_kind(&self) -> ProtocolKind {
         self.protocol
     }
 
     /// The key the mock requires, if any (a scenario run against a mock uses it when no key is configured).
+    #[cfg(test)]
     pub(crate) fn bearer(&self) -> Option<String> {
         self.auth.as_ref().map(|a| a.bearer.clone())
     }

@@ -13,7 +13,9 @@ use plotters::prelude::*;
 
 pub(crate) use cost::cost;
 pub(crate) use latency::latency_percentiles;
-pub(crate) use series::{errors_and_throughput, time_series, trend};
+#[cfg(test)]
+pub(crate) use series::time_series;
+pub(crate) use series::{errors_and_throughput, trend};
 pub(crate) use style::ensure_font;
 
 /// Width of every chart, in pixels.

@@ -24,6 +24,7 @@ struct Panel<'a> {
 }
 
 /// Lines over time, one per series, with a legend.
+#[cfg(test)]
 pub(crate) fn time_series<'o>(
     out: impl Into<Out<'o>>,
     title: &str,
