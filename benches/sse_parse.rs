@@ -138,7 +138,6 @@ fn main() {
     for i in 0..CONTENT_CHUNKS as u64 {
         t.on_content(base + Duration::from_millis(100 + 20 * i), 40);
     }
-    t.on_end(base + Duration::from_millis(100 + 20 * CONTENT_CHUNKS as u64));
     let timer_total = size_of::<StreamTimer>() + t.heap_bytes();
     println!(
         "memory per stream: SseParser {} B struct + {} B buffers = {} B; \

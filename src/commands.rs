@@ -27,7 +27,7 @@ pub mod exit {
     pub const THRESHOLDS_FAILED: i32 = 1;
     /// Bad input or environment: scenario/profile errors, missing key variable, unreachable target, port in use,
     /// runs that cannot be compared.
-    pub const BAD_INPUT: i32 = 2;
+    pub(crate) const BAD_INPUT: i32 = 2;
     /// The harness failed at run time (cannot write the report directory, ...).
     pub const HARNESS: i32 = 3;
     /// Interrupted (Ctrl-C / SIGTERM / duration cap) after a graceful drain: report written, marked interrupted;
@@ -107,9 +107,9 @@ pub struct RunOptions {
 pub struct RunResult {
     pub dir: PathBuf,
     /// The run's decision (merged with the baseline comparison's when there is one).
-    pub decision: crate::measure::decision::Decision,
+    pub(crate) decision: crate::measure::decision::Decision,
     pub stopped: Option<String>,
-    pub allow_undecided: bool,
+    pub(crate) allow_undecided: bool,
     pub summary: String,
 }
 
@@ -138,7 +138,7 @@ fn report_error(e: crate::report::ReportError) -> AppError {
     }
 }
 
-pub fn load_scenario(path: &Path) -> Result<Loaded, AppError> {
+pub(crate) fn load_scenario(path: &Path) -> Result<Loaded, AppError> {
     Scenario::load(path).map_err(|e| bad_input(e.to_string()))
 }
 
@@ -217,12 +217,26 @@ async fn check_reachable(name: &str, url: &str, addrs: &[SocketAddr]) -> Result<
     )))
 }
 
+/// What [`check_target_sources`] found for one target, handed to [`prepare_targets`] so that nothing is loaded or
+/// resolved twice.
+pub(crate) enum Source {
+    /// The target's mock profile, loaded and checked.
+    Mock(Box<MockProfile>),
+    /// A `base_url`'s addresses, when the loopback rule resolved them (None: remote targets are allowed and the rule
+    /// did not run).
+    Url(Option<Vec<SocketAddr>>),
+}
+
 /// What `run` would refuse about the targets, checked without starting anything or reading keys: every mock profile
 /// loads and speaks the target's protocol, and every `base_url` is on loopback unless allowed. `validate` and `run`
-/// both call it, so they agree.
-pub async fn check_target_sources(loaded: &Loaded, allow_remote: bool) -> Result<(), AppError> {
+/// both call it, so they agree; `run` goes on with what it found, one [`Source`] per target.
+pub(crate) async fn check_target_sources(
+    loaded: &Loaded,
+    allow_remote: bool,
+) -> Result<Vec<Source>, AppError> {
     let s = &loaded.scenario;
     let allow_remote = allow_remote || s.limits.allow_non_loopback;
+    let mut out = Vec::with_capacity(s.targets.len());
     for (i, t) in s.targets.iter().enumerate() {
         if let Some(m) = &t.mock {
             let field = format!("targets[{i}].mock");
@@ -240,14 +254,19 @@ pub async fn check_target_sources(loaded: &Loaded, allow_remote: bool) -> Result
                     ),
                 )));
             }
-        } else if let Some(url) = &t.base_url {
+            out.push(Source::Mock(Box::new(profile)));
+        } else {
             // The same rule as `run`: every address the host resolves to must be loopback unless allowed.
-            if !allow_remote {
-                loopback_rule(loaded, i, &t.name, url, allow_remote).await?;
-            }
+            let addrs = match &t.base_url {
+                Some(url) if !allow_remote => {
+                    Some(loopback_rule(loaded, i, &t.name, url, allow_remote).await?)
+                }
+                _ => None,
+            };
+            out.push(Source::Url(addrs));
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// `cutover validate`: everything `run` would refuse before sending, then the plan.
@@ -293,16 +312,19 @@ fn override_duration(loaded: &mut Loaded, d: f64) -> Result<(), AppError> {
 }
 
 /// A target, resolved and ready, with the mock server that backs it if any.
-pub struct Prepared {
-    pub targets: Vec<RunTarget>,
-    pub metas: Vec<TargetMeta>,
-    pub mocks: Vec<MockHandle>,
+pub(crate) struct Prepared {
+    pub(crate) targets: Vec<RunTarget>,
+    pub(crate) metas: Vec<TargetMeta>,
+    pub(crate) mocks: Vec<MockHandle>,
 }
 
 /// Resolve every target: start embedded mocks, read keys from the environment, apply the loopback rule, check that
 /// each endpoint answers TCP. All errors are bad input (exit 2) and happen before anything is written.
-pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prepared, AppError> {
-    check_target_sources(loaded, allow_remote).await?;
+pub(crate) async fn prepare_targets(
+    loaded: &Loaded,
+    allow_remote: bool,
+) -> Result<Prepared, AppError> {
+    let sources = check_target_sources(loaded, allow_remote).await?;
     let s = &loaded.scenario;
     let allow_remote = allow_remote || s.limits.allow_non_loopback;
     let mut out = Prepared {
@@ -310,43 +332,48 @@ pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prep
         metas: Vec::new(),
         mocks: Vec::new(),
     };
-    for (i, t) in s.targets.iter().enumerate() {
-        let (base_url, key, endpoint_desc, is_mock) = if let Some(m) = &t.mock {
-            let path = loaded.resolve(m);
-            let profile =
-                MockProfile::from_yaml_file(&path).map_err(|e| bad_input(e.to_string()))?;
-            // A mock target uses the key from its variable when that is set (so a wrong key shows the mock's 401),
-            // else the profile's own key: the bundled run needs no keys.
-            let key = match &t.api_key_env {
-                Some(var) if std::env::var_os(var).is_some() => {
-                    Some(Secret::from_env(var, &t.name).map_err(|e| bad_input(e.to_string()))?)
-                }
-                _ => profile.auth.as_ref().map(|a| Secret::new(a.bearer.clone())),
-            };
-            let handle = crate::mock::serve(profile, SocketAddr::from(([127, 0, 0, 1], 0)))
-                .await
-                .map_err(|e| {
-                    bad_input(format!("target `{}`: mock {}: {e}", t.name, path.display()))
-                })?;
-            let url = handle.base_url();
-            out.mocks.push(handle);
-            (
-                url.clone(),
-                key,
-                format!("{url} (embedded mock `{m}`)"),
-                true,
-            )
-        } else {
-            let url = t.base_url.clone().expect("validated: base_url or mock");
-            let addrs = loopback_rule(loaded, i, &t.name, &url, allow_remote).await?;
-            let key = match &t.api_key_env {
-                Some(var) => {
-                    Some(Secret::from_env(var, &t.name).map_err(|e| bad_input(e.to_string()))?)
-                }
-                None => None,
-            };
-            check_reachable(&t.name, &url, &addrs).await?;
-            (url.clone(), key, url, false)
+    for ((i, t), source) in s.targets.iter().enumerate().zip(sources) {
+        let (base_url, key, endpoint_desc, is_mock) = match source {
+            Source::Mock(profile) => {
+                let m = t.mock.as_deref().unwrap_or_default();
+                let path = loaded.resolve(m);
+                // A mock target uses the key from its variable when that is set (so a wrong key shows the mock's 401),
+                // else the profile's own key: the bundled run needs no keys.
+                let key = match &t.api_key_env {
+                    Some(var) if std::env::var_os(var).is_some() => {
+                        Some(Secret::from_env(var, &t.name).map_err(|e| bad_input(e.to_string()))?)
+                    }
+                    _ => profile.auth.as_ref().map(|a| Secret::new(a.bearer.clone())),
+                };
+                let handle = crate::mock::serve(*profile, SocketAddr::from(([127, 0, 0, 1], 0)))
+                    .await
+                    .map_err(|e| {
+                        bad_input(format!("target `{}`: mock {}: {e}", t.name, path.display()))
+                    })?;
+                let url = handle.base_url();
+                out.mocks.push(handle);
+                (
+                    url.clone(),
+                    key,
+                    format!("{url} (embedded mock `{m}`)"),
+                    true,
+                )
+            }
+            Source::Url(addrs) => {
+                let url = t.base_url.clone().expect("validated: base_url or mock");
+                let addrs = match addrs {
+                    Some(a) => a,
+                    None => loopback_rule(loaded, i, &t.name, &url, allow_remote).await?,
+                };
+                let key = match &t.api_key_env {
+                    Some(var) => {
+                        Some(Secret::from_env(var, &t.name).map_err(|e| bad_input(e.to_string()))?)
+                    }
+                    None => None,
+                };
+                check_reachable(&t.name, &url, &addrs).await?;
+                (url.clone(), key, url, false)
+            }
         };
         let endpoint = Endpoint::new(
             t.protocol,
@@ -387,7 +414,7 @@ pub async fn prepare_targets(loaded: &Loaded, allow_remote: bool) -> Result<Prep
 }
 
 /// A fresh run directory `<root>/<scenario>-<UTC timestamp>`; never reuses an existing one.
-pub fn new_run_dir(root: &Path, scenario: &str) -> Result<PathBuf, AppError> {
+pub(crate) fn new_run_dir(root: &Path, scenario: &str) -> Result<PathBuf, AppError> {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     std::fs::create_dir_all(root).map_err(|e| harness(format!("{}: {e}", root.display())))?;
     for n in 0..1000 {
@@ -608,6 +635,7 @@ fn summary_text(
     acc: &[crate::run::sink::Accounting],
     checks: &[crate::measure::threshold::Check],
 ) -> String {
+    use crate::config::metric::Metric;
     use std::fmt::Write as _;
     let mut o = String::new();
     for a in acc {
@@ -621,11 +649,11 @@ fn summary_text(
             a.errors,
             a.not_sent,
             a.cancelled,
-            m.metric(&a.target, "mean_ms").map_or("-".into(), crate::format::ms),
-            m.metric(&a.target, "p99_ms").map_or("-".into(), crate::format::ms),
-            m.metric(&a.target, "ttft_p50_ms").map_or("-".into(), crate::format::ms),
-            m.metric(&a.target, "error_rate").map_or("-".into(), |v| format!("{:.2}%", v * 100.0)),
-            m.metric(&a.target, "monthly_cost_usd").map_or("-".into(), |v| format!("${v:.0}")),
+            m.value(&a.target, Metric::MeanMs).map_or("-".into(), crate::format::ms),
+            m.value(&a.target, Metric::P99Ms).map_or("-".into(), crate::format::ms),
+            m.value(&a.target, Metric::TtftP50Ms).map_or("-".into(), crate::format::ms),
+            m.value(&a.target, Metric::ErrorRate).map_or("-".into(), |v| format!("{:.2}%", v * 100.0)),
+            m.value(&a.target, Metric::MonthlyCostUsd).map_or("-".into(), |v| format!("${v:.0}")),
         );
     }
     for c in checks {

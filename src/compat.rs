@@ -15,18 +15,18 @@ use crate::config::scenario::ProtocolKind;
 
 /// The shape of one response.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Shape {
-    pub status: u16,
-    pub content_type: String,
+pub(crate) struct Shape {
+    pub(crate) status: u16,
+    pub(crate) content_type: String,
     /// JSON path -> type name (`string`, `number`, `bool`, `null`, `object`, `array`); arrays collapsed to `[]`.
-    pub fields: BTreeMap<String, String>,
+    pub(crate) fields: BTreeMap<String, String>,
     /// For SSE: event names in order with repeats collapsed (`delta*`), and per event name its data's fields.
-    pub events: Vec<String>,
-    pub event_fields: BTreeMap<String, BTreeMap<String, String>>,
+    pub(crate) events: Vec<String>,
+    pub(crate) event_fields: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// JSON value -> flattened `path: type` map.
-pub fn json_shape(v: &Value) -> BTreeMap<String, String> {
+pub(crate) fn json_shape(v: &Value) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     walk(v, String::new(), &mut out);
     out
@@ -65,7 +65,7 @@ fn walk(v: &Value, path: String, out: &mut BTreeMap<String, String>) {
 }
 
 /// Parse an SSE body into its event structure.
-pub fn sse_shape(body: &[u8]) -> (Vec<String>, BTreeMap<String, BTreeMap<String, String>>) {
+pub(crate) fn sse_shape(body: &[u8]) -> (Vec<String>, BTreeMap<String, BTreeMap<String, String>>) {
     let mut p = SseParser::new();
     let mut names: Vec<String> = Vec::new();
     let mut fields: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
@@ -96,14 +96,14 @@ pub fn sse_shape(body: &[u8]) -> (Vec<String>, BTreeMap<String, BTreeMap<String,
 
 /// One probe: a request sent to both sides.
 #[derive(Debug, Clone)]
-pub struct Probe {
-    pub name: &'static str,
-    pub method: reqwest::Method,
+pub(crate) struct Probe {
+    pub(crate) name: &'static str,
+    pub(crate) method: reqwest::Method,
     /// Path and query; `{conversation_id}` is replaced by the id each side returned for the create probe.
-    pub path: String,
-    pub body: Option<Value>,
+    pub(crate) path: String,
+    pub(crate) body: Option<Value>,
     /// Send without the Authorization header (the 401 shape).
-    pub no_auth: bool,
+    pub(crate) no_auth: bool,
 }
 
 fn post(name: &'static str, path: &str, body: Value) -> Probe {
@@ -116,7 +116,7 @@ fn post(name: &'static str, path: &str, body: Value) -> Probe {
     }
 }
 
-pub fn probes(kind: ProtocolKind, model: &str, bot_id: &str) -> Vec<Probe> {
+pub(crate) fn probes(kind: ProtocolKind, model: &str, bot_id: &str) -> Vec<Probe> {
     match kind {
         ProtocolKind::Openai => openai_probes(model),
         ProtocolKind::Coze => coze_probes(bot_id),
@@ -211,7 +211,7 @@ fn coze_probes(bot_id: &str) -> Vec<Probe> {
 }
 
 /// Send one probe and take the shape of the answer.
-pub async fn probe(
+pub(crate) async fn probe(
     client: &reqwest::Client,
     ep: &Endpoint,
     p: &Probe,
@@ -297,7 +297,7 @@ fn rate_limit_headers(h: &reqwest::header::HeaderMap) -> Vec<String> {
 /// In an OpenAI stream, the `choices` of the usage chunk: `empty` (the spec) or `non-empty` (LiteLLM sends
 /// `[{"index":0,"delta":{}}]`, which a client that treats the last chunk with choices as content may miscount).
 /// `None` when there is no usage chunk.
-pub fn usage_chunk_choices(body: &[u8]) -> Option<&'static str> {
+pub(crate) fn usage_chunk_choices(body: &[u8]) -> Option<&'static str> {
     let mut p = SseParser::new();
     p.push(body).ok()?;
     p.finish();
@@ -318,7 +318,7 @@ pub fn usage_chunk_choices(body: &[u8]) -> Option<&'static str> {
 }
 
 /// Every difference between two shapes, one line each.
-pub fn diff(a: &Shape, b: &Shape) -> Vec<String> {
+pub(crate) fn diff(a: &Shape, b: &Shape) -> Vec<String> {
     let mut out = Vec::new();
     if a.status != b.status {
         out.push(format!(

@@ -9,7 +9,7 @@ use super::sse::StreamTimer;
 
 /// What went wrong, one kind per failure mode; the CSV and report use [`ErrorKind::as_str`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// HTTP status >= 400 other than 429 (`http_500`, `http_401`, ...).
     Http(u16),
     /// A 3xx answer: never followed (a redirect could lead off loopback, and 301/302/303 would turn the POST into a
@@ -45,7 +45,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub fn as_str(&self) -> String {
+    pub(crate) fn as_str(&self) -> String {
         match self {
             ErrorKind::Http(s) => format!("http_{s}"),
             ErrorKind::Redirect(_) => "redirect".into(),
@@ -67,7 +67,7 @@ impl ErrorKind {
 
     /// The kind a CSV `error_kind` names (the inverse of [`ErrorKind::as_str`]; a redirect's status is not in its
     /// name). None for an empty or unknown name.
-    pub fn from_csv(name: &str) -> Option<ErrorKind> {
+    pub(crate) fn from_csv(name: &str) -> Option<ErrorKind> {
         if let Some(code) = name.strip_prefix("http_") {
             return code.parse().ok().map(ErrorKind::Http);
         }
@@ -96,7 +96,7 @@ impl ErrorKind {
     /// failures, and a 429 that exhausted its retries (the user got no answer either way). Client-side mistakes such
     /// as 401/404, malformed requests and Coze envelope errors are errors but not unavailability. The one rule: the
     /// report's metrics read it through [`ErrorKind::from_csv`].
-    pub fn is_unavailability(&self) -> bool {
+    pub(crate) fn is_unavailability(&self) -> bool {
         match self {
             ErrorKind::Http(s) => *s >= 500 || *s == 408 || *s == 429,
             ErrorKind::Envelope(_) | ErrorKind::Cancelled => false,
@@ -105,7 +105,7 @@ impl ErrorKind {
     }
 
     /// Worth another attempt: 429, 408, 409, 5xx, timeouts and connection failures (as the OpenAI SDK retries).
-    pub fn retryable(&self, server_errors: bool) -> bool {
+    pub(crate) fn retryable(&self, server_errors: bool) -> bool {
         match self {
             ErrorKind::RateLimited => true,
             ErrorKind::Http(s) => server_errors && (*s >= 500 || *s == 408 || *s == 409),
@@ -116,34 +116,34 @@ impl ErrorKind {
 }
 
 /// Longest failure detail kept, in characters: clipped AFTER redaction, so a key cut by the clip cannot leak a piece.
-pub const DETAIL_CHARS: usize = 300;
+pub(crate) const DETAIL_CHARS: usize = 300;
 
 /// Answer text kept per attempt by default (the conversation history and the token estimate need no more).
-pub const DEFAULT_ANSWER_BYTES: usize = 64 << 10;
+pub(crate) const DEFAULT_ANSWER_BYTES: usize = 64 << 10;
 
 /// One attempt at one request. Its state is bounded whatever the server sends: the timer keeps running statistics
 /// and the answer keeps a prefix.
 #[derive(Debug, Clone)]
-pub struct Attempt {
-    pub sent: Instant,
-    pub done: Instant,
-    pub status: Option<u16>,
-    pub error: Option<ErrorKind>,
+pub(crate) struct Attempt {
+    pub(crate) sent: Instant,
+    pub(crate) done: Instant,
+    pub(crate) status: Option<u16>,
+    pub(crate) error: Option<ErrorKind>,
     /// Short, redacted description of a failure.
-    pub detail: Option<String>,
+    pub(crate) detail: Option<String>,
     /// Server's wait hint (Retry-After / retry-after-ms), already parsed.
-    pub retry_after: Option<Duration>,
+    pub(crate) retry_after: Option<Duration>,
     /// The header `retry_after` came from (`retry-after`, `llm_provider-retry-after-ms`, ...).
-    pub retry_hint: Option<&'static str>,
+    pub(crate) retry_hint: Option<&'static str>,
     /// (input, output) tokens from the server's usage block.
-    pub usage: Option<(u64, u64)>,
+    pub(crate) usage: Option<(u64, u64)>,
     /// The first `answer_cap` bytes of the answer (for the conversation history and the token estimate).
-    pub answer: String,
+    pub(crate) answer: String,
     /// Bytes of answer text received, kept or not.
-    pub answer_bytes: u64,
+    pub(crate) answer_bytes: u64,
     answer_cap: usize,
     /// First byte, first and last content chunk, gaps and chunk count, from `sent`: the one stream timer.
-    pub timer: StreamTimer,
+    pub(crate) timer: StreamTimer,
 }
 
 impl Attempt {
@@ -205,7 +205,7 @@ impl Attempt {
 
     /// Output tokens estimated from the answer (when the server sent no usage): the kept prefix's estimate, scaled
     /// by the bytes received when the answer was longer than the prefix.
-    pub fn estimated_output_tokens(&self) -> u64 {
+    pub(crate) fn estimated_output_tokens(&self) -> u64 {
         let kept = crate::config::prices::estimate_tokens(&self.answer);
         let kept_bytes = self.answer.len() as u64;
         if self.answer_bytes <= kept_bytes || kept_bytes == 0 {
@@ -215,7 +215,7 @@ impl Attempt {
         u64::try_from(scaled).unwrap_or(u64::MAX)
     }
 
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.error.is_none()
     }
 }

@@ -8,11 +8,11 @@ use serde_json::{json, Value};
 use super::attempt::{Attempt, ErrorKind};
 use super::http::{ConvState, Endpoint};
 use super::sse;
-use super::sse::token_count;
+use super::sse::usage_counts;
 
 impl Endpoint {
     /// Create the server-side conversation (Coze). One attempt.
-    pub async fn create_conversation(
+    pub(crate) async fn create_conversation(
         &self,
         client: &reqwest::Client,
         conv: &mut ConvState,
@@ -179,7 +179,7 @@ impl Endpoint {
             match d.get("status").and_then(Value::as_str) {
                 Some("completed") => {
                     a.done = Instant::now();
-                    a.usage = coze_usage(&d);
+                    a.usage = usage_counts(&d, "input_count", "output_count");
                     return Ok(a);
                 }
                 Some("failed") | Some("canceled") => {
@@ -253,14 +253,6 @@ fn coze_envelope(a: &mut Attempt, v: Value) -> Option<Value> {
             None
         }
     }
-}
-
-fn coze_usage(d: &Value) -> Option<(u64, u64)> {
-    let u = d.get("usage")?;
-    Some((
-        token_count(u.get("input_count")?)?,
-        token_count(u.get("output_count")?)?,
-    ))
 }
 
 #[cfg(test)]

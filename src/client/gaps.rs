@@ -7,7 +7,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 /// Gaps kept as a list before the histogram takes over (4 KiB of `Duration`s).
-pub const LISTED_GAPS: usize = 256;
+pub(crate) const LISTED_GAPS: usize = 256;
 
 #[derive(Debug, Clone, Default)]
 pub struct GapStats {
@@ -20,7 +20,7 @@ pub struct GapStats {
 }
 
 impl GapStats {
-    pub fn record(&mut self, gap: Duration) {
+    pub(crate) fn record(&mut self, gap: Duration) {
         self.count += 1;
         self.max = self.max.max(gap);
         if self.listed.len() < LISTED_GAPS {
@@ -39,17 +39,18 @@ impl GapStats {
     }
 
     /// The largest gap, `None` without gaps.
-    pub fn max(&self) -> Option<Duration> {
+    pub(crate) fn max(&self) -> Option<Duration> {
         (self.count > 0).then_some(self.max)
     }
 
     /// The first [`LISTED_GAPS`] gaps, in order.
-    pub fn listed(&self) -> &[Duration] {
+    #[cfg(test)]
+    pub(crate) fn listed(&self) -> &[Duration] {
         &self.listed
     }
 
     /// Add every gap to `pooled` (microseconds, saturating at its highest trackable value).
-    pub fn record_into(&self, pooled: &mut Histogram<u64>) {
+    pub(crate) fn record_into(&self, pooled: &mut Histogram<u64>) {
         for g in &self.listed {
             pooled.saturating_record(micros(*g));
         }
@@ -62,7 +63,7 @@ impl GapStats {
     }
 
     /// Heap bytes held.
-    pub fn heap_bytes(&self) -> usize {
+    pub(crate) fn heap_bytes(&self) -> usize {
         self.listed.capacity() * std::mem::size_of::<Duration>()
             + self.more.as_ref().map_or(0, |h| {
                 std::mem::size_of::<Histogram<u64>>() + h.distinct_values() * 8

@@ -31,13 +31,13 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
 }
 
 /// Default `limits.max_response_bytes`: a bigger body or stream is an `oversize_body` failure (and is not buffered).
-pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 4 << 20;
+pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: u64 = 4 << 20;
 
 /// What one response may hold: the bytes read (body or stream) and the answer text kept.
 #[derive(Debug, Clone, Copy)]
-pub struct ResponseLimits {
-    pub max_response_bytes: u64,
-    pub max_answer_bytes: usize,
+pub(crate) struct ResponseLimits {
+    pub(crate) max_response_bytes: u64,
+    pub(crate) max_answer_bytes: usize,
 }
 
 impl Default for ResponseLimits {
@@ -52,24 +52,24 @@ impl Default for ResponseLimits {
 /// A target endpoint as the adapters need it.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    pub kind: ProtocolKind,
+    pub(crate) kind: ProtocolKind,
     /// The scenario's `base_url`, parsed; API paths are joined to its path and its query is kept (see [`Self::url`]).
     pub(crate) base: reqwest::Url,
-    pub key: Option<Secret>,
-    pub headers: HeaderMap,
-    pub coze: Option<CozeSettings>,
-    pub max_tokens: Option<u32>,
+    pub(crate) key: Option<Secret>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) coze: Option<CozeSettings>,
+    pub(crate) max_tokens: Option<u32>,
     pub(crate) limits: ResponseLimits,
     /// `protocol: webhook` only: path, acknowledgement timeout, redeliveries (see `client::webhook`).
-    pub webhook: Option<crate::config::webhook::WebhookSettings>,
+    pub(crate) webhook: Option<crate::config::webhook::WebhookSettings>,
 }
 
 /// Per-conversation state the protocol keeps between turns.
 #[derive(Debug, Default, Clone)]
 pub struct ConvState {
-    pub coze_conversation_id: Option<String>,
-    pub history: Vec<(&'static str, String)>,
-    pub user: String,
+    pub(crate) coze_conversation_id: Option<String>,
+    pub(crate) history: Vec<(&'static str, String)>,
+    pub(crate) user: String,
 }
 
 impl Endpoint {
@@ -109,7 +109,10 @@ impl Endpoint {
     }
 
     /// A webhook target's settings (the defaults when `None` is given for a webhook target).
-    pub fn with_webhook(mut self, w: Option<crate::config::webhook::WebhookSettings>) -> Endpoint {
+    pub(crate) fn with_webhook(
+        mut self,
+        w: Option<crate::config::webhook::WebhookSettings>,
+    ) -> Endpoint {
         if self.kind == ProtocolKind::Webhook {
             self.webhook = Some(w.unwrap_or_default());
         }
@@ -117,7 +120,7 @@ impl Endpoint {
     }
 
     /// The scenario's caps on what one response may hold (the defaults otherwise).
-    pub fn with_limits(mut self, limits: ResponseLimits) -> Endpoint {
+    pub(crate) fn with_limits(mut self, limits: ResponseLimits) -> Endpoint {
         self.limits = limits;
         self
     }
@@ -152,7 +155,7 @@ impl Endpoint {
     }
 
     /// Does this protocol need a conversation created before the first turn?
-    pub fn needs_conversation(&self) -> bool {
+    pub(crate) fn needs_conversation(&self) -> bool {
         self.kind == ProtocolKind::Coze
     }
 
@@ -334,7 +337,6 @@ impl Endpoint {
             }
         }
         a.done = Instant::now();
-        a.timer.on_end(a.done);
         if !finished {
             return a.fail(ErrorKind::StreamCut, "stream ended before its end marker");
         }
@@ -342,7 +344,7 @@ impl Endpoint {
     }
 
     /// Remove the API key from any text that might echo it (error bodies, transport errors).
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         match &self.key {
             Some(k) => k.redact(text),
             None => text.to_string(),
@@ -433,8 +435,9 @@ fn classify_body_error(e: &reqwest::Error) -> ErrorKind {
     }
 }
 
-/// Server wait hint (see [`super::retry_hint`] for the forms and their order).
-pub fn retry_after(h: &HeaderMap, now: SystemTime) -> Option<Duration> {
+/// Server wait hint (see [`super::retry_hint`] for the forms and their order); the tests' view of it.
+#[cfg(test)]
+fn retry_after(h: &HeaderMap, now: SystemTime) -> Option<Duration> {
     super::retry_hint::retry_hint(h, now).map(|(d, _)| d)
 }
 

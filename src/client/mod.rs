@@ -2,24 +2,24 @@
 //! (OpenAI-compatible, Coze), and secrets. The runner hands over a turn and gets back an [`Attempt`]; it never sees a
 //! URL or a JSON field.
 
-pub mod attempt;
-pub mod coze;
-pub mod gaps;
+pub(crate) mod attempt;
+pub(crate) mod coze;
+pub(crate) mod gaps;
 pub mod http;
-pub mod openai;
-pub mod retry_hint;
+pub(crate) mod openai;
+pub(crate) mod retry_hint;
 pub mod secret;
 pub mod sse;
-pub mod webhook;
+pub(crate) mod webhook;
 
-pub use attempt::{Attempt, ErrorKind};
+pub(crate) use attempt::{Attempt, ErrorKind};
 pub use http::{ConvState, Endpoint};
 
 use crate::config::scenario::ProtocolKind;
 
 impl Endpoint {
     /// Send one user turn and read the whole answer. One attempt: the runner does retries.
-    pub async fn send_turn(
+    pub(crate) async fn send_turn(
         &self,
         client: &reqwest::Client,
         conv: &ConvState,

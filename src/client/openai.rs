@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::attempt::{Attempt, ErrorKind};
 use super::http::{ConvState, Endpoint};
 use super::sse;
-use super::sse::token_count;
+use super::sse::usage_counts;
 
 impl Endpoint {
     pub(super) async fn openai_turn(
@@ -57,7 +57,7 @@ impl Endpoint {
             );
         };
         a.push_answer(text);
-        a.usage = openai_usage(&v);
+        a.usage = usage_counts(&v, "prompt_tokens", "completion_tokens");
         a
     }
 }
@@ -86,14 +86,6 @@ struct Message<'a> {
 #[derive(Serialize)]
 struct StreamOptions {
     include_usage: bool,
-}
-
-fn openai_usage(v: &Value) -> Option<(u64, u64)> {
-    let u = v.get("usage")?;
-    Some((
-        token_count(u.get("prompt_tokens")?)?,
-        token_count(u.get("completion_tokens")?)?,
-    ))
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use reqwest::header::HeaderMap;
 
 /// Which header a wait came from (the `retry_hint` a record can carry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryHint {
+pub(crate) enum RetryHint {
     RetryAfterMs,
     ProviderRetryAfterMs,
     RetryAfter,
@@ -22,7 +22,7 @@ pub enum RetryHint {
 
 impl RetryHint {
     /// The header's name.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             RetryHint::RetryAfterMs => "retry-after-ms",
             RetryHint::ProviderRetryAfterMs => "llm_provider-retry-after-ms",
@@ -61,7 +61,7 @@ fn seconds_or_date(h: &HeaderMap, name: &str, now: SystemTime) -> Option<Duratio
 }
 
 /// A Go duration (`1h2m3.5s`, `250ms`, `6m0s`, `1us`, `0s`); `None` if it is not one.
-pub fn go_duration(s: &str) -> Option<Duration> {
+pub(crate) fn go_duration(s: &str) -> Option<Duration> {
     let mut rest = s.trim();
     if rest.is_empty() {
         return None;
@@ -101,7 +101,7 @@ fn reset(h: &HeaderMap, what: &str) -> Option<Duration> {
 }
 
 /// The wait the server asks for and the header that said it, in the order above.
-pub fn retry_hint(h: &HeaderMap, now: SystemTime) -> Option<(Duration, RetryHint)> {
+pub(crate) fn retry_hint(h: &HeaderMap, now: SystemTime) -> Option<(Duration, RetryHint)> {
     if let Some(d) = millis(h, "retry-after-ms") {
         return Some((d, RetryHint::RetryAfterMs));
     }

@@ -7,7 +7,7 @@ use std::fmt;
 pub struct Secret(String);
 
 #[derive(Debug, thiserror::Error)]
-pub enum SecretError {
+pub(crate) enum SecretError {
     #[error("environment variable `{0}` (the API key of target `{1}`) is not set")]
     Missing(String, String),
     #[error(
@@ -21,7 +21,7 @@ impl Secret {
         Secret(value.into())
     }
 
-    pub fn from_env(var: &str, target: &str) -> Result<Secret, SecretError> {
+    pub(crate) fn from_env(var: &str, target: &str) -> Result<Secret, SecretError> {
         match std::env::var(var) {
             Ok(v) if !v.trim().is_empty() => Ok(Secret(v.trim().to_string())),
             Ok(_) | Err(std::env::VarError::NotUnicode(_)) => {
@@ -34,20 +34,20 @@ impl Secret {
     }
 
     /// The value, for building the Authorization header only.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 
     /// `text` with this key, any piece of it of [`MIN_PIECE`] or more characters (case-insensitively: servers echo
     /// keys lower- or upper-cased, and a clipped echo keeps only a piece), and anything shaped like an API key
     /// (`sk-…`, `pat_…`, `Bearer …`) replaced by `***`. Redact before clipping, never after.
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         redact_key_shapes(&redact_pieces(text, &self.0))
     }
 }
 
 /// Shortest piece of a key that is redacted; a whole key shorter than this (but 4+ characters) is redacted too.
-pub const MIN_PIECE: usize = 8;
+pub(crate) const MIN_PIECE: usize = 8;
 
 /// `text` with every run of characters that matches a piece of `key` (ASCII case-insensitively) of at least
 /// [`MIN_PIECE`] bytes, or the whole key when it is shorter, replaced by `***`. O(text x key) at worst.
@@ -107,7 +107,7 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 }
 
 /// Replace tokens that look like API keys (`sk-…`, `pat_…`, `Bearer …`) with `***`.
-pub fn redact_key_shapes(text: &str) -> String {
+pub(crate) fn redact_key_shapes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {

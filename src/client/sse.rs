@@ -12,20 +12,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub use super::gaps::GapStats;
+pub(crate) use super::gaps::GapStats;
 
 /// Default bound on one line and on one event's data: 4 MiB.
-pub const DEFAULT_MAX_EVENT_BYTES: usize = 4 << 20;
+pub(crate) const DEFAULT_MAX_EVENT_BYTES: usize = 4 << 20;
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SseEvent {
     /// The `event:` field; `None` when absent or empty (the spec's default type, `message`).
-    pub event: Option<String>,
+    pub(crate) event: Option<String>,
     /// The `data:` lines joined with `\n` (no trailing newline).
-    pub data: String,
+    pub(crate) data: String,
     /// The last event ID seen on this stream (it persists across events, per spec); `None` when empty.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
 }
 
 /// Parser failure. After one, the parser stays failed: every later `push` returns the same error.
@@ -60,7 +60,7 @@ pub struct StreamEnd {
     pub partial: bool,
     /// The event the complete lines of that unfinished event would have made. The spec says to discard it; it is
     /// given only for diagnostics (e.g. a server that omits the blank line after `data: [DONE]`).
-    pub unterminated: Option<SseEvent>,
+    pub(crate) unterminated: Option<SseEvent>,
 }
 
 impl StreamEnd {
@@ -148,13 +148,9 @@ impl SseParser {
         self.queue.pop_front()
     }
 
-    /// Number of complete events waiting in the queue.
-    pub fn queued(&self) -> usize {
-        self.queue.len()
-    }
-
     /// The last valid `retry:` value seen (milliseconds).
-    pub fn retry(&self) -> Option<u64> {
+    #[cfg(test)]
+    pub(crate) fn retry(&self) -> Option<u64> {
         self.retry
     }
 
@@ -392,22 +388,8 @@ pub struct StreamTimer {
     first_byte: Option<Instant>,
     first_content: Option<Instant>,
     last_content: Option<Instant>,
-    end: Option<Instant>,
     content_chunks: u64,
-    content_units: u64,
     gaps: GapStats,
-}
-
-/// The figures of one stream (see [`StreamTimer`]'s methods for each definition).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StreamTimes {
-    pub ttfb: Option<Duration>,
-    pub ttft: Option<Duration>,
-    pub itl: Option<Duration>,
-    pub tpot: Option<Duration>,
-    pub e2e: Option<Duration>,
-    pub output_tokens_per_sec: Option<f64>,
-    pub content_chunks: u64,
 }
 
 impl StreamTimer {
@@ -418,9 +400,7 @@ impl StreamTimer {
             first_byte: None,
             first_content: None,
             last_content: None,
-            end: None,
             content_chunks: 0,
-            content_units: 0,
             gaps: GapStats::default(),
         }
     }
@@ -430,9 +410,8 @@ impl StreamTimer {
         self.first_byte.get_or_insert(t);
     }
 
-    /// A chunk carrying answer content: `units` is its length or token count (the caller's choice, summed in
-    /// [`content_units`](Self::content_units)). `units == 0` (empty content) is ignored: it does not count for
-    /// TTFT. Sets the first byte too if it was not recorded.
+    /// A chunk carrying answer content: `units` is its length or token count (the caller's choice). `units == 0`
+    /// (empty content) is ignored: it does not count for TTFT. Sets the first byte too if it was not recorded.
     pub fn on_content(&mut self, t: Instant, units: u64) {
         if units == 0 {
             return;
@@ -444,52 +423,18 @@ impl StreamTimer {
         }
         self.last_content = Some(t);
         self.content_chunks += 1;
-        self.content_units = self.content_units.saturating_add(units);
-    }
-
-    /// End of the stream (last byte); the last call wins.
-    pub fn on_end(&mut self, t: Instant) {
-        self.end = Some(t);
     }
 
     /// Request sent -> first byte.
-    pub fn ttfb(&self) -> Option<Duration> {
+    pub(crate) fn ttfb(&self) -> Option<Duration> {
         self.first_byte
             .map(|t| t.saturating_duration_since(self.start))
     }
 
     /// Request sent -> first chunk with non-empty content.
-    pub fn ttft(&self) -> Option<Duration> {
+    pub(crate) fn ttft(&self) -> Option<Duration> {
         self.first_content
             .map(|t| t.saturating_duration_since(self.start))
-    }
-
-    /// Request sent -> end of stream.
-    pub fn e2e(&self) -> Option<Duration> {
-        self.end.map(|t| t.saturating_duration_since(self.start))
-    }
-
-    /// Inter-token latency: (last content chunk - first content chunk) / (output_tokens - 1), truncated to the
-    /// nanosecond; `None` when `output_tokens < 2` or there was no content.
-    pub fn itl(&self, output_tokens: u64) -> Option<Duration> {
-        let span = self
-            .last_content?
-            .saturating_duration_since(self.first_content?);
-        div(span, output_tokens.checked_sub(1)?)
-    }
-
-    /// Time per output token after the first (vLLM's TPOT): (end - first content chunk) / (output_tokens - 1).
-    /// Unlike [`itl`](Self::itl) it includes the tail after the last content (usage chunk, end marker).
-    pub fn tpot(&self, output_tokens: u64) -> Option<Duration> {
-        let span = self.end?.saturating_duration_since(self.first_content?);
-        div(span, output_tokens.checked_sub(1)?)
-    }
-
-    /// Output rate of this request: output_tokens / (end - first content chunk), in tokens per second; `None`
-    /// without content, without an end, with zero tokens or a zero span.
-    pub fn output_tokens_per_sec(&self, output_tokens: u64) -> Option<f64> {
-        let span = self.end?.saturating_duration_since(self.first_content?);
-        (output_tokens > 0 && !span.is_zero()).then(|| output_tokens as f64 / span.as_secs_f64())
     }
 
     /// Gaps between consecutive content chunks: count, maximum, the first ones listed, all of them poolable.
@@ -498,7 +443,7 @@ impl StreamTimer {
     }
 
     /// First content chunk -> last content chunk (zero with one chunk), `None` without content.
-    pub fn content_span(&self) -> Option<Duration> {
+    pub(crate) fn content_span(&self) -> Option<Duration> {
         Some(
             self.last_content?
                 .saturating_duration_since(self.first_content?),
@@ -506,42 +451,14 @@ impl StreamTimer {
     }
 
     /// Number of chunks with non-empty content.
-    pub fn content_chunks(&self) -> u64 {
+    pub(crate) fn content_chunks(&self) -> u64 {
         self.content_chunks
-    }
-
-    /// Sum of the `units` given to [`on_content`](Self::on_content).
-    pub fn content_units(&self) -> u64 {
-        self.content_units
     }
 
     /// Heap bytes held by the gap statistics.
     pub fn heap_bytes(&self) -> usize {
         self.gaps.heap_bytes()
     }
-
-    /// All figures at once, for `output_tokens` (server usage, else an estimate such as the chunk count).
-    pub fn times(&self, output_tokens: u64) -> StreamTimes {
-        StreamTimes {
-            ttfb: self.ttfb(),
-            ttft: self.ttft(),
-            itl: self.itl(output_tokens),
-            tpot: self.tpot(output_tokens),
-            e2e: self.e2e(),
-            output_tokens_per_sec: self.output_tokens_per_sec(output_tokens),
-            content_chunks: self.content_chunks,
-        }
-    }
-}
-
-fn div(d: Duration, n: u64) -> Option<Duration> {
-    if n == 0 {
-        return None;
-    }
-    let nanos = d.as_nanos() / u128::from(n);
-    Some(Duration::from_nanos(
-        u64::try_from(nanos).unwrap_or(u64::MAX),
-    ))
 }
 
 /// One event as a protocol sees it.
@@ -714,6 +631,16 @@ pub(crate) fn token_count(v: &serde_json::Value) -> Option<u64> {
     let f = v.as_f64().filter(|f| *f >= 0.0)?;
     // `as` saturates at u64::MAX for large floats.
     Some(f as u64)
+}
+
+/// The `(input, output)` token counts of a JSON body's `usage` block, under the API's names for them.
+pub(crate) fn usage_counts(
+    body: &serde_json::Value,
+    input: &str,
+    output: &str,
+) -> Option<(u64, u64)> {
+    let u = body.get("usage")?;
+    Some((token_count(u.get(input)?)?, token_count(u.get(output)?)?))
 }
 
 #[cfg(test)]

@@ -17,24 +17,24 @@ use super::attempt::{Attempt, ErrorKind};
 use super::http::{read_body, Endpoint};
 
 /// Header naming a redelivery's number (1 for the first redelivery).
-pub const RETRY_NUM_HEADER: &str = "x-webhook-retry-num";
+pub(crate) const RETRY_NUM_HEADER: &str = "x-webhook-retry-num";
 /// Header naming why the previous delivery failed.
-pub const RETRY_REASON_HEADER: &str = "x-webhook-retry-reason";
+pub(crate) const RETRY_REASON_HEADER: &str = "x-webhook-retry-reason";
 /// Largest callback body read.
-pub const MAX_ANSWER_BODY: usize = 1 << 20;
+pub(crate) const MAX_ANSWER_BODY: usize = 1 << 20;
 
 /// One event as the platform sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WebhookEvent {
-    pub event_id: String,
-    pub event: String,
-    pub bot_id: String,
-    pub conversation_id: String,
-    pub message_id: String,
-    pub content: String,
-    pub user_id: String,
-    pub timestamp: u64,
-    pub callback_url: String,
+pub(crate) struct WebhookEvent {
+    pub(crate) event_id: String,
+    pub(crate) event: String,
+    pub(crate) bot_id: String,
+    pub(crate) conversation_id: String,
+    pub(crate) message_id: String,
+    pub(crate) content: String,
+    pub(crate) user_id: String,
+    pub(crate) timestamp: u64,
+    pub(crate) callback_url: String,
 }
 
 impl WebhookEvent {
@@ -42,7 +42,7 @@ impl WebhookEvent {
     /// digits, `_`, `-`): the ids are derived from them, so every delivery of it (and only of it) has the same
     /// `event_id`.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         target: &str,
         conversation: u64,
         turn: u32,
@@ -71,20 +71,20 @@ impl WebhookEvent {
 
 /// Why the previous delivery of an event failed, as the redelivery's header says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryReason {
+pub(crate) enum RetryReason {
     HttpTimeout,
     HttpError,
 }
 
 impl RetryReason {
-    pub fn of(kind: &ErrorKind) -> RetryReason {
+    pub(crate) fn of(kind: &ErrorKind) -> RetryReason {
         match kind {
             ErrorKind::Timeout => RetryReason::HttpTimeout,
             _ => RetryReason::HttpError,
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RetryReason::HttpTimeout => "http_timeout",
             RetryReason::HttpError => "http_error",
@@ -94,15 +94,13 @@ impl RetryReason {
 
 /// What the webhook server posts back to the callback URL.
 #[derive(Debug, Clone, Deserialize)]
-pub struct CallbackAnswer {
-    pub event_id: String,
-    #[serde(default)]
-    pub answer: Option<String>,
+pub(crate) struct CallbackAnswer {
+    pub(crate) event_id: String,
 }
 
 impl CallbackAnswer {
     /// Parse a callback body; `None` when it is not an answer (no `event_id`).
-    pub fn parse(body: &[u8]) -> Option<CallbackAnswer> {
+    pub(crate) fn parse(body: &[u8]) -> Option<CallbackAnswer> {
         serde_json::from_slice(body).ok()
     }
 }
@@ -110,7 +108,7 @@ impl CallbackAnswer {
 impl Endpoint {
     /// Deliver `ev` once: any 2xx within `ack_timeout` acknowledges it; a later answer is a `timeout` (the request is
     /// dropped, as a platform does), a non-2xx is `http_<status>`. `retry` names a redelivery's number and reason.
-    pub async fn send_event(
+    pub(crate) async fn send_event(
         &self,
         client: &reqwest::Client,
         ev: &WebhookEvent,

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::{bad_input, harness, load_scenario, new_run_dir, prepare_targets, AppError};
+use crate::config::metric::{Metric, Scope, Unit};
 use crate::config::scenario::Loaded;
 use crate::config::shape::{Constant, Shape};
 use crate::measure::capacity::{Search, Slo};
@@ -87,12 +88,10 @@ impl Plan {
     fn step_s(&self, rps: f64, o: &SweepOptions) -> (f64, bool) {
         let mut need: f64 = 0.0;
         for s in &self.slos {
-            let share = if s.metric.starts_with("ttft") || s.metric.starts_with("itl") {
-                self.stream_share
-            } else if s.metric.ends_with("_ms") {
-                1.0 - self.stream_share
-            } else {
-                1.0
+            let share = match (s.metric.unit(), s.metric.scope()) {
+                (Unit::Ms, Scope::ChatStream) => self.stream_share,
+                (Unit::Ms, _) => 1.0 - self.stream_share,
+                _ => 1.0,
             };
             need = need.max(s.samples_needed() as f64 / (rps * share.max(1e-6)));
         }
@@ -314,12 +313,12 @@ async fn step(
         step_s,
     )
     .map_err(|e| harness(format!("{}: {e}", ran.requests_csv.display())))?;
-    let v = |name: &str| m.metric(target, name);
+    let v = |metric: Metric| m.value(target, metric);
     let mut breached: Vec<(f64, String)> = plan
         .slos
         .iter()
-        .filter(|s| !s.met(v(&s.metric)))
-        .map(|s| (s.severity(v(&s.metric)), s.metric.clone()))
+        .filter(|s| !s.met(v(s.metric)))
+        .map(|s| (s.severity(v(s.metric)), s.metric.to_string()))
         .collect();
     if let Some(reason) = &ran.stopped {
         breached.push((f64::INFINITY, format!("stopped: {reason}")));
@@ -337,10 +336,10 @@ async fn step(
         achieved_rps: chat.finished() as f64 / step_s,
         ok: chat.ok,
         errors: chat.errors,
-        p50_ms: v("p50_ms"),
-        p99_ms: v("p99_ms"),
-        ttft_p99_ms: v("ttft_p99_ms"),
-        error_rate: v("error_rate"),
+        p50_ms: v(Metric::P50Ms),
+        p99_ms: v(Metric::P99Ms),
+        ttft_p99_ms: v(Metric::TtftP99Ms),
+        error_rate: v(Metric::ErrorRate),
         meets_slo: breached.is_empty(),
         step_s,
         enough_samples: enough,

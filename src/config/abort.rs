@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
-pub enum ThresholdEntry {
+pub(crate) enum ThresholdEntry {
     #[schemars(schema_with = "crate::config::schema::threshold_expr")]
     Plain(String),
     Rule(AbortRule),
@@ -22,15 +22,15 @@ pub enum ThresholdEntry {
 /// finished requests on its targets, arrivals stop and the run ends as `aborted: <expr>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AbortRule {
+pub(crate) struct AbortRule {
     #[schemars(schema_with = "crate::config::schema::threshold_expr")]
-    pub expr: String,
+    pub(crate) expr: String,
     #[serde(default)]
-    pub abort_on_fail: bool,
+    pub(crate) abort_on_fail: bool,
     #[serde(default)]
-    pub delay_s: f64,
+    pub(crate) delay_s: f64,
     #[serde(default = "default_min_samples")]
-    pub min_samples: u64,
+    pub(crate) min_samples: u64,
 }
 
 fn default_min_samples() -> u64 {
@@ -40,7 +40,7 @@ fn default_min_samples() -> u64 {
 /// The `thresholds:` list: the expressions, plus the abort rules among them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(from = "Vec<ThresholdEntry>", into = "Vec<ThresholdEntry>")]
-pub struct ThresholdList {
+pub(crate) struct ThresholdList {
     exprs: Vec<String>,
     entries: Vec<ThresholdEntry>,
 }
@@ -79,7 +79,7 @@ impl std::ops::Deref for ThresholdList {
 
 impl ThresholdList {
     /// The entries that abort the run when breached.
-    pub fn abort_rules(&self) -> Vec<AbortRule> {
+    pub(crate) fn abort_rules(&self) -> Vec<AbortRule> {
         self.entries
             .iter()
             .filter_map(|e| match e {
@@ -89,13 +89,13 @@ impl ThresholdList {
             .collect()
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.exprs.clear();
         self.entries.clear();
     }
 
     /// Check the abort settings; errors name the field under `thresholds`.
-    pub fn check(&self) -> Result<(), (String, String)> {
+    pub(crate) fn check(&self) -> Result<(), (String, String)> {
         for (i, e) in self.entries.iter().enumerate() {
             if let ThresholdEntry::Rule(r) = e {
                 if !(r.delay_s.is_finite() && r.delay_s >= 0.0) {

@@ -10,17 +10,17 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Goodput {
+pub(crate) struct Goodput {
     /// Limit on a non-streamed chat request's latency.
     #[serde(default)]
-    pub latency_ms: Option<f64>,
+    pub(crate) latency_ms: Option<f64>,
     /// Limit on a streamed chat request's time to first token.
     #[serde(default)]
-    pub ttft_ms: Option<f64>,
+    pub(crate) ttft_ms: Option<f64>,
 }
 
 impl Goodput {
-    pub fn check(&self) -> Result<(), (String, String)> {
+    pub(crate) fn check(&self) -> Result<(), (String, String)> {
         for (f, v) in [("latency_ms", self.latency_ms), ("ttft_ms", self.ttft_ms)] {
             if let Some(v) = v {
                 if !(v.is_finite() && v > 0.0) {

@@ -1,13 +1,13 @@
 //! What the user wrote: scenario types and validation, the price table, the threshold language and metric names,
 //! and the YAML position helpers behind file:line:col:field errors.
 
-pub mod abort;
-pub mod goodput;
-pub mod metric;
-pub mod prices;
+pub(crate) mod abort;
+pub(crate) mod goodput;
+pub(crate) mod metric;
+pub(crate) mod prices;
 pub mod scenario;
-pub mod schema;
-pub mod shape;
-pub mod threshold;
-pub mod webhook;
+pub(crate) mod schema;
+pub(crate) mod shape;
+pub(crate) mod threshold;
+pub(crate) mod webhook;
 pub mod yaml;

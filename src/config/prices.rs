@@ -34,13 +34,13 @@ pub enum PriceError {
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PriceFile {
+pub(crate) struct PriceFile {
     #[serde(default = "usd")]
-    pub currency: String,
+    pub(crate) currency: String,
     /// Where the prices come from and when they were read (shown in the report).
     #[serde(default)]
-    pub source: Option<String>,
-    pub models: BTreeMap<String, ModelPrice>,
+    pub(crate) source: Option<String>,
+    pub(crate) models: BTreeMap<String, ModelPrice>,
 }
 
 fn usd() -> String {
@@ -49,26 +49,26 @@ fn usd() -> String {
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ModelPrice {
+pub(crate) struct ModelPrice {
     /// USD per million input (prompt) tokens.
-    pub input_per_mtok: f64,
+    pub(crate) input_per_mtok: f64,
     /// USD per million output (completion) tokens.
-    pub output_per_mtok: f64,
+    pub(crate) output_per_mtok: f64,
     /// Other names a gateway accepts for this model (dated snapshots, vendor prefixes).
     #[serde(default)]
-    pub aliases: Vec<String>,
+    pub(crate) aliases: Vec<String>,
 }
 
 /// Integer prices, nano-dollars per token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct NanoPrice {
-    pub input: u64,
-    pub output: u64,
+pub(crate) struct NanoPrice {
+    pub(crate) input: u64,
+    pub(crate) output: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PriceTable {
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     prices: BTreeMap<String, NanoPrice>,
     aliases: BTreeMap<String, String>,
 }
@@ -86,7 +86,7 @@ fn nano_per_token(usd_per_mtok: f64) -> Option<u64> {
 }
 
 impl PriceTable {
-    pub fn load(path: &Path) -> Result<PriceTable, PriceError> {
+    pub(crate) fn load(path: &Path) -> Result<PriceTable, PriceError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| PriceError::Io {
             file: file.clone(),
@@ -98,7 +98,7 @@ impl PriceTable {
         Self::from_file(pf, &file)
     }
 
-    pub fn from_file(pf: PriceFile, file: &str) -> Result<PriceTable, PriceError> {
+    pub(crate) fn from_file(pf: PriceFile, file: &str) -> Result<PriceTable, PriceError> {
         if pf.currency != "USD" {
             return Err(PriceError::Parse(format!(
                 "{file}: currency: only USD is supported, got {}",
@@ -140,7 +140,7 @@ impl PriceTable {
 
     /// Canonical catalogue name for a model or alias. Matching is exact first, then case-insensitive, then with a
     /// vendor prefix (`openai/gpt-4.1`) removed, as gateways accept.
-    pub fn resolve<'a>(&'a self, name: &str) -> Result<&'a str, PriceError> {
+    pub(crate) fn resolve<'a>(&'a self, name: &str) -> Result<&'a str, PriceError> {
         let lookup = |n: &str| -> Option<&'a str> {
             if let Some((k, _)) = self.prices.get_key_value(n) {
                 return Some(k.as_str());
@@ -160,18 +160,18 @@ impl PriceTable {
         })
     }
 
-    pub fn price(&self, model: &str) -> Result<NanoPrice, PriceError> {
+    pub(crate) fn price(&self, model: &str) -> Result<NanoPrice, PriceError> {
         let c = self.resolve(model)?;
         Ok(self.prices[c])
     }
 
-    pub fn models(&self) -> impl Iterator<Item = (&str, NanoPrice)> {
+    pub(crate) fn models(&self) -> impl Iterator<Item = (&str, NanoPrice)> {
         self.prices.iter().map(|(k, v)| (k.as_str(), *v))
     }
 }
 
 /// Cost of one request in nano-dollars: tokens at the model's prices, `markup_pct` added, plus a flat fee.
-pub fn request_cost_nano(
+pub(crate) fn request_cost_nano(
     price: NanoPrice,
     input_tokens: u64,
     output_tokens: u64,
@@ -192,17 +192,17 @@ pub fn request_cost_nano(
         .saturating_add(usd_to_nano(fee_usd))
 }
 
-pub fn usd_to_nano(usd: f64) -> u64 {
+pub(crate) fn usd_to_nano(usd: f64) -> u64 {
     (usd * 1e9).round().max(0.0) as u64
 }
 
-pub fn nano_to_usd(nano: u64) -> f64 {
+pub(crate) fn nano_to_usd(nano: u64) -> f64 {
     nano as f64 / 1e9
 }
 
 /// Token estimate when a server sends no `usage`: ~4 characters per token (OpenAI's rule of thumb), at least one
 /// token per whitespace-separated word. Always flagged as estimated in outputs.
-pub fn estimate_tokens(text: &str) -> u64 {
+pub(crate) fn estimate_tokens(text: &str) -> u64 {
     let chars = text.chars().count() as u64;
     let words = text.split_whitespace().count() as u64;
     chars.div_ceil(4).max(words)

@@ -46,7 +46,7 @@ pub enum ScenarioError {
     schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
-pub enum Role {
+pub(crate) enum Role {
     Legacy,
     Gateway,
 }
@@ -74,30 +74,30 @@ pub enum ProtocolKind {
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
-    pub name: String,
+    pub(crate) name: String,
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Seed of the traffic generator: the same seed gives every target the same conversations.
     #[serde(default = "default_seed")]
-    pub seed: u64,
-    pub targets: Vec<TargetSpec>,
-    pub traffic: Traffic,
+    pub(crate) seed: u64,
+    pub(crate) targets: Vec<TargetSpec>,
+    pub(crate) traffic: Traffic,
     #[serde(default)]
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     #[serde(default)]
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
     /// Path of a price table (relative to the scenario file) or an inline table.
-    pub prices: PricesRef,
+    pub(crate) prices: PricesRef,
     /// k6-style pass/fail expressions, e.g. `gateway.p99_ms < 400`; an entry may also be
     /// `{expr, abort_on_fail, delay_s, min_samples}` to stop the run when breached.
     #[serde(default)]
-    pub thresholds: crate::config::abort::ThresholdList,
+    pub(crate) thresholds: crate::config::abort::ThresholdList,
     /// Per-request objectives for goodput (requests that met them, per second).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub goodput: Option<crate::config::goodput::Goodput>,
+    pub(crate) goodput: Option<crate::config::goodput::Goodput>,
     /// Canary mode: route each user to one path by a stable hash, phase by phase.
     #[serde(default)]
-    pub canary: Option<Canary>,
+    pub(crate) canary: Option<Canary>,
 }
 
 fn default_seed() -> u64 {
@@ -106,7 +106,7 @@ fn default_seed() -> u64 {
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
-pub enum PricesRef {
+pub(crate) enum PricesRef {
     #[schemars(schema_with = "crate::config::schema::scenario_path")]
     File(String),
     Inline(crate::config::prices::PriceFile),
@@ -114,35 +114,35 @@ pub enum PricesRef {
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TargetSpec {
-    pub name: String,
-    pub role: Role,
-    pub protocol: ProtocolKind,
+pub(crate) struct TargetSpec {
+    pub(crate) name: String,
+    pub(crate) role: Role,
+    pub(crate) protocol: ProtocolKind,
     /// Real endpoint, e.g. `https://api.coze.com`. Exactly one of `base_url` and `mock`.
     #[serde(default)]
-    pub base_url: Option<String>,
+    pub(crate) base_url: Option<String>,
     /// Embedded mock profile, e.g. `../mocks/gateway.yaml` (relative to the scenario file's folder).
     #[serde(default)]
     #[schemars(schema_with = "crate::config::schema::scenario_path")]
-    pub mock: Option<String>,
+    pub(crate) mock: Option<String>,
     /// Name of the environment variable holding the API key. The key itself never appears in a scenario.
     #[serde(default)]
-    pub api_key_env: Option<String>,
+    pub(crate) api_key_env: Option<String>,
     /// Extra request headers (no secrets here: use `api_key_env`).
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub(crate) headers: BTreeMap<String, String>,
     /// Coze settings (bot ids per model, poll interval). Required for `protocol: coze`.
     #[serde(default)]
-    pub coze: Option<CozeSettings>,
+    pub(crate) coze: Option<CozeSettings>,
     /// Per-target pricing adjustments (gateway markup, platform fee per request).
     #[serde(default)]
-    pub pricing: TargetPricing,
+    pub(crate) pricing: TargetPricing,
     /// Target to send a turn to when this target's retries are exhausted (the seed's fall-back-to-legacy handler).
     #[serde(default)]
-    pub fallback: Option<String>,
+    pub(crate) fallback: Option<String>,
     /// Webhook settings (acknowledgement timeout, redeliveries, answer deadline); `protocol: webhook` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<crate::config::webhook::WebhookSettings>,
+    pub(crate) webhook: Option<crate::config::webhook::WebhookSettings>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -150,16 +150,16 @@ pub struct TargetSpec {
 pub struct CozeSettings {
     /// Bot used for a model not listed in `model_bots`.
     #[serde(default)]
-    pub bot_id: Option<String>,
+    pub(crate) bot_id: Option<String>,
     /// One bot per model: the legacy side serves a model through a bot configured with it.
     #[serde(default)]
-    pub model_bots: BTreeMap<String, String>,
+    pub(crate) model_bots: BTreeMap<String, String>,
     /// Poll interval of `GET /v3/chat/retrieve` for non-streamed chats (the official SDKs use 1 s).
     #[serde(default = "default_poll_ms")]
-    pub poll_interval_ms: u64,
+    pub(crate) poll_interval_ms: u64,
     /// Also send the bot id in this request header (a Coze-shaped gateway that reads it there, e.g. `X-Bot-Id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bot_id_header: Option<String>,
+    pub(crate) bot_id_header: Option<String>,
 }
 
 fn default_poll_ms() -> u64 {
@@ -168,55 +168,55 @@ fn default_poll_ms() -> u64 {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TargetPricing {
+pub(crate) struct TargetPricing {
     /// Percentage added to token prices (e.g. a gateway's margin).
     #[serde(default)]
-    pub markup_pct: f64,
+    pub(crate) markup_pct: f64,
     /// Flat fee per chat request in USD (e.g. a platform's per-message charge).
     #[serde(default)]
-    pub per_request_usd: f64,
+    pub(crate) per_request_usd: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Traffic {
+pub(crate) struct Traffic {
     /// Daily conversation volume of production; used for arrival rate and monthly projection.
-    pub conversations_per_day: f64,
+    pub(crate) conversations_per_day: f64,
     /// Scenario seconds per wall-clock second: 144 replays a day's arrival rate 144 times faster.
     #[serde(default)]
-    pub time_scale: Option<f64>,
+    pub(crate) time_scale: Option<f64>,
     /// Wall-clock length of the arrival window in seconds.
-    pub duration_s: f64,
+    pub(crate) duration_s: f64,
     /// `poisson` (exponential gaps, the default) or `uniform` (evenly spaced).
     #[serde(default)]
-    pub arrival: Arrival,
+    pub(crate) arrival: Arrival,
     /// How the arrival rate moves over the run (ramp, steps, diurnal, spike); constant when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shape: Option<crate::config::shape::Shape>,
+    pub(crate) shape: Option<crate::config::shape::Shape>,
     /// Conversations arriving in the first `warmup_s` wall seconds are sent and recorded (`warmup` in
     /// requests.csv) but kept out of every statistic, so a cold endpoint's first requests do not decide anything.
     #[serde(default)]
-    pub warmup_s: f64,
+    pub(crate) warmup_s: f64,
     /// Turns per conversation: a weighted list.
-    pub turns: Vec<TurnsWeight>,
+    pub(crate) turns: Vec<TurnsWeight>,
     /// Think time between turns, in scenario seconds (compressed by time_scale on the wall clock).
     #[serde(default)]
-    pub think_time_s: f64,
+    pub(crate) think_time_s: f64,
     /// Share of chat requests that stream (SSE), 0..=1.
-    pub stream_share: f64,
+    pub(crate) stream_share: f64,
     /// Distinct users; conversations are spread over them (canary routing hashes the user id).
     #[serde(default = "default_users")]
-    pub users: u64,
+    pub(crate) users: u64,
     /// Weighted model mix, used when no routing rule matches.
-    pub models: Vec<ModelWeight>,
+    pub(crate) models: Vec<ModelWeight>,
     /// Intent routing: the first rule whose keyword occurs in the prompt picks the model.
     #[serde(default)]
-    pub routing: Vec<RouteRule>,
+    pub(crate) routing: Vec<RouteRule>,
     /// Prompts drawn uniformly for each turn.
-    pub prompts: Vec<String>,
+    pub(crate) prompts: Vec<String>,
     /// Upper bound on output tokens sent with each request (`max_tokens`), if any.
     #[serde(default)]
-    pub max_tokens: Option<u32>,
+    pub(crate) max_tokens: Option<u32>,
 }
 
 fn default_users() -> u64 {
@@ -227,7 +227,7 @@ fn default_users() -> u64 {
     Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
-pub enum Arrival {
+pub(crate) enum Arrival {
     #[default]
     Poisson,
     Uniform,
@@ -235,58 +235,58 @@ pub enum Arrival {
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TurnsWeight {
-    pub turns: u32,
-    pub weight: f64,
+pub(crate) struct TurnsWeight {
+    pub(crate) turns: u32,
+    pub(crate) weight: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ModelWeight {
-    pub model: String,
-    pub weight: f64,
+pub(crate) struct ModelWeight {
+    pub(crate) model: String,
+    pub(crate) weight: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RouteRule {
+pub(crate) struct RouteRule {
     /// Case-insensitive substrings of the user's message.
-    pub keywords: Vec<String>,
-    pub model: String,
+    pub(crate) keywords: Vec<String>,
+    pub(crate) model: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Cap on the send rate per target (requests per second, governor).
     #[serde(default = "default_max_rps")]
-    pub max_rps: f64,
+    pub(crate) max_rps: f64,
     /// Requests in flight per target; an arrival beyond it is counted as not sent (never silently dropped).
     #[serde(default = "default_in_flight")]
-    pub max_in_flight: usize,
+    pub(crate) max_in_flight: usize,
     #[serde(default = "default_timeout")]
-    pub request_timeout_s: f64,
+    pub(crate) request_timeout_s: f64,
     /// Hard cap on requests sent per target.
     #[serde(default = "default_max_requests")]
-    pub max_requests: u64,
+    pub(crate) max_requests: u64,
     /// Hard cap on the whole run's wall time (arrivals + drain).
     #[serde(default = "default_max_duration")]
-    pub max_duration_s: f64,
+    pub(crate) max_duration_s: f64,
     /// Hard cap on estimated spend per target, USD (ignored for mock targets, which cost nothing).
     #[serde(default)]
-    pub max_spend_usd: Option<f64>,
+    pub(crate) max_spend_usd: Option<f64>,
     /// Allow targets outside loopback. Off by default so a typo can never hit a paid endpoint.
     #[serde(default)]
-    pub allow_non_loopback: bool,
+    pub(crate) allow_non_loopback: bool,
     /// How long in-flight requests may finish after arrivals stop (Ctrl-C or end of window).
     #[serde(default = "default_grace")]
-    pub grace_s: f64,
+    pub(crate) grace_s: f64,
     /// Largest response body or stream read per request, bytes; past it the request fails as `oversize_body`.
     #[serde(default = "default_max_response_bytes")]
-    pub max_response_bytes: u64,
+    pub(crate) max_response_bytes: u64,
     /// Answer text kept per request for the conversation history and the token estimate, bytes (a prefix).
     #[serde(default = "default_max_answer_bytes")]
-    pub max_answer_bytes: usize,
+    pub(crate) max_answer_bytes: usize,
 }
 
 fn default_max_response_bytes() -> u64 {
@@ -334,23 +334,23 @@ impl Default for Limits {
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Retries after the first attempt (0 = never retry).
     #[serde(default = "default_retries")]
-    pub max_retries: u32,
+    pub(crate) max_retries: u32,
     #[serde(default = "default_initial_backoff")]
-    pub initial_backoff_ms: u64,
+    pub(crate) initial_backoff_ms: u64,
     #[serde(default = "default_max_backoff")]
-    pub max_backoff_ms: u64,
+    pub(crate) max_backoff_ms: u64,
     /// A server's Retry-After longer than this is capped to it.
     #[serde(default = "default_max_retry_after")]
-    pub max_retry_after_s: f64,
+    pub(crate) max_retry_after_s: f64,
     /// Total time a request may spend waiting between retries.
     #[serde(default = "default_budget")]
-    pub budget_s: f64,
+    pub(crate) budget_s: f64,
     /// Also retry 5xx and timeouts (429 is always retried while the budget lasts).
     #[serde(default = "default_true")]
-    pub retry_server_errors: bool,
+    pub(crate) retry_server_errors: bool,
 }
 
 fn default_retries() -> u32 {
@@ -387,51 +387,51 @@ impl Default for RetryPolicy {
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Canary {
+pub(crate) struct Canary {
     /// Phases in order; each sends `share` of users to the gateway for `duration_s` of the arrival window.
-    pub phases: Vec<CanaryPhase>,
+    pub(crate) phases: Vec<CanaryPhase>,
     /// Salt of the user hash, so a new rollout can reshuffle who goes first.
     #[serde(default)]
-    pub salt: String,
+    pub(crate) salt: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CanaryPhase {
+pub(crate) struct CanaryPhase {
     pub name: String,
     /// Share of users routed to the gateway, 0..=1.
-    pub share: f64,
+    pub(crate) share: f64,
     /// Wall-clock seconds of arrivals in this phase.
-    pub duration_s: f64,
+    pub(crate) duration_s: f64,
     /// Go / no-go checks for this phase, same syntax as `thresholds`.
     #[serde(default)]
     #[schemars(schema_with = "crate::config::schema::threshold_exprs")]
-    pub thresholds: Vec<String>,
+    pub(crate) thresholds: Vec<String>,
 }
 
 /// A scenario with its origin, resolved price table and where its relative paths point.
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    pub scenario: Scenario,
-    pub path: PathBuf,
-    pub base_dir: PathBuf,
-    pub prices: PriceTable,
+    pub(crate) scenario: Scenario,
+    pub(crate) path: PathBuf,
+    pub(crate) base_dir: PathBuf,
+    pub(crate) prices: PriceTable,
 }
 
 impl Loaded {
     /// Resolve a path written in the scenario: relative to the scenario file's folder, absolute as given.
-    pub fn resolve(&self, rel: &str) -> PathBuf {
+    pub(crate) fn resolve(&self, rel: &str) -> PathBuf {
         resolve_path(&self.base_dir, rel)
     }
 
     /// Wall-clock arrivals per second of conversations.
-    pub fn conversations_per_wall_second(&self) -> f64 {
+    pub(crate) fn conversations_per_wall_second(&self) -> f64 {
         self.scenario.traffic.wall_rate()
     }
 
     /// `file:line:col: field: message` for a field of this scenario found wrong after loading (a mock profile that
     /// cannot be read, a target outside loopback); `file: field: message` when the file cannot be read again.
-    pub fn error_at(&self, field: &str, message: &str) -> String {
+    pub(crate) fn error_at(&self, field: &str, message: &str) -> String {
         let file = self.path.display().to_string();
         let text = std::fs::read_to_string(&self.path).unwrap_or_default();
         match yamlpos::locate(&text, field) {
@@ -443,13 +443,13 @@ impl Loaded {
 
 impl Traffic {
     /// Wall-clock arrivals per second of conversations.
-    pub fn wall_rate(&self) -> f64 {
+    pub(crate) fn wall_rate(&self) -> f64 {
         self.conversations_per_day / 86_400.0 * self.time_scale.unwrap_or(1.0)
     }
 
     /// Mean chat turns per conversation (weighted), plus one for a conversation-create call where the protocol
     /// needs it (counted always: an upper bound for the plan).
-    pub fn mean_requests_per_conversation(&self) -> f64 {
+    pub(crate) fn mean_requests_per_conversation(&self) -> f64 {
         let w: f64 = self.turns.iter().map(|t| t.weight).sum();
         let turns: f64 = self
             .turns
@@ -466,7 +466,7 @@ impl Traffic {
 
 /// A path written in a scenario, resolved against the scenario file's folder (absolute paths as given). Never the
 /// current directory: a scenario copied to another folder with the files it names runs unchanged from anywhere.
-pub fn resolve_path(base_dir: &Path, rel: &str) -> PathBuf {
+pub(crate) fn resolve_path(base_dir: &Path, rel: &str) -> PathBuf {
     let p = PathBuf::from(rel);
     if p.is_absolute() {
         p
@@ -537,14 +537,14 @@ impl Scenario {
         schema::to_text(&s)
     }
 
-    pub fn target(&self, name: &str) -> Option<&TargetSpec> {
+    pub(crate) fn target(&self, name: &str) -> Option<&TargetSpec> {
         self.targets.iter().find(|t| t.name == name)
     }
 }
 
 mod validate;
 mod webhook;
-pub use validate::{check_plan, ranges};
+pub(crate) use validate::{check_plan, ranges};
 
 #[cfg(test)]
 mod tests;

@@ -9,24 +9,24 @@
 use schemars::{json_schema, Schema, SchemaGenerator};
 
 /// Draft 7: the draft every YAML / JSON editor plugin understands.
-pub fn generator() -> SchemaGenerator {
+pub(crate) fn generator() -> SchemaGenerator {
     schemars::generate::SchemaSettings::draft07().into_generator()
 }
 
 /// Pretty JSON with a trailing newline.
-pub fn to_text(schema: &Schema) -> String {
+pub(crate) fn to_text(schema: &Schema) -> String {
     let mut s = serde_json::to_string_pretty(schema).unwrap_or_default();
     s.push('\n');
     s
 }
 
 /// One comparison operator between two non-empty sides: the shape of the threshold grammar (`threshold.rs`).
-pub const THRESHOLD_PATTERN: &str =
+pub(crate) const THRESHOLD_PATTERN: &str =
     r"^[^<>=!]*[^<>=!\s][^<>=!]*(<=?|>=?|==|!=)[^<>=!]*[^<>=!\s][^<>=!]*$";
 
 /// A threshold expression, e.g. `gateway.p99_ms < 400` (the grammar is in `threshold.rs`; `cutover validate`
 /// parses it and names the column of a mistake).
-pub fn threshold_expr(_: &mut SchemaGenerator) -> Schema {
+pub(crate) fn threshold_expr(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "string",
         "pattern": THRESHOLD_PATTERN,
@@ -38,12 +38,12 @@ pub fn threshold_expr(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// A list of threshold expressions (canary phases).
-pub fn threshold_exprs(g: &mut SchemaGenerator) -> Schema {
+pub(crate) fn threshold_exprs(g: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": "array", "items": threshold_expr(g) })
 }
 
 /// A path written in the scenario: relative to the scenario file's folder, or absolute.
-pub fn scenario_path(_: &mut SchemaGenerator) -> Schema {
+pub(crate) fn scenario_path(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "string",
         "minLength": 1,
@@ -53,6 +53,6 @@ pub fn scenario_path(_: &mut SchemaGenerator) -> Schema {
 }
 
 /// `replay_hour: peak`: the only word accepted besides an hour number.
-pub fn peak_word(_: &mut SchemaGenerator) -> Schema {
+pub(crate) fn peak_word(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": "string", "enum": ["peak"] })
 }

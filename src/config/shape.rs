@@ -17,50 +17,50 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Shape {
+pub(crate) struct Shape {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub constant: Option<Constant>,
+    pub(crate) constant: Option<Constant>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ramp: Option<Ramp>,
+    pub(crate) ramp: Option<Ramp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub steps: Option<Vec<Step>>,
+    pub(crate) steps: Option<Vec<Step>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub diurnal: Option<Diurnal>,
+    pub(crate) diurnal: Option<Diurnal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spike: Option<Spike>,
+    pub(crate) spike: Option<Spike>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Constant {
+pub(crate) struct Constant {
     /// Conversations per wall second.
-    pub rate: f64,
+    pub(crate) rate: f64,
 }
 
 /// Linear from `from` to `to` over `over_s` seconds, then `to`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Ramp {
-    pub from: f64,
-    pub to: f64,
-    pub over_s: f64,
+pub(crate) struct Ramp {
+    pub(crate) from: f64,
+    pub(crate) to: f64,
+    pub(crate) over_s: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Step {
-    pub rate: f64,
-    pub hold_s: f64,
+pub(crate) struct Step {
+    pub(crate) rate: f64,
+    pub(crate) hold_s: f64,
 }
 
 /// `base`, with `peak` from `at_s` for `duration_s` seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Spike {
-    pub base: f64,
-    pub peak: f64,
-    pub at_s: f64,
-    pub duration_s: f64,
+pub(crate) struct Spike {
+    pub(crate) base: f64,
+    pub(crate) peak: f64,
+    pub(crate) at_s: f64,
+    pub(crate) duration_s: f64,
 }
 
 /// A daily curve: 24 relative weights (normalised to shares of `conversations_per_day`), hour 0 first. Without
@@ -69,15 +69,15 @@ pub struct Spike {
 /// given): `peak` picks the hour of the largest weight.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Diurnal {
-    pub hourly_weights: Vec<f64>,
+pub(crate) struct Diurnal {
+    pub(crate) hourly_weights: Vec<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replay_hour: Option<ReplayHour>,
+    pub(crate) replay_hour: Option<ReplayHour>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
-pub enum ReplayHour {
+pub(crate) enum ReplayHour {
     Hour(u32),
     /// Only `peak`.
     #[schemars(schema_with = "crate::config::schema::peak_word")]
@@ -86,13 +86,13 @@ pub enum ReplayHour {
 
 impl Diurnal {
     /// Share of the daily volume in each hour (weights normalised).
-    pub fn shares(&self) -> Vec<f64> {
+    pub(crate) fn shares(&self) -> Vec<f64> {
         let sum: f64 = self.hourly_weights.iter().sum();
         self.hourly_weights.iter().map(|w| w / sum).collect()
     }
 
     /// The hour replayed, if one is (`peak` = the first hour of the largest weight).
-    pub fn hour(&self) -> Option<usize> {
+    pub(crate) fn hour(&self) -> Option<usize> {
         match self.replay_hour.as_ref()? {
             ReplayHour::Hour(h) => Some(*h as usize),
             ReplayHour::Named(_) => {
@@ -109,7 +109,7 @@ impl Diurnal {
 }
 
 /// A validation failure: the field path under `traffic.shape` and the message.
-pub type ShapeError = (String, String);
+pub(crate) type ShapeError = (String, String);
 
 fn rate(field: String, v: f64) -> Result<(), ShapeError> {
     if v.is_finite() && v >= 0.0 {
@@ -128,7 +128,7 @@ fn seconds(field: String, v: f64, zero_ok: bool) -> Result<(), ShapeError> {
 }
 
 /// `traffic.warmup_s`: >= 0 and shorter than the arrival window (else nothing would be measured).
-pub fn check_warmup(warmup_s: f64, duration_s: f64) -> Result<(), ShapeError> {
+pub(crate) fn check_warmup(warmup_s: f64, duration_s: f64) -> Result<(), ShapeError> {
     if warmup_s.is_finite() && warmup_s >= 0.0 && warmup_s < duration_s {
         Ok(())
     } else {
@@ -141,7 +141,7 @@ pub fn check_warmup(warmup_s: f64, duration_s: f64) -> Result<(), ShapeError> {
 
 impl Shape {
     /// Check the shape; errors name the field under `traffic.shape`.
-    pub fn check(&self) -> Result<(), ShapeError> {
+    pub(crate) fn check(&self) -> Result<(), ShapeError> {
         const P: &str = "traffic.shape";
         let given = [
             self.constant.is_some(),

@@ -16,9 +16,11 @@
 
 use std::fmt;
 
+use crate::config::metric::{Metric, UnknownMetric};
+
 /// A threshold that failed to parse (with the 1-based column, in characters) or to evaluate.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ThresholdError {
+pub(crate) enum ThresholdError {
     #[error("column {column}: expected {expected}, found {found}")]
     Syntax {
         column: usize,
@@ -32,11 +34,17 @@ pub enum ThresholdError {
         side: &'static str,
         threshold: String,
     },
+    /// A metric name [`Threshold::resolve`] does not know, with the target it was written after.
+    #[error("{error}")]
+    UnknownMetric {
+        target: String,
+        error: UnknownMetric,
+    },
 }
 
 /// Arithmetic operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BinOp {
+pub(crate) enum BinOp {
     Add,
     Sub,
     Mul,
@@ -63,7 +71,7 @@ impl BinOp {
 
 /// Comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CmpOp {
+pub(crate) enum CmpOp {
     Lt,
     Le,
     Gt,
@@ -73,7 +81,7 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
-    pub fn symbol(self) -> &'static str {
+    pub(crate) fn symbol(self) -> &'static str {
         match self {
             CmpOp::Lt => "<",
             CmpOp::Le => "<=",
@@ -84,7 +92,7 @@ impl CmpOp {
         }
     }
 
-    pub fn holds(self, l: f64, r: f64) -> bool {
+    pub(crate) fn holds(self, l: f64, r: f64) -> bool {
         match self {
             CmpOp::Lt => l < r,
             CmpOp::Le => l <= r,
@@ -102,37 +110,58 @@ impl fmt::Display for CmpOp {
     }
 }
 
-/// Arithmetic expression over numbers and `target.metric` references.
+/// Arithmetic expression over numbers and `target.metric` references: the parser writes metric names as it read
+/// them (`M = String`); [`Threshold::resolve`] turns them into [`Metric`]s.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Expr {
+pub(crate) enum Expr<M = String> {
     Number(f64),
     Metric {
         target: String,
-        metric: String,
+        metric: M,
     },
-    Neg(Box<Expr>),
+    Neg(Box<Expr<M>>),
     Binary {
         op: BinOp,
-        lhs: Box<Expr>,
-        rhs: Box<Expr>,
+        lhs: Box<Expr<M>>,
+        rhs: Box<Expr<M>>,
     },
 }
 
-impl Expr {
+impl Expr<String> {
+    fn resolve(self) -> Result<Expr<Metric>, ThresholdError> {
+        Ok(match self {
+            Expr::Number(v) => Expr::Number(v),
+            Expr::Metric { target, metric } => match Metric::from_name(&metric) {
+                Ok(metric) => Expr::Metric { target, metric },
+                Err(error) => return Err(ThresholdError::UnknownMetric { target, error }),
+            },
+            Expr::Neg(e) => Expr::Neg(Box::new(e.resolve()?)),
+            Expr::Binary { op, lhs, rhs } => Expr::Binary {
+                op,
+                lhs: Box::new(lhs.resolve()?),
+                rhs: Box::new(rhs.resolve()?),
+            },
+        })
+    }
+}
+
+impl<M> Expr<M> {
     fn precedence(&self) -> u8 {
         match self {
             Expr::Binary { op, .. } => op.precedence(),
             _ => 3,
         }
     }
+}
 
-    fn eval(&self, lookup: &dyn Fn(&str, &str) -> Option<f64>) -> Result<f64, ThresholdError> {
+impl<M: Clone + PartialEq + fmt::Display> Expr<M> {
+    fn eval(&self, lookup: &dyn Fn(&str, &M) -> Option<f64>) -> Result<f64, ThresholdError> {
         Ok(match self {
             Expr::Number(v) => *v,
             Expr::Metric { target, metric } => {
                 lookup(target, metric).ok_or_else(|| ThresholdError::MissingMetric {
                     target: target.clone(),
-                    metric: metric.clone(),
+                    metric: metric.to_string(),
                 })?
             }
             Expr::Neg(e) => -e.eval(lookup)?,
@@ -148,7 +177,7 @@ impl Expr {
         })
     }
 
-    fn collect_refs(&self, out: &mut Vec<(String, String)>) {
+    fn collect_refs(&self, out: &mut Vec<(String, M)>) {
         match self {
             Expr::Number(_) => {}
             Expr::Metric { target, metric } => {
@@ -166,7 +195,7 @@ impl Expr {
     }
 }
 
-impl fmt::Display for Expr {
+impl<M: fmt::Display> fmt::Display for Expr<M> {
     /// Prints with the fewest parentheses that keep the same tree (operators are left-associative).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -192,27 +221,27 @@ impl fmt::Display for Expr {
     }
 }
 
-/// A parsed threshold: `lhs op rhs`.
+/// A parsed threshold: `lhs op rhs`, its metrics as names (`M = String`) or resolved ([`Metric`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Threshold {
-    pub lhs: Expr,
-    pub op: CmpOp,
-    pub rhs: Expr,
+pub(crate) struct Threshold<M = String> {
+    pub(crate) lhs: Expr<M>,
+    pub(crate) op: CmpOp,
+    pub(crate) rhs: Expr<M>,
 }
 
 /// Outcome of [`Threshold::evaluate`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Evaluation {
-    pub passed: bool,
-    pub lhs: f64,
-    pub rhs: f64,
+pub(crate) struct Evaluation {
+    pub(crate) passed: bool,
+    pub(crate) lhs: f64,
+    pub(crate) rhs: f64,
     /// The comparison with the numbers filled in, e.g. `352.1 < 400`.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 impl Threshold {
     /// Parse one threshold; errors give the column and what was expected there.
-    pub fn parse(s: &str) -> Result<Threshold, ThresholdError> {
+    pub(crate) fn parse(s: &str) -> Result<Threshold, ThresholdError> {
         let tokens = lex(s)?;
         let mut p = Parser {
             tokens,
@@ -238,8 +267,20 @@ impl Threshold {
         Ok(Threshold { lhs, op, rhs })
     }
 
+    /// The same threshold with its metric names resolved into [`Metric`]s; an unknown name is an error with a
+    /// did-you-mean suggestion.
+    pub(crate) fn resolve(self) -> Result<Threshold<Metric>, ThresholdError> {
+        Ok(Threshold {
+            lhs: self.lhs.resolve()?,
+            op: self.op,
+            rhs: self.rhs.resolve()?,
+        })
+    }
+}
+
+impl<M: Clone + PartialEq + fmt::Display> Threshold<M> {
     /// Every `(target, metric)` referred to, in order of first appearance, without repeats.
-    pub fn references(&self) -> Vec<(String, String)> {
+    pub(crate) fn references(&self) -> Vec<(String, M)> {
         let mut out = Vec::new();
         self.lhs.collect_refs(&mut out);
         self.rhs.collect_refs(&mut out);
@@ -248,9 +289,9 @@ impl Threshold {
 
     /// Evaluate both sides with `lookup(target, metric)`; a metric it has no value for is an error naming it, and so is
     /// a side that comes out NaN (e.g. 0 / 0).
-    pub fn evaluate(
+    pub(crate) fn evaluate(
         &self,
-        lookup: &dyn Fn(&str, &str) -> Option<f64>,
+        lookup: &dyn Fn(&str, &M) -> Option<f64>,
     ) -> Result<Evaluation, ThresholdError> {
         let lhs = self.lhs.eval(lookup)?;
         let rhs = self.rhs.eval(lookup)?;
@@ -271,7 +312,7 @@ impl Threshold {
     }
 }
 
-impl fmt::Display for Threshold {
+impl<M: fmt::Display> fmt::Display for Threshold<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} {}", self.lhs, self.op, self.rhs)
     }

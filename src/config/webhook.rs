@@ -9,28 +9,28 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct WebhookSettings {
+pub(crate) struct WebhookSettings {
     /// Path of the webhook under `base_url` (or the mock's address).
     #[serde(default = "default_path")]
-    pub path: String,
+    pub(crate) path: String,
     /// The `event` field of every delivery.
     #[serde(default = "default_event")]
-    pub event: String,
+    pub(crate) event: String,
     /// The `bot_id` field of every delivery.
     #[serde(default = "default_bot")]
-    pub bot_id: String,
+    pub(crate) bot_id: String,
     /// The platform's acknowledgement timeout: a delivery not answered 2xx within it is a timeout and is retried.
     #[serde(default = "default_ack_timeout")]
-    pub ack_timeout_ms: u64,
+    pub(crate) ack_timeout_ms: u64,
     /// Redeliveries after the first (on a timeout or a non-2xx), each with the same event id.
     #[serde(default = "default_retries")]
-    pub retries: u32,
+    pub(crate) retries: u32,
     /// Wait before the first redelivery; doubled for each further one (less up to 25% jitter).
     #[serde(default = "default_backoff")]
-    pub retry_backoff_ms: u64,
+    pub(crate) retry_backoff_ms: u64,
     /// How long after the first delivery the answer may take to reach the callback URL; later, it counts as lost.
     #[serde(default = "default_answer_timeout")]
-    pub answer_timeout_ms: u64,
+    pub(crate) answer_timeout_ms: u64,
 }
 
 fn default_path() -> String {
@@ -70,4 +70,4 @@ impl Default for WebhookSettings {
 }
 
 /// Redeliveries at most (`retries`).
-pub const MAX_WEBHOOK_RETRIES: u64 = 20;
+pub(crate) const MAX_WEBHOOK_RETRIES: u64 = 20;

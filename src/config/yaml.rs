@@ -143,7 +143,7 @@ fn strip_comment(line: &str) -> &str {
 }
 
 /// Levenshtein distance, for "did you mean" suggestions.
-pub fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];
@@ -159,7 +159,10 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The closest candidate within a small edit distance, if any.
-pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))
@@ -172,15 +175,15 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{file}:{line}:{col}: {field}: {message}")]
 pub struct YamlError {
-    pub file: String,
-    pub line: usize,
-    pub col: usize,
-    pub field: String,
-    pub message: String,
+    pub(crate) file: String,
+    pub(crate) line: usize,
+    pub(crate) col: usize,
+    pub(crate) field: String,
+    pub(crate) message: String,
 }
 
 /// Turn a serde_yaml error into `file:line:col: field: message`, adding a suggestion for an unknown field.
-pub fn yaml_error(file: &str, err: &serde_yaml::Error) -> YamlError {
+pub(crate) fn yaml_error(file: &str, err: &serde_yaml::Error) -> YamlError {
     let text = err.to_string();
     let (line, col) = err
         .location()

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::abort::AbortRule;
+use crate::config::metric::Metric;
 use crate::config::threshold::Threshold;
 use crate::measure::metrics::Metrics;
 use crate::run::record::Record;
@@ -15,7 +16,7 @@ use crate::run::state::Control;
 
 struct Rule {
     rule: AbortRule,
-    threshold: Threshold,
+    threshold: Threshold<Metric>,
     targets: Vec<String>,
     /// Since when it has been breached (with enough samples), if it is.
     since: Option<Instant>,
@@ -27,7 +28,7 @@ struct State {
     last_eval: Option<Instant>,
 }
 
-pub struct AbortWatch {
+pub(crate) struct AbortWatch {
     state: Mutex<State>,
     /// The run's control without its observer (no reference cycle).
     control: Control,
@@ -38,11 +39,13 @@ const EVERY: Duration = Duration::from_millis(100);
 impl AbortWatch {
     /// A watch over the scenario's abort rules, None when there are none. Expressions were validated with the
     /// scenario; one that still fails to parse is skipped.
-    pub fn new(rules: Vec<AbortRule>, control: &Control) -> Option<Arc<AbortWatch>> {
+    pub(crate) fn new(rules: Vec<AbortRule>, control: &Control) -> Option<Arc<AbortWatch>> {
         let rules: Vec<Rule> = rules
             .into_iter()
             .filter_map(|rule| {
-                let threshold = Threshold::parse(&rule.expr).ok()?;
+                let threshold = Threshold::parse(&rule.expr)
+                    .and_then(Threshold::resolve)
+                    .ok()?;
                 let mut targets: Vec<String> =
                     threshold.references().into_iter().map(|(t, _)| t).collect();
                 targets.dedup();
@@ -70,12 +73,12 @@ impl AbortWatch {
     }
 
     /// Hook it into a control: every record the runner emits passes through [`AbortWatch::observe`].
-    pub fn install(self: &Arc<Self>, control: &mut Control) {
+    pub(crate) fn install(self: &Arc<Self>, control: &mut Control) {
         let me = self.clone();
         control.observer = Some(Arc::new(move |r: &Record| me.observe(r)));
     }
 
-    pub fn observe(&self, r: &Record) {
+    pub(crate) fn observe(&self, r: &Record) {
         let now = Instant::now();
         let mut st = self.state.lock().expect("abort watch lock");
         st.metrics.add(r);
@@ -94,7 +97,7 @@ impl AbortWatch {
             let breached = samples >= rule.rule.min_samples
                 && rule
                     .threshold
-                    .evaluate(&|t: &str, m: &str| metrics.metric(t, m))
+                    .evaluate(&|t: &str, m: &Metric| metrics.value(t, *m))
                     .is_ok_and(|e| !e.passed);
             if !breached {
                 rule.since = None;

@@ -4,14 +4,14 @@
 
 use serde::Serialize;
 
-use crate::config::metric::METRIC_NAMES;
+use crate::config::metric::{Direction, Metric, Unit, NAMED};
 
 /// One service-level objective on a per-target metric, e.g. `p99_ms < 400`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Slo {
-    pub metric: String,
-    pub op: String,
-    pub value: f64,
+pub(crate) struct Slo {
+    pub(crate) metric: Metric,
+    pub(crate) op: String,
+    pub(crate) value: f64,
 }
 
 impl std::fmt::Display for Slo {
@@ -21,17 +21,18 @@ impl std::fmt::Display for Slo {
 }
 
 impl Slo {
-    pub fn parse(text: &str) -> Result<Slo, String> {
+    pub(crate) fn parse(text: &str) -> Result<Slo, String> {
         let t = text.trim();
         for op in ["<=", ">=", "<", ">"] {
             if let Some((m, v)) = t.split_once(op) {
-                let metric = m.trim().to_string();
-                if !METRIC_NAMES.contains(&metric.as_str()) {
+                let name = m.trim();
+                let Ok(metric) = Metric::from_name(name) else {
+                    let names: Vec<&str> = NAMED.iter().map(|m| m.name()).collect();
                     return Err(format!(
-                        "--slo `{text}`: unknown metric `{metric}` (one of {})",
-                        METRIC_NAMES.join(", ")
+                        "--slo `{text}`: unknown metric `{name}` (one of {})",
+                        names.join(", ")
                     ));
-                }
+                };
                 let value: f64 = v
                     .trim()
                     .parse()
@@ -51,7 +52,7 @@ impl Slo {
     }
 
     /// Whether a measured value meets the objective; no value (no samples) never does.
-    pub fn met(&self, measured: Option<f64>) -> bool {
+    pub(crate) fn met(&self, measured: Option<f64>) -> bool {
         let Some(v) = measured else { return false };
         match self.op.as_str() {
             "<" => v < self.value,
@@ -62,7 +63,7 @@ impl Slo {
     }
 
     /// How far past its limit a measured value is (> 1 = breached), to name the limiting metric.
-    pub fn severity(&self, measured: Option<f64>) -> f64 {
+    pub(crate) fn severity(&self, measured: Option<f64>) -> f64 {
         match measured {
             None => f64::INFINITY,
             Some(v) if self.op.starts_with('<') => v / self.value.max(1e-12),
@@ -71,53 +72,42 @@ impl Slo {
     }
 
     /// Samples a step needs for this objective to be stable: a percentile p needs at least 10 samples beyond it
-    /// (10 / (1 - p): 1,000 for p99, 20 for p50); a rate below x needs 10 / x requests (1,000 for error_rate < 0.01)
-    /// so that ten failures can be seen, at most 10,000; anything else 100.
-    pub fn samples_needed(&self) -> u64 {
-        let m = self.metric.as_str();
-        let q = if m.contains("p999") {
-            Some(0.999_f64)
-        } else if m.contains("p99") {
-            Some(0.99)
-        } else if m.contains("p95") {
-            Some(0.95)
-        } else if m.contains("p90") {
-            Some(0.90)
-        } else if m.contains("p50") {
-            Some(0.50)
-        } else {
-            None
-        };
-        if let Some(q) = q {
+    /// (10 / (1 - p): 1,000 for p99, 20 for p50); a failure share below x needs 10 / x requests (1,000 for
+    /// error_rate < 0.01) so that ten failures can be seen, and a success share above x 10 / (1 - x), at most 10,000;
+    /// anything else 100.
+    pub(crate) fn samples_needed(&self) -> u64 {
+        if let Some(q) = self.metric.quantile() {
             return (10.0 / (1.0 - q)).round() as u64;
         }
-        if m == "error_rate" || m == "attempt_failure_rate" {
-            return (10.0 / self.value.max(1e-3)).ceil().min(10_000.0) as u64;
+        match (self.metric.unit(), self.metric.direction()) {
+            (Unit::Ratio, Direction::Lower) => {
+                (10.0 / self.value.max(1e-3)).ceil().min(10_000.0) as u64
+            }
+            (Unit::Ratio, Direction::Higher) => {
+                (10.0 / (1.0 - self.value).max(1e-3)).ceil().min(10_000.0) as u64
+            }
+            _ => 100,
         }
-        if m == "availability" {
-            return (10.0 / (1.0 - self.value).max(1e-3)).ceil().min(10_000.0) as u64;
-        }
-        100
     }
 }
 
 /// The search over offered rates: up by `factor` until a step fails, then bisect (geometrically) until the pass/fail
 /// interval is narrower than `precision` (hi / lo), or the step budget is spent.
 #[derive(Debug, Clone)]
-pub struct Search {
-    pub factor: f64,
-    pub precision: f64,
-    pub max_rate: f64,
-    pub min_rate: f64,
+pub(crate) struct Search {
+    pub(crate) factor: f64,
+    pub(crate) precision: f64,
+    pub(crate) max_rate: f64,
+    pub(crate) min_rate: f64,
     /// Highest rate that met every SLO.
-    pub lo: Option<f64>,
+    pub(crate) lo: Option<f64>,
     /// Lowest rate that failed one.
-    pub hi: Option<f64>,
+    pub(crate) hi: Option<f64>,
     next: Option<f64>,
 }
 
 impl Search {
-    pub fn new(start: f64, factor: f64, precision: f64, max_rate: f64) -> Search {
+    pub(crate) fn new(start: f64, factor: f64, precision: f64, max_rate: f64) -> Search {
         Search {
             factor,
             precision,
@@ -130,11 +120,11 @@ impl Search {
     }
 
     /// The next rate to try, None when done.
-    pub fn next_rate(&self) -> Option<f64> {
+    pub(crate) fn next_rate(&self) -> Option<f64> {
         self.next
     }
 
-    pub fn record(&mut self, rate: f64, passed: bool) {
+    pub(crate) fn record(&mut self, rate: f64, passed: bool) {
         if passed {
             self.lo = Some(self.lo.map_or(rate, |l| l.max(rate)));
         } else {

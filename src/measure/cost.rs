@@ -3,7 +3,7 @@
 use crate::config::prices::nano_to_usd;
 
 /// Projected monthly cost (30 days) from the measured cost per conversation and the daily volume.
-pub fn monthly_projection_usd(
+pub(crate) fn monthly_projection_usd(
     run_cost_nano: u64,
     conversations_in_run: u64,
     conversations_per_day: f64,

@@ -22,7 +22,7 @@ pub enum DecisionKind {
 
 impl DecisionKind {
     /// `safe`, `not_safe`, `undecided`: the results.json spelling.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DecisionKind::Safe => "safe",
             DecisionKind::NotSafe => "not_safe",
@@ -44,68 +44,89 @@ impl DecisionKind {
 #[derive(Debug, Clone, Serialize)]
 pub struct Reason {
     /// What this finding alone would decide.
-    pub kind: DecisionKind,
+    pub(crate) kind: DecisionKind,
     /// `run`, `phase <name>`, `accounting` or `baseline`.
-    pub scope: String,
+    pub(crate) scope: String,
     /// `<b> vs <a>` for a verdict row.
-    pub pair: Option<String>,
+    pub(crate) pair: Option<String>,
     /// The metric, threshold expression or target concerned.
-    pub metric: String,
-    pub a: Option<f64>,
-    pub b: Option<f64>,
+    pub(crate) metric: String,
+    pub(crate) a: Option<f64>,
+    pub(crate) b: Option<f64>,
     /// 95% interval of b - a.
-    pub ci: Option<(f64, f64)>,
-    pub text: String,
+    pub(crate) ci: Option<(f64, f64)>,
+    pub(crate) text: String,
+}
+
+impl Reason {
+    /// A finding without figures (a threshold, an abort, a phase, the run as a whole).
+    pub(crate) fn note(
+        kind: DecisionKind,
+        scope: impl Into<String>,
+        metric: impl Into<String>,
+        text: String,
+    ) -> Reason {
+        Reason {
+            kind,
+            scope: scope.into(),
+            pair: None,
+            metric: metric.into(),
+            a: None,
+            b: None,
+            ci: None,
+            text,
+        }
+    }
 }
 
 /// One judged pair: B (gateway / current) against A (legacy / baseline).
 #[derive(Debug, Clone, Serialize)]
 pub struct PairVerdict {
-    pub a: String,
-    pub b: String,
-    pub kind: DecisionKind,
-    pub rows: Vec<MetricVerdict>,
+    pub(crate) a: String,
+    pub(crate) b: String,
+    pub(crate) kind: DecisionKind,
+    pub(crate) rows: Vec<MetricVerdict>,
     /// Projected monthly saving of B over A with its bootstrap interval (run pairs only).
-    pub saving: Option<Saving>,
+    pub(crate) saving: Option<Saving>,
 }
 
 /// A canary phase as configured, with its metrics when any request fell in it.
-pub struct PhaseInput<'a> {
-    pub name: String,
-    pub metrics: Option<&'a Metrics>,
+pub(crate) struct PhaseInput<'a> {
+    pub(crate) name: String,
+    pub(crate) metrics: Option<&'a Metrics>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct PhaseDecision {
-    pub name: String,
-    pub kind: DecisionKind,
-    pub text: String,
+pub(crate) struct PhaseDecision {
+    pub(crate) name: String,
+    pub(crate) kind: DecisionKind,
+    pub(crate) text: String,
 }
 
 /// The decision and everything it was computed from.
 #[derive(Debug, Clone, Serialize)]
 pub struct Decision {
     pub kind: DecisionKind,
-    pub reasons: Vec<Reason>,
-    pub checks: Vec<Check>,
-    pub pairs: Vec<PairVerdict>,
-    pub phases: Vec<PhaseDecision>,
+    pub(crate) reasons: Vec<Reason>,
+    pub(crate) checks: Vec<Check>,
+    pub(crate) pairs: Vec<PairVerdict>,
+    pub(crate) phases: Vec<PhaseDecision>,
 }
 
 /// What a run's decision is computed from.
-pub struct RunInputs<'a> {
-    pub metrics: &'a Metrics,
+pub(crate) struct RunInputs<'a> {
+    pub(crate) metrics: &'a Metrics,
     /// Every target of the scenario, in its order: (name, role).
-    pub targets: Vec<(String, String)>,
-    pub checks: Vec<Check>,
-    pub phases: Vec<PhaseInput<'a>>,
-    pub seed: u64,
+    pub(crate) targets: Vec<(String, String)>,
+    pub(crate) checks: Vec<Check>,
+    pub(crate) phases: Vec<PhaseInput<'a>>,
+    pub(crate) seed: u64,
     /// Why the run stopped early, if it did (`aborted: <expr>` for an abort-on-fail threshold).
-    pub stopped: Option<&'a str>,
+    pub(crate) stopped: Option<&'a str>,
 }
 
 /// The judged pairs of a run: every `gateway` target against the first `legacy` target.
-pub fn run_pairs(targets: &[(String, String)]) -> Vec<(String, String)> {
+pub(crate) fn run_pairs(targets: &[(String, String)]) -> Vec<(String, String)> {
     let Some(legacy) = targets.iter().find(|(_, r)| r == "legacy") else {
         return Vec::new();
     };
@@ -217,25 +238,23 @@ fn check_reasons(checks: &[Check]) -> Vec<Reason> {
     checks
         .iter()
         .filter(|c| !c.passed)
-        .map(|c| Reason {
-            kind: if c.no_data {
-                DecisionKind::Undecided
-            } else {
-                DecisionKind::NotSafe
-            },
-            scope: c.scope.clone(),
-            pair: None,
-            metric: c.expression.clone(),
-            a: None,
-            b: None,
-            ci: None,
-            text: format!(
-                "{}: threshold `{}` {} ({})",
-                c.scope,
-                c.expression,
-                if c.no_data { "has no data" } else { "failed" },
-                c.measured
-            ),
+        .map(|c| {
+            Reason::note(
+                if c.no_data {
+                    DecisionKind::Undecided
+                } else {
+                    DecisionKind::NotSafe
+                },
+                c.scope.clone(),
+                c.expression.clone(),
+                format!(
+                    "{}: threshold `{}` {} ({})",
+                    c.scope,
+                    c.expression,
+                    if c.no_data { "has no data" } else { "failed" },
+                    c.measured
+                ),
+            )
         })
         .collect()
 }
@@ -283,20 +302,16 @@ fn phase_decision(p: &PhaseInput<'_>, checks: &[Check]) -> PhaseDecision {
 }
 
 /// The decision of a run.
-pub fn decide_run(inp: RunInputs<'_>) -> Decision {
+pub(crate) fn decide_run(inp: RunInputs<'_>) -> Decision {
     let mut reasons = accounting_reasons(inp.metrics, &inp.targets);
     if let Some(expr) = inp.stopped.and_then(|s| s.strip_prefix("aborted: ")) {
         // An abort-on-fail threshold was breached long enough to stop the run: that is a failed threshold.
-        reasons.push(Reason {
-            kind: DecisionKind::NotSafe,
-            scope: "run".into(),
-            pair: None,
-            metric: "abort_on_fail".into(),
-            a: None,
-            b: None,
-            ci: None,
-            text: format!("the run was aborted: `{expr}` was breached"),
-        });
+        reasons.push(Reason::note(
+            DecisionKind::NotSafe,
+            "run",
+            "abort_on_fail",
+            format!("the run was aborted: `{expr}` was breached"),
+        ));
     }
     reasons.extend(check_reasons(&inp.checks));
     let mut pairs = Vec::new();
@@ -316,16 +331,12 @@ pub fn decide_run(inp: RunInputs<'_>) -> Decision {
         .collect();
     for p in &phases {
         if p.kind != DecisionKind::Safe {
-            reasons.push(Reason {
-                kind: p.kind,
-                scope: format!("phase {}", p.name),
-                pair: None,
-                metric: "phase".into(),
-                a: None,
-                b: None,
-                ci: None,
-                text: p.text.clone(),
-            });
+            reasons.push(Reason::note(
+                p.kind,
+                format!("phase {}", p.name),
+                "phase",
+                p.text.clone(),
+            ));
         }
     }
     finish(reasons, inp.checks, pairs, phases)
@@ -333,7 +344,7 @@ pub fn decide_run(inp: RunInputs<'_>) -> Decision {
 
 /// The kind from the reasons (not safe over undecided over safe), with a closing reason when safe or when nothing
 /// was judged at all.
-pub fn finish(
+pub(crate) fn finish(
     mut reasons: Vec<Reason>,
     checks: Vec<Check>,
     pairs: Vec<PairVerdict>,
@@ -344,29 +355,21 @@ pub fn finish(
     let kind = match worst(reasons.iter().map(|r| r.kind)) {
         Some(k) => k,
         None if checks.is_empty() && pairs.is_empty() => {
-            reasons.push(Reason {
-                kind: DecisionKind::Undecided,
-                scope: "run".into(),
-                pair: None,
-                metric: "-".into(),
-                a: None,
-                b: None,
-                ci: None,
-                text: "nothing was judged: no thresholds and no legacy/gateway pair".into(),
-            });
+            reasons.push(Reason::note(
+                DecisionKind::Undecided,
+                "run",
+                "-",
+                "nothing was judged: no thresholds and no legacy/gateway pair".into(),
+            ));
             DecisionKind::Undecided
         }
         None => {
             let rows: usize = pairs.iter().map(|p| p.rows.len()).sum();
-            reasons.push(Reason {
-                kind: DecisionKind::Safe,
-                scope: "run".into(),
-                pair: None,
-                metric: "-".into(),
-                a: None,
-                b: None,
-                ci: None,
-                text: format!(
+            reasons.push(Reason::note(
+                DecisionKind::Safe,
+                "run",
+                "-",
+                format!(
                     "{}; no metric is significantly worse ({} verdict rows over {} judged pairs)",
                     if checks.is_empty() {
                         "no thresholds".to_string()
@@ -376,7 +379,7 @@ pub fn finish(
                     rows,
                     pairs.len()
                 ),
-            });
+            ));
             DecisionKind::Safe
         }
     };
@@ -391,7 +394,7 @@ pub fn finish(
 
 impl Decision {
     /// Combine with another decision (a run and its baseline comparison): the worse kind wins, reasons of both.
-    pub fn merge(mut self, other: Decision) -> Decision {
+    pub(crate) fn merge(mut self, other: Decision) -> Decision {
         self.kind = self.kind.max(other.kind);
         self.reasons.retain(|r| r.kind == self.kind);
         self.reasons

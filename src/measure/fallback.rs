@@ -9,39 +9,39 @@ use serde::Serialize;
 use crate::run::record::{Outcome, Record};
 
 #[derive(Debug, Default, Clone)]
-pub struct TargetFallback {
-    pub fallback_target: String,
+pub(crate) struct TargetFallback {
+    pub(crate) fallback_target: String,
     /// Requests that finished (ok or error): the error-rate denominator, as in `error_rate`.
-    pub finished: u64,
-    pub errors: u64,
-    pub fell_back: u64,
-    pub rescued: u64,
-    pub added_ms: Vec<f64>,
+    pub(crate) finished: u64,
+    pub(crate) errors: u64,
+    pub(crate) fell_back: u64,
+    pub(crate) rescued: u64,
+    pub(crate) added_ms: Vec<f64>,
 }
 
 /// One target's figures, as the report and `results.json` show them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FallbackFigures {
-    pub target: String,
-    pub fallback_target: String,
-    pub finished: u64,
-    pub fell_back: u64,
-    pub rescued: u64,
-    pub error_rate_without: Option<f64>,
-    pub error_rate_with: Option<f64>,
-    pub fallback_share: Option<f64>,
-    pub added_p50_ms: Option<f64>,
-    pub added_p99_ms: Option<f64>,
+pub(crate) struct FallbackFigures {
+    pub(crate) target: String,
+    pub(crate) fallback_target: String,
+    pub(crate) finished: u64,
+    pub(crate) fell_back: u64,
+    pub(crate) rescued: u64,
+    pub(crate) error_rate_without: Option<f64>,
+    pub(crate) error_rate_with: Option<f64>,
+    pub(crate) fallback_share: Option<f64>,
+    pub(crate) added_p50_ms: Option<f64>,
+    pub(crate) added_p99_ms: Option<f64>,
 }
 
 /// Every target's fallback figures; targets whose rows never fell back are left out.
 #[derive(Debug, Default, Clone)]
-pub struct Fallbacks {
+pub(crate) struct Fallbacks {
     targets: BTreeMap<String, TargetFallback>,
 }
 
 impl Fallbacks {
-    pub fn add(&mut self, r: &Record) {
+    pub(crate) fn add(&mut self, r: &Record) {
         if r.warmup {
             return; // counted in the accounting, in no statistic
         }
@@ -68,7 +68,7 @@ impl Fallbacks {
     }
 
     /// Figures of the targets that fell back at least once, by target name.
-    pub fn figures(&self) -> Vec<FallbackFigures> {
+    pub(crate) fn figures(&self) -> Vec<FallbackFigures> {
         self.targets
             .iter()
             .filter(|(_, t)| t.fell_back > 0)

@@ -7,30 +7,30 @@ use serde::Serialize;
 use super::metrics::{pct, round_ms, TargetMetrics};
 
 /// A send this far behind its schedule counts as late.
-pub const LATE_MS: f64 = 10.0;
+pub(crate) const LATE_MS: f64 = 10.0;
 /// The generator is flagged when more than 1% of sends, and at least this many, were late: one slow start-up send
 /// in a short run is not a rate problem.
-pub const MIN_LATE: u64 = 10;
+pub(crate) const MIN_LATE: u64 = 10;
 
 /// The `not_sent_reason` of an arrival dropped because the in-flight cap was full.
-pub const DROPPED_REASON: &str = "max_in_flight";
+pub(crate) const DROPPED_REASON: &str = "max_in_flight";
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct GeneratorFigures {
+pub(crate) struct GeneratorFigures {
     /// Requests sent (the lag's sample count).
-    pub sent: u64,
-    pub send_lag_p50_ms: Option<f64>,
-    pub send_lag_p99_ms: Option<f64>,
-    pub send_lag_max_ms: Option<f64>,
+    pub(crate) sent: u64,
+    pub(crate) send_lag_p50_ms: Option<f64>,
+    pub(crate) send_lag_p99_ms: Option<f64>,
+    pub(crate) send_lag_max_ms: Option<f64>,
     /// Sends more than [`LATE_MS`] behind their schedule.
-    pub late_sends: u64,
+    pub(crate) late_sends: u64,
     /// Arrivals not sent because `limits.max_in_flight` requests were already in flight.
-    pub dropped_max_in_flight: u64,
+    pub(crate) dropped_max_in_flight: u64,
     /// Why the offered rate fell short of the plan, when it did; None when the generator kept up.
-    pub limited_by_generator: Option<String>,
+    pub(crate) limited_by_generator: Option<String>,
 }
 
-pub fn generator_figures(t: &TargetMetrics) -> GeneratorFigures {
+pub(crate) fn generator_figures(t: &TargetMetrics) -> GeneratorFigures {
     let h = &t.send_lag;
     let p99 = pct(h, 0.99);
     let dropped = t

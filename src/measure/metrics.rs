@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use crate::client::ErrorKind;
+use crate::config::metric::{Hist, Metric, Scope, Summary};
 use crate::run::record::{for_each_record, Outcome, Record};
 use hdrhistogram::Histogram;
 
@@ -27,28 +28,28 @@ fn rec(h: &mut Histogram<u64>, ms: f64) {
 
 /// Histograms and counters for one group of requests.
 #[derive(Debug, Clone)]
-pub struct Group {
-    pub latency: Histogram<u64>,
-    pub e2e: Histogram<u64>,
-    pub from_scheduled: Histogram<u64>,
-    pub ttft: Histogram<u64>,
-    pub itl: Histogram<u64>,
-    pub requests: u64,
-    pub ok: u64,
-    pub errors: u64,
-    pub cancelled: u64,
-    pub not_sent: u64,
-    pub unavailable: u64,
-    pub retries: u64,
+pub(crate) struct Group {
+    pub(crate) latency: Histogram<u64>,
+    pub(crate) e2e: Histogram<u64>,
+    pub(crate) from_scheduled: Histogram<u64>,
+    pub(crate) ttft: Histogram<u64>,
+    pub(crate) itl: Histogram<u64>,
+    pub(crate) requests: u64,
+    pub(crate) ok: u64,
+    pub(crate) errors: u64,
+    pub(crate) cancelled: u64,
+    pub(crate) not_sent: u64,
+    pub(crate) unavailable: u64,
+    pub(crate) retries: u64,
     /// Attempts sent (first tries and retries).
-    pub attempts: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub estimated_rows: u64,
-    pub cost_nano: u64,
+    pub(crate) attempts: u64,
+    pub(crate) input_tokens: u64,
+    pub(crate) output_tokens: u64,
+    pub(crate) estimated_rows: u64,
+    pub(crate) cost_nano: u64,
     /// Sum over ok streams of output tokens after the first and of the first-to-last content chunk span, for tokens/s.
-    pub stream_tokens: u64,
-    pub stream_gen_ms: f64,
+    pub(crate) stream_tokens: u64,
+    pub(crate) stream_gen_ms: f64,
 }
 
 impl Default for Group {
@@ -150,27 +151,93 @@ impl Group {
     }
 
     /// Requests that finished by themselves (ok or error); the error-rate denominator.
-    pub fn finished(&self) -> u64 {
+    pub(crate) fn finished(&self) -> u64 {
         self.ok + self.errors
     }
 
-    pub fn error_rate(&self) -> Option<f64> {
+    pub(crate) fn error_rate(&self) -> Option<f64> {
         (self.finished() > 0).then(|| self.errors as f64 / self.finished() as f64)
     }
 
     /// Failed attempts (retried ones included, 429s too) / attempts: what the endpoint does before retries hide it.
-    pub fn attempt_failure_rate(&self) -> Option<f64> {
+    pub(crate) fn attempt_failure_rate(&self) -> Option<f64> {
         (self.attempts > 0).then(|| (self.retries + self.errors) as f64 / self.attempts as f64)
     }
 
-    pub fn availability(&self) -> Option<f64> {
+    pub(crate) fn availability(&self) -> Option<f64> {
         (self.finished() > 0).then(|| 1.0 - self.unavailable as f64 / self.finished() as f64)
+    }
+
+    fn histogram(&self, h: Hist) -> &Histogram<u64> {
+        match h {
+            Hist::Latency => &self.latency,
+            Hist::E2e => &self.e2e,
+            Hist::FromScheduled => &self.from_scheduled,
+            Hist::Ttft => &self.ttft,
+            Hist::Itl => &self.itl,
+        }
+    }
+
+    /// A metric's figure over this group; None when it has no data, or for a metric of the whole run
+    /// ([`Scope::Run`]).
+    pub(crate) fn figure(&self, metric: Metric) -> Option<Figure> {
+        if let Some((h, summary)) = metric.histogram() {
+            let h = self.histogram(h);
+            return match summary {
+                Summary::Mean => mean(h),
+                Summary::Quantile(q) => pct(h, q),
+                Summary::Max => (!h.is_empty()).then(|| h.max() as f64 / 1000.0),
+            }
+            .map(Figure::Real);
+        }
+        let count = match metric {
+            Metric::Requests => self.requests,
+            Metric::Ok => self.ok,
+            Metric::Errors => self.errors,
+            Metric::Cancelled => self.cancelled,
+            Metric::NotSent => self.not_sent,
+            Metric::Retries => self.retries,
+            Metric::InputTokens => self.input_tokens,
+            Metric::OutputTokens => self.output_tokens,
+            Metric::EstimatedTokenRows => self.estimated_rows,
+            Metric::ErrorRate => return self.error_rate().map(Figure::Real),
+            Metric::AttemptFailureRate => return self.attempt_failure_rate().map(Figure::Real),
+            Metric::Availability => return self.availability().map(Figure::Real),
+            Metric::OutputTokensPerS => {
+                return (self.stream_gen_ms > 0.0)
+                    .then(|| self.stream_tokens as f64 / (self.stream_gen_ms / 1000.0))
+                    .map(Figure::Real)
+            }
+            Metric::RunCostUsd => {
+                return Some(Figure::Real(crate::config::prices::nano_to_usd(
+                    self.cost_nano,
+                )))
+            }
+            _ => return None,
+        };
+        Some(Figure::Count(count))
+    }
+}
+
+/// A figure as read: a count stays an integer (summary.csv prints it whole), anything else is a real number.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Figure {
+    Count(u64),
+    Real(f64),
+}
+
+impl Figure {
+    pub(crate) fn as_f64(self) -> f64 {
+        match self {
+            Figure::Count(c) => c as f64,
+            Figure::Real(v) => v,
+        }
     }
 }
 
 /// Kinds that count against availability, by their CSV name: [`ErrorKind::is_unavailability`] decides (an unknown
 /// name from another tool's CSV counts as unavailable, an empty one does not).
-pub fn is_unavailability_kind(kind: &str) -> bool {
+pub(crate) fn is_unavailability_kind(kind: &str) -> bool {
     match ErrorKind::from_csv(kind) {
         Some(k) => k.is_unavailability(),
         None => !kind.is_empty(),
@@ -181,65 +248,64 @@ pub fn is_unavailability_kind(kind: &str) -> bool {
 /// verdict rows, chart legends, summary.csv, results.json, the terminal). HdrHistogram's `value_at_quantile` (the
 /// smallest recorded value with at least a share `q` of the samples at or below it, at 3 significant digits) rounded
 /// to 0.1 ms, so every output prints the same figure.
-pub fn pct(h: &Histogram<u64>, q: f64) -> Option<f64> {
+pub(crate) fn pct(h: &Histogram<u64>, q: f64) -> Option<f64> {
     (!h.is_empty()).then(|| round_ms(h.value_at_quantile(q) as f64 / 1000.0))
 }
 
 /// Round a millisecond figure to 0.1 ms, the precision every output prints.
-pub fn round_ms(v: f64) -> f64 {
+pub(crate) fn round_ms(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
 
-pub fn mean(h: &Histogram<u64>) -> Option<f64> {
+pub(crate) fn mean(h: &Histogram<u64>) -> Option<f64> {
     (!h.is_empty()).then(|| h.mean() / 1000.0)
 }
 
 /// Per-target aggregate.
 #[derive(Debug, Clone, Default)]
 pub struct TargetMetrics {
-    pub role: String,
+    pub(crate) role: String,
     /// All chat requests.
-    pub chat: Group,
+    pub(crate) chat: Group,
     /// Non-streamed chat requests (the headline latency).
-    pub chat_plain: Group,
+    pub(crate) chat_plain: Group,
     /// Streamed chat requests (TTFT, ITL).
-    pub chat_stream: Group,
+    pub(crate) chat_stream: Group,
     /// Conversation-create calls.
-    pub create: Group,
+    pub(crate) create: Group,
     /// Chat requests by (model, stream).
-    pub by_model: BTreeMap<(String, bool), Group>,
-    pub errors_by_kind: BTreeMap<String, u64>,
-    pub not_sent_by_reason: BTreeMap<String, u64>,
+    pub(crate) by_model: BTreeMap<(String, bool), Group>,
+    pub(crate) errors_by_kind: BTreeMap<String, u64>,
+    pub(crate) not_sent_by_reason: BTreeMap<String, u64>,
     /// Per second of the run (by completion time): (ok, errors).
-    pub per_second: Vec<(u64, u64)>,
+    pub(crate) per_second: Vec<(u64, u64)>,
     /// Raw samples for statistical tests (ms): ok non-stream chat latency, ok stream TTFT.
-    pub latency_samples: Vec<f64>,
-    pub ttft_samples: Vec<f64>,
-    pub conversations: IdSet,
+    pub(crate) latency_samples: Vec<f64>,
+    pub(crate) ttft_samples: Vec<f64>,
     /// Cost per conversation, for the projection (complete conversations only) and its bootstrap interval.
-    pub conv_costs: BTreeMap<u64, ConvCost>,
-    pub users: std::collections::BTreeSet<u64>,
-    pub first_sent_ms: Option<f64>,
-    pub last_done_ms: f64,
+    pub(crate) conv_costs: BTreeMap<u64, ConvCost>,
+    pub(crate) users: std::collections::BTreeSet<u64>,
+    pub(crate) first_sent_ms: Option<f64>,
+    pub(crate) last_done_ms: f64,
     /// Warm-up rows seen (and kept out of everything above).
     pub warmup: u64,
     /// Chat requests that met every goodput objective.
     pub good: u64,
     /// Per minute of the run (by completion time), for soak runs.
-    pub per_minute: Vec<crate::measure::soak::Minute>,
+    pub(crate) per_minute: Vec<crate::measure::soak::Minute>,
     /// First send - scheduled instant of every sent request (microseconds): the generator's lag (see `generator`).
-    pub send_lag: LagHistogram,
+    pub(crate) send_lag: LagHistogram,
     /// The same series at [`Metrics::interval_s`] (empty when that is 0): the report's over-time chart.
-    pub per_interval: Vec<crate::measure::soak::Minute>,
+    pub(crate) per_interval: Vec<crate::measure::soak::Minute>,
     /// Ok chat requests' output tokens against TTFT and e2e, sampled: the report's scatter charts.
-    pub token_sample: crate::measure::samples::TokenSample,
+    pub(crate) token_sample: crate::measure::samples::TokenSample,
     /// The previous row's user: consecutive rows often share one, and the set lookup is then skipped.
     last_user: Option<u64>,
 }
 
 /// A histogram that is empty by default (for `#[derive(Default)]` on [`TargetMetrics`]).
 #[derive(Debug, Clone)]
-pub struct LagHistogram(pub Histogram<u64>);
+pub(crate) struct LagHistogram(pub(crate) Histogram<u64>);
 
 impl Default for LagHistogram {
     fn default() -> Self {
@@ -254,65 +320,16 @@ impl std::ops::Deref for LagHistogram {
     }
 }
 
-/// Distinct ids (conversations): a bitmap for the dense ids a run numbers from 0 (one bit each, so 10,000,000
-/// conversations cost 1.2 MB where a `BTreeSet` cost ~40 bytes each and a tree walk per row), a set for the rest.
-#[derive(Debug, Clone, Default)]
-pub struct IdSet {
-    bits: Vec<u64>,
-    sparse: std::collections::BTreeSet<u64>,
-    len: usize,
-}
-
-/// Ids below this go to the bitmap (at most 16 MiB); larger ones to the set.
-const DENSE_IDS: u64 = 1 << 27;
-
-impl IdSet {
-    /// Add `id`; true when it was new.
-    pub fn insert(&mut self, id: u64) -> bool {
-        let new = if id < DENSE_IDS {
-            let (word, bit) = ((id / 64) as usize, 1u64 << (id % 64));
-            if self.bits.len() <= word {
-                self.bits.resize((word + 1).next_power_of_two(), 0);
-            }
-            let new = self.bits[word] & bit == 0;
-            self.bits[word] |= bit;
-            new
-        } else {
-            self.sparse.insert(id)
-        };
-        self.len += usize::from(new);
-        new
-    }
-
-    pub fn contains(&self, id: u64) -> bool {
-        if id < DENSE_IDS {
-            self.bits
-                .get((id / 64) as usize)
-                .is_some_and(|w| w & (1u64 << (id % 64)) != 0)
-        } else {
-            self.sparse.contains(&id)
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
 const MAX_SAMPLES: usize = 2_000_000;
 
 /// What one conversation cost on one target, and whether it was measured whole: a conversation with a request that
 /// was never sent or was cancelled (an interrupted run, a cap) is left out of the monthly projection, which is
 /// projected from the conversations actually completed.
 #[derive(Debug, Clone, Default)]
-pub struct ConvCost {
-    pub cost_nano: u64,
-    pub by_model: BTreeMap<String, u64>,
-    pub incomplete: bool,
+pub(crate) struct ConvCost {
+    pub(crate) cost_nano: u64,
+    pub(crate) by_model: BTreeMap<String, u64>,
+    pub(crate) incomplete: bool,
 }
 
 impl TargetMetrics {
@@ -320,7 +337,6 @@ impl TargetMetrics {
         if self.role.is_empty() {
             self.role = r.role.clone();
         }
-        self.conversations.insert(r.conversation);
         let c = self.conv_costs.entry(r.conversation).or_default();
         c.cost_nano = c.cost_nano.saturating_add(r.cost_nano_usd);
         if r.cost_nano_usd > 0 {
@@ -396,19 +412,19 @@ impl TargetMetrics {
     }
 
     /// Every request of the target, creates included (accounting, error rate, availability, cost).
-    pub fn all(&self) -> Group {
+    pub(crate) fn all(&self) -> Group {
         let mut g = self.chat.clone();
         g.merge(&self.create);
         g
     }
 
     /// Conversations measured whole (every request finished): the denominator of every projection.
-    pub fn measured_conversations(&self) -> u64 {
+    pub(crate) fn measured_conversations(&self) -> u64 {
         self.conv_costs.values().filter(|c| !c.incomplete).count() as u64
     }
 
     /// Cost of the conversations measured whole, of one model or (None) of all, in nano-dollars.
-    pub fn measured_cost_nano(&self, model: Option<&str>) -> u64 {
+    pub(crate) fn measured_cost_nano(&self, model: Option<&str>) -> u64 {
         self.conv_costs
             .values()
             .filter(|c| !c.incomplete)
@@ -420,12 +436,12 @@ impl TargetMetrics {
     }
 
     /// Conversations not measured whole (left out of the projection).
-    pub fn incomplete_conversations(&self) -> u64 {
+    pub(crate) fn incomplete_conversations(&self) -> u64 {
         self.conv_costs.values().filter(|c| c.incomplete).count() as u64
     }
 
     /// Projected monthly cost (USD) from the conversations measured whole; None when there are none.
-    pub fn monthly_cost_usd(&self, conversations_per_day: f64) -> Option<f64> {
+    pub(crate) fn monthly_cost_usd(&self, conversations_per_day: f64) -> Option<f64> {
         let conv = self.measured_conversations();
         (conv > 0).then(|| {
             crate::measure::cost::monthly_projection_usd(
@@ -437,7 +453,7 @@ impl TargetMetrics {
     }
 
     /// Cost per model (chat requests, both stream modes) in nano-dollars, with tokens.
-    pub fn cost_by_model(&self) -> BTreeMap<String, (u64, u64, u64, u64)> {
+    pub(crate) fn cost_by_model(&self) -> BTreeMap<String, (u64, u64, u64, u64)> {
         let mut out: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
         for ((model, _), g) in &self.by_model {
             let e = out.entry(model.clone()).or_default();
@@ -455,13 +471,13 @@ impl TargetMetrics {
 pub struct Metrics {
     pub targets: BTreeMap<String, TargetMetrics>,
     /// Daily conversation volume for projections.
-    pub conversations_per_day: f64,
+    pub(crate) conversations_per_day: f64,
     /// Wall-clock seconds the arrivals spanned (for rates).
-    pub window_s: f64,
+    pub(crate) window_s: f64,
     /// Per-request objectives of goodput, if the scenario sets them.
-    pub goodput: Option<crate::config::goodput::Goodput>,
+    pub(crate) goodput: Option<crate::config::goodput::Goodput>,
     /// Width of the over-time chart's intervals, seconds; 0 keeps no such series.
-    pub interval_s: f64,
+    pub(crate) interval_s: f64,
 }
 
 impl Metrics {
@@ -500,7 +516,7 @@ impl Metrics {
     /// every target is projected from the same conversations: a slower target has more long conversations cut by a
     /// stop, and its own complete set alone would favour it with shorter ones. (After a stop the level still leans
     /// to shorter conversations, on every target alike; the report says so.) Call once all records are added.
-    pub fn align_measured_conversations(&mut self) {
+    pub(crate) fn align_measured_conversations(&mut self) {
         let cut: std::collections::BTreeSet<u64> = self
             .targets
             .values()
@@ -525,71 +541,51 @@ impl Metrics {
         self.targets.get_mut(name).expect("inserted above")
     }
 
-    /// Conversations that sent at least one request: the denominator of cost per conversation.
-    pub fn conversations_sent(&self, target: &str) -> u64 {
-        self.targets
-            .get(target)
-            .map_or(0, |t| t.conversations.len() as u64)
-    }
-
-    pub fn monthly_cost_usd(&self, target: &str) -> Option<f64> {
+    pub(crate) fn monthly_cost_usd(&self, target: &str) -> Option<f64> {
         self.targets
             .get(target)?
             .monthly_cost_usd(self.conversations_per_day)
     }
 
-    /// Value of `<target>.<metric>` for thresholds and comparisons.
-    pub fn metric(&self, target: &str, name: &str) -> Option<f64> {
+    /// Value of `<target>.<metric>`: the one place a metric's figure is read (thresholds, SLOs, compare, every
+    /// report row). Group figures come from the group the metric's [`Scope`] names; run figures from the whole target.
+    pub(crate) fn value(&self, target: &str, metric: Metric) -> Option<f64> {
         let t = self.targets.get(target)?;
-        let all = t.all();
-        let plain = &t.chat_plain;
-        let st = &t.chat_stream;
-        match name {
-            "requests" => Some(all.requests as f64),
-            "ok" => Some(all.ok as f64),
-            "errors" => Some(all.errors as f64),
-            "not_sent" => Some(all.not_sent as f64),
-            "error_rate" => all.error_rate(),
-            "attempt_failure_rate" => all.attempt_failure_rate(),
-            "availability" => all.availability(),
-            "retries" => Some(all.retries as f64),
-            "rps" => (self.window_s > 0.0).then(|| all.finished() as f64 / self.window_s),
-            "mean_ms" => mean(&plain.latency),
-            "p50_ms" => pct(&plain.latency, 0.50),
-            "p90_ms" => pct(&plain.latency, 0.90),
-            "p95_ms" => pct(&plain.latency, 0.95),
-            "p99_ms" => pct(&plain.latency, 0.99),
-            "p999_ms" => pct(&plain.latency, 0.999),
-            "max_ms" => (!plain.latency.is_empty()).then(|| plain.latency.max() as f64 / 1000.0),
-            "e2e_p99_ms" => pct(&t.chat.e2e, 0.99),
-            "sched_p99_ms" => pct(&t.chat.from_scheduled, 0.99),
-            "ttft_mean_ms" => mean(&st.ttft),
-            "ttft_p50_ms" => pct(&st.ttft, 0.50),
-            "ttft_p95_ms" => pct(&st.ttft, 0.95),
-            "ttft_p99_ms" => pct(&st.ttft, 0.99),
-            "itl_mean_ms" => mean(&st.itl),
-            "itl_p50_ms" => pct(&st.itl, 0.50),
-            "itl_p95_ms" => pct(&st.itl, 0.95),
-            "itl_p99_ms" => pct(&st.itl, 0.99),
-            "output_tokens_per_s" => (st.stream_gen_ms > 0.0)
-                .then(|| st.stream_tokens as f64 / (st.stream_gen_ms / 1000.0)),
-            "run_cost_usd" => Some(crate::config::prices::nano_to_usd(all.cost_nano)),
-            "cost_per_1k_conversations_usd" => {
-                let c = t.measured_conversations();
-                (c > 0).then(|| {
-                    crate::config::prices::nano_to_usd(t.measured_cost_nano(None)) / c as f64
-                        * 1000.0
-                })
+        let group = match metric.scope() {
+            Scope::All => return t.all().figure(metric).map(Figure::as_f64),
+            Scope::Chat => &t.chat,
+            Scope::ChatPlain => &t.chat_plain,
+            Scope::ChatStream => &t.chat_stream,
+            Scope::Run => {
+                return match metric {
+                    Metric::Rps => {
+                        (self.window_s > 0.0).then(|| t.all().finished() as f64 / self.window_s)
+                    }
+                    Metric::CostPer1kConversationsUsd => {
+                        let c = t.measured_conversations();
+                        (c > 0).then(|| {
+                            crate::config::prices::nano_to_usd(t.measured_cost_nano(None))
+                                / c as f64
+                                * 1000.0
+                        })
+                    }
+                    Metric::MonthlyCostUsd => self.monthly_cost_usd(target),
+                    Metric::GoodputRps => (self.goodput.is_some() && self.window_s > 0.0)
+                        .then(|| t.good as f64 / self.window_s),
+                    _ => None,
+                }
             }
-            "monthly_cost_usd" => self.monthly_cost_usd(target),
-            "goodput_rps" => (self.goodput.is_some() && self.window_s > 0.0)
-                .then(|| t.good as f64 / self.window_s),
-            _ => None,
-        }
+        };
+        group.figure(metric).map(Figure::as_f64)
+    }
+
+    /// [`Metrics::value`] of a metric named as thresholds name it; None for an unknown name.
+    pub fn metric(&self, target: &str, name: &str) -> Option<f64> {
+        self.value(target, Metric::from_name(name).ok()?)
     }
 
     /// Read a run's `requests.csv` back.
-    pub fn from_csv(
+    pub(crate) fn from_csv(
         path: &std::path::Path,
         conversations_per_day: f64,
         window_s: f64,
@@ -605,143 +601,4 @@ impl Metrics {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::run::record::{read_records, OP_CHAT};
-
-    fn row(target: &str, outcome: Outcome, stream: bool, lat: f64) -> Record {
-        Record {
-            target: target.into(),
-            role: "gateway".into(),
-            op: OP_CHAT.into(),
-            model: "m".into(),
-            stream,
-            outcome: Some(outcome),
-            latency_ms: Some(lat),
-            e2e_ms: Some(lat),
-            sent_ms: Some(10.0),
-            ttft_ms: stream.then_some(lat / 4.0),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn per_second_counts_chat_requests_only() {
-        // Sent at 10 ms: a chat done at 510 ms (second 0), a create done at 1510 ms and a failed chat at 2510 ms.
-        let mut m = Metrics::new(1000.0, 10.0);
-        m.add(&row("g", Outcome::Ok, false, 500.0));
-        let mut create = row("g", Outcome::Ok, false, 1500.0);
-        create.op = crate::run::record::OP_CREATE.into();
-        m.add(&create);
-        m.add(&row("g", Outcome::Error, false, 2500.0));
-        assert_eq!(m.targets["g"].per_second, vec![(1, 0), (0, 0), (0, 1)]);
-    }
-
-    #[test]
-    fn headline_latency_is_non_stream_and_errors_do_not_enter_histograms() {
-        let mut m = Metrics::new(1000.0, 10.0);
-        for v in [100.0, 200.0, 300.0] {
-            m.add(&row("g", Outcome::Ok, false, v));
-        }
-        m.add(&row("g", Outcome::Ok, true, 4000.0));
-        let mut e = row("g", Outcome::Error, false, 9000.0);
-        e.error_kind = "http_503".into();
-        m.add(&e);
-        let mut e = row("g", Outcome::Error, false, 9000.0);
-        e.error_kind = "http_401".into();
-        m.add(&e);
-        let mean = m.metric("g", "mean_ms").unwrap();
-        assert!((mean - 200.0).abs() < 0.2, "{mean}");
-        assert!((m.metric("g", "max_ms").unwrap() - 300.0).abs() < 0.3);
-        assert!((m.metric("g", "ttft_p50_ms").unwrap() - 1000.0).abs() < 1.0);
-        assert_eq!(m.metric("g", "error_rate"), Some(2.0 / 6.0));
-        // 401 is an error but not unavailability
-        assert_eq!(m.metric("g", "availability"), Some(1.0 - 1.0 / 6.0));
-        assert_eq!(m.targets["g"].errors_by_kind["http_503"], 1);
-    }
-
-    #[test]
-    fn interrupted_run_projects_from_completed_conversations() {
-        // 4 conversations done at 1,000 nano-dollars each, 6 scheduled but never sent (Ctrl-C): the projection is
-        // 1,000 nano-dollars per conversation, not 4,000 / 10.
-        let mut m = Metrics::new(1000.0, 10.0);
-        for c in 0..10u64 {
-            let mut r = row("g", Outcome::Ok, false, 100.0);
-            r.conversation = c;
-            r.scheduled_ms = c as f64 * 10.0;
-            if c < 4 {
-                r.cost_nano_usd = 1000;
-            } else {
-                r.outcome = Some(Outcome::NotSent);
-            }
-            m.add(&r);
-        }
-        let want = crate::measure::cost::monthly_projection_usd(1000, 1, 1000.0);
-        assert!((m.monthly_cost_usd("g").unwrap() - want).abs() < 1e-12);
-        assert_eq!(m.targets["g"].measured_conversations(), 4);
-        assert_eq!(m.targets["g"].incomplete_conversations(), 6);
-        // On a slower target "l" the stop cut conversation 2: it leaves both targets' projections.
-        for c in 0..4u64 {
-            let mut r = row("l", Outcome::Ok, false, 100.0);
-            r.conversation = c;
-            r.scheduled_ms = c as f64 * 10.0;
-            r.cost_nano_usd = 2000;
-            if c == 2 {
-                r.outcome = Some(Outcome::Cancelled);
-            }
-            m.add(&r);
-        }
-        m.align_measured_conversations();
-        assert_eq!(m.targets["g"].measured_conversations(), 3);
-        assert_eq!(m.targets["l"].measured_conversations(), 3);
-        assert_eq!(m.targets["l"].measured_cost_nano(None), 6000);
-        assert_eq!(m.targets["g"].measured_cost_nano(None), 3000);
-    }
-
-    #[test]
-    fn warmup_rows_are_counted_and_enter_no_statistic() {
-        let mut m = Metrics::new(1000.0, 10.0);
-        m.add(&row("g", Outcome::Ok, false, 100.0));
-        let mut w = row("g", Outcome::Ok, false, 5000.0);
-        w.warmup = true;
-        m.add(&w);
-        let mut e = row("g", Outcome::Error, false, 1.0);
-        e.warmup = true;
-        e.error_kind = "http_503".into();
-        m.add(&e);
-        assert_eq!(m.metric("g", "requests"), Some(1.0));
-        assert_eq!(m.metric("g", "error_rate"), Some(0.0));
-        assert!((m.metric("g", "max_ms").unwrap() - 100.0).abs() < 0.1);
-        assert!(m.targets["g"].errors_by_kind.is_empty());
-        assert_eq!(m.targets["g"].latency_samples, vec![100.0]);
-        assert_eq!(m.targets["g"].warmup, 2);
-    }
-
-    #[test]
-    fn unavailability_kinds() {
-        assert!(is_unavailability_kind("http_502"));
-        assert!(is_unavailability_kind("timeout"));
-        assert!(is_unavailability_kind("stream_cut"));
-        assert!(!is_unavailability_kind("http_404"));
-        assert!(!is_unavailability_kind("envelope_4016"));
-        // a 429 that exhausted its retries left the user without an answer (report Definitions say so)
-        assert!(is_unavailability_kind("rate_limited"));
-        assert!(is_unavailability_kind("http_429"));
-    }
-
-    #[test]
-    fn records_round_trip_through_csv() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("r.csv");
-        let mut w = csv::Writer::from_path(&p).unwrap();
-        let mut a = row("g", Outcome::Ok, true, 123.456);
-        a.canary_phase = Some(2);
-        a.detail = "x, \"quoted\"\nline".into();
-        let b = row("l", Outcome::NotSent, false, 1.0);
-        w.serialize(&a).unwrap();
-        w.serialize(&b).unwrap();
-        w.flush().unwrap();
-        let back: Vec<Record> = read_records(&p).unwrap().map(Result::unwrap).collect();
-        assert_eq!(back, vec![a, b]);
-    }
-}
+mod tests;

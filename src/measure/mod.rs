@@ -1,17 +1,17 @@
 //! Turning records into figures: HDR metrics, cost and the monthly projection, statistics, thresholds and the
 //! statistical verdict, all as data (rendering lives in `report`).
 
-pub mod abort;
-pub mod capacity;
-pub mod cost;
+pub(crate) mod abort;
+pub(crate) mod capacity;
+pub(crate) mod cost;
 pub mod decision;
-pub mod fallback;
-pub mod generator;
+pub(crate) mod fallback;
+pub(crate) mod generator;
 pub mod metrics;
-pub mod samples;
-pub mod saving;
-pub mod soak;
-pub mod stats;
-pub mod threshold;
+pub(crate) mod samples;
+pub(crate) mod saving;
+pub(crate) mod soak;
+pub(crate) mod stats;
+pub(crate) mod threshold;
 pub mod verdict;
-pub mod webhook;
+pub(crate) mod webhook;

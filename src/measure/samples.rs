@@ -6,25 +6,25 @@
 use crate::run::record::{Outcome, Record};
 
 /// Most points kept per target.
-pub const TOKEN_SAMPLE_CAP: usize = 1500;
+pub(crate) const TOKEN_SAMPLE_CAP: usize = 1500;
 
 /// One ok chat request.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TokenPoint {
-    pub output_tokens: u64,
+pub(crate) struct TokenPoint {
+    pub(crate) output_tokens: u64,
     /// Send of the first attempt → end of the answer, retries included (`e2e_ms`).
-    pub e2e_ms: f64,
+    pub(crate) e2e_ms: f64,
     /// Streams only.
-    pub ttft_ms: Option<f64>,
-    pub stream: bool,
+    pub(crate) ttft_ms: Option<f64>,
+    pub(crate) stream: bool,
 }
 
 /// Every `stride`-th ok chat request seen, at most `cap` of them.
 #[derive(Debug, Clone)]
-pub struct TokenSample {
-    pub points: Vec<TokenPoint>,
+pub(crate) struct TokenSample {
+    pub(crate) points: Vec<TokenPoint>,
     /// Ok chat requests seen (sampled or not).
-    pub seen: u64,
+    pub(crate) seen: u64,
     stride: u64,
     cap: usize,
 }
@@ -36,7 +36,7 @@ impl Default for TokenSample {
 }
 
 impl TokenSample {
-    pub fn with_cap(cap: usize) -> TokenSample {
+    pub(crate) fn with_cap(cap: usize) -> TokenSample {
         TokenSample {
             points: Vec::new(),
             seen: 0,
@@ -46,7 +46,7 @@ impl TokenSample {
     }
 
     /// Consider one record: ok chat requests with an end-to-end time only.
-    pub fn add(&mut self, r: &Record) {
+    pub(crate) fn add(&mut self, r: &Record) {
         let (true, Some(Outcome::Ok), Some(e2e)) = (r.is_chat(), r.outcome, r.e2e_ms) else {
             return;
         };

@@ -11,20 +11,20 @@ use crate::measure::verdict::{BOOTSTRAP_ITERS, CONFIDENCE};
 
 /// Projected monthly saving of B over A (positive: B is cheaper) with its bootstrap interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Saving {
-    pub a_monthly_usd: f64,
-    pub b_monthly_usd: f64,
+pub(crate) struct Saving {
+    pub(crate) a_monthly_usd: f64,
+    pub(crate) b_monthly_usd: f64,
     /// a - b.
-    pub monthly_usd: f64,
+    pub(crate) monthly_usd: f64,
     /// 95% percentile-bootstrap interval of the saving, resampling the conversations measured whole on both sides
     /// (the same conversations went to both targets, so the resampling is paired).
-    pub ci: Option<(f64, f64)>,
+    pub(crate) ci: Option<(f64, f64)>,
     /// The interval excludes zero: a saving (or an extra cost) is called.
-    pub significant: bool,
+    pub(crate) significant: bool,
 }
 
 /// The projected saving of B over A and its interval; None when a side has no conversation measured whole.
-pub fn saving_interval(
+pub(crate) fn saving_interval(
     a: &TargetMetrics,
     b: &TargetMetrics,
     conversations_per_day: f64,

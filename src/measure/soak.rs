@@ -8,11 +8,11 @@ use crate::run::record::{Outcome, Record};
 
 /// One minute of a target's chat requests, by completion time.
 #[derive(Debug, Clone)]
-pub struct Minute {
+pub(crate) struct Minute {
     /// Latency of ok non-streamed chat requests (microseconds, 2 significant digits: ~1% resolution).
-    pub latency: Histogram<u64>,
-    pub ok: u64,
-    pub errors: u64,
+    pub(crate) latency: Histogram<u64>,
+    pub(crate) ok: u64,
+    pub(crate) errors: u64,
 }
 
 impl Default for Minute {
@@ -26,18 +26,18 @@ impl Default for Minute {
 }
 
 impl Minute {
-    pub fn error_rate(&self) -> Option<f64> {
+    pub(crate) fn error_rate(&self) -> Option<f64> {
         let n = self.ok + self.errors;
         (n > 0).then(|| self.errors as f64 / n as f64)
     }
 
-    pub fn pct(&self, q: f64) -> Option<f64> {
+    pub(crate) fn pct(&self, q: f64) -> Option<f64> {
         (!self.latency.is_empty()).then(|| self.latency.value_at_quantile(q) as f64 / 1000.0)
     }
 }
 
 /// Whether a chat request is good: it succeeded within every goodput limit that applies to it.
-pub fn is_good(g: &Goodput, r: &Record) -> bool {
+pub(crate) fn is_good(g: &Goodput, r: &Record) -> bool {
     if !r.is_chat() || r.outcome != Some(Outcome::Ok) {
         return false;
     }
@@ -54,13 +54,13 @@ pub fn is_good(g: &Goodput, r: &Record) -> bool {
 }
 
 /// Add a finished chat request to the minute it completed in.
-pub fn add_to_minutes(minutes: &mut Vec<Minute>, r: &Record) {
+pub(crate) fn add_to_minutes(minutes: &mut Vec<Minute>, r: &Record) {
     add_to_intervals(minutes, r, 60_000.0);
 }
 
 /// A width for the over-time chart's intervals: about 40 of them over a run of `elapsed_s`, at a round number of
 /// seconds (1, 2, 5, 10, 15, 30, 60, then whole minutes).
-pub fn chart_interval_s(elapsed_s: f64) -> f64 {
+pub(crate) fn chart_interval_s(elapsed_s: f64) -> f64 {
     let raw = if elapsed_s.is_finite() {
         elapsed_s / 40.0
     } else {
@@ -74,7 +74,7 @@ pub fn chart_interval_s(elapsed_s: f64) -> f64 {
 
 /// Add a finished chat request to the interval of `width_ms` it completed in (the per-minute series at another
 /// width: the report's over-time chart uses the same definition at a width that suits the run's length).
-pub fn add_to_intervals(minutes: &mut Vec<Minute>, r: &Record, width_ms: f64) {
+pub(crate) fn add_to_intervals(minutes: &mut Vec<Minute>, r: &Record, width_ms: f64) {
     let (Some(sent), true) = (r.sent_ms, r.is_chat()) else {
         return;
     };

@@ -16,41 +16,42 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 /// Fewest samples per side for the rank test (and any verdict).
-pub const MIN_SAMPLES: usize = 30;
+pub(crate) const MIN_SAMPLES: usize = 30;
 /// Samples beyond a quantile needed to estimate it: quantile q needs `TAIL_SAMPLES / min(q, 1 - q)` per side.
-pub const TAIL_SAMPLES: f64 = 10.0;
+pub(crate) const TAIL_SAMPLES: f64 = 10.0;
 
 /// A point estimate with a two-sided confidence interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct ConfidenceInterval {
-    pub estimate: f64,
-    pub low: f64,
-    pub high: f64,
+pub(crate) struct ConfidenceInterval {
+    pub(crate) estimate: f64,
+    pub(crate) low: f64,
+    pub(crate) high: f64,
 }
 
 /// Result of a Mann-Whitney U test of B against A.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct MannWhitney {
+pub(crate) struct MannWhitney {
     /// U of B: the number of pairs (a, b) with b > a, plus half the pairs with b == a.
-    pub u: f64,
+    pub(crate) u: f64,
     /// Tie- and continuity-corrected normal score of `u`; positive when B tends to be larger.
-    pub z: f64,
-    pub p_two_sided: f64,
+    pub(crate) z: f64,
+    pub(crate) p_two_sided: f64,
     /// One-sided p-value of "B is stochastically larger than A" (B worse, for latency).
-    pub p_b_greater: f64,
+    pub(crate) p_b_greater: f64,
     /// One-sided p-value of "B is stochastically smaller than A".
-    pub p_b_less: f64,
-    pub n_a: usize,
-    pub n_b: usize,
+    pub(crate) p_b_less: f64,
+    pub(crate) n_a: usize,
+    pub(crate) n_b: usize,
     /// Common-language effect size P(B > A) + 0.5 P(B = A), i.e. `u / (n_a n_b)`.
-    pub effect: f64,
+    pub(crate) effect: f64,
 }
 
 /// Mann-Whitney U test of B against A, normal approximation with tie correction and continuity correction
 /// (the formulas of `scipy.stats.mannwhitneyu(b, a, method="asymptotic")`). O(n log n): both samples are sorted,
 /// then ranked in one merge, tied values getting their average rank. Values should be finite. With an empty side, or
 /// when every value is equal, there is no evidence either way: z = 0 and all p-values are 1.
-pub fn mann_whitney_u(a: &[f64], b: &[f64]) -> MannWhitney {
+#[cfg(test)]
+pub(crate) fn mann_whitney_u(a: &[f64], b: &[f64]) -> MannWhitney {
     mann_whitney_sorted(&sorted_copy(a), &sorted_copy(b))
 }
 
@@ -120,7 +121,7 @@ fn mann_whitney_sorted(a: &[f64], b: &[f64]) -> MannWhitney {
 /// Quantile `q` (0 ..= 1) of an ascending sorted sample, by linear interpolation between the closest ranks: with
 /// h = (n - 1) q, the value is x[floor(h)] + (h - floor(h)) (x[floor(h) + 1] - x[floor(h)]). This is numpy's default
 /// (`method="linear"`, Hyndman & Fan type 7). None when empty or q is outside 0 ..= 1.
-pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     if sorted.is_empty() || !(0.0..=1.0).contains(&q) {
         return None;
     }
@@ -135,7 +136,8 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
 }
 
 /// [`quantile`] of an unsorted sample, in O(n) by selection on a copy.
-pub fn quantile_unsorted(sample: &[f64], q: f64) -> Option<f64> {
+#[cfg(test)]
+pub(crate) fn quantile_unsorted(sample: &[f64], q: f64) -> Option<f64> {
     if sample.is_empty() || !(0.0..=1.0).contains(&q) {
         return None;
     }
@@ -160,7 +162,8 @@ pub fn quantile_unsorted(sample: &[f64], q: f64) -> Option<f64> {
 /// resampling n values with replacement from the sorted sample x picks x[floor(n U)] for uniform U, a monotone map, so
 /// the k-th smallest resampled value is x[floor(n U_(k))] where U_(k) ~ Beta(k, n - k + 1) is the k-th uniform order
 /// statistic, and U_(k+1) = U_(k) + (1 - U_(k)) Beta(1, n - k). O(n log n) to sort, then O(1) per resample.
-pub fn bootstrap_quantile_diff(
+#[cfg(test)]
+pub(crate) fn bootstrap_quantile_diff(
     a: &[f64],
     b: &[f64],
     q: f64,
@@ -173,7 +176,8 @@ pub fn bootstrap_quantile_diff(
 
 /// Like [`bootstrap_quantile_diff`] for quantile(B) / quantile(A) (for positive data; a zero quantile of A gives an
 /// infinite or NaN ratio).
-pub fn bootstrap_quantile_ratio(
+#[cfg(test)]
+pub(crate) fn bootstrap_quantile_ratio(
     a: &[f64],
     b: &[f64],
     q: f64,
@@ -184,12 +188,14 @@ pub fn bootstrap_quantile_ratio(
     bootstrap_quantiles(a, b, q, iters, confidence, seed, |qa, qb| qb / qa)
 }
 
+#[cfg(test)]
 fn sorted_copy(x: &[f64]) -> Vec<f64> {
     let mut v = x.to_vec();
     v.sort_unstable_by(f64::total_cmp);
     v
 }
 
+#[cfg(test)]
 fn bootstrap_quantiles(
     a: &[f64],
     b: &[f64],
@@ -295,16 +301,6 @@ impl Normals {
     }
 }
 
-/// One standard normal draw (Box-Muller; the second value of the pair is discarded).
-pub fn sample_standard_normal<R: Rng + ?Sized>(rng: &mut R) -> f64 {
-    standard_normal_pair(rng).0
-}
-
-/// One draw of exp(N(mu, sigma^2)).
-pub fn sample_lognormal<R: Rng + ?Sized>(rng: &mut R, mu: f64, sigma: f64) -> f64 {
-    (mu + sigma * sample_standard_normal(rng)).exp()
-}
-
 /// Gamma(shape, 1) for shape >= 1 (Marsaglia & Tsang 2000).
 fn sample_gamma<R: Rng + ?Sized>(rng: &mut R, normal: &mut Normals, shape: f64) -> f64 {
     let d = shape - 1.0 / 3.0;
@@ -331,7 +327,8 @@ fn sample_beta<R: Rng + ?Sized>(rng: &mut R, normal: &mut Normals, a: f64, b: f6
 }
 
 /// The standard normal's 99th percentile.
-pub const Z99: f64 = 2.326_347_874_040_841;
+#[cfg(test)]
+pub(crate) const Z99: f64 = 2.326_347_874_040_841;
 
 /// Complementary error function (Numerical Recipes' Chebyshev fit, relative error < 1.2e-7 everywhere).
 fn erfc(x: f64) -> f64 {
@@ -354,17 +351,17 @@ fn erfc(x: f64) -> f64 {
 }
 
 /// P(Z <= z) for a standard normal Z.
-pub fn normal_cdf(z: f64) -> f64 {
+pub(crate) fn normal_cdf(z: f64) -> f64 {
     0.5 * erfc(-z / SQRT_2)
 }
 
 /// P(Z > z) for a standard normal Z (accurate in the far tail).
-pub fn normal_sf(z: f64) -> f64 {
+pub(crate) fn normal_sf(z: f64) -> f64 {
     0.5 * erfc(z / SQRT_2)
 }
 
 /// Inverse of [`normal_cdf`] (Acklam's rational approximation, relative error < 1.2e-9); NaN outside (0, 1).
-pub fn normal_quantile(p: f64) -> f64 {
+pub(crate) fn normal_quantile(p: f64) -> f64 {
     const A: [f64; 6] = [
         -3.969_683_028_665_376e1,
         2.209_460_984_245_205e2,
@@ -415,7 +412,7 @@ pub fn normal_quantile(p: f64) -> f64 {
 }
 
 /// Wilson score interval of a proportion `x / n` at two-sided normal score `z` (None when n = 0).
-pub fn wilson_interval(x: u64, n: u64, z: f64) -> Option<(f64, f64)> {
+pub(crate) fn wilson_interval(x: u64, n: u64, z: f64) -> Option<(f64, f64)> {
     if n == 0 {
         return None;
     }
@@ -430,7 +427,7 @@ pub fn wilson_interval(x: u64, n: u64, z: f64) -> Option<(f64, f64)> {
 /// Interval of rate(B) - rate(A), rate = failures / requests, by Newcombe's hybrid score method (Newcombe 1998,
 /// method 10; built from the two Wilson score intervals). Good coverage even for rates near 0 and small counts, unlike
 /// the Wald interval. None when a side has no requests or `confidence` is out of (0, 1).
-pub fn rate_diff_ci(
+pub(crate) fn rate_diff_ci(
     fail_a: u64,
     n_a: u64,
     fail_b: u64,
@@ -457,7 +454,12 @@ pub fn rate_diff_ci(
 /// given `power` (the standard normal-approximation formula, without continuity correction):
 /// n = (z_{1-alpha/2} sqrt(2 pbar (1 - pbar)) + z_power sqrt(p1 (1 - p1) + p2 (1 - p2)))^2 / (p1 - p2)^2,
 /// pbar = (p1 + p2) / 2. E.g. 1% vs 2% at alpha 0.05, power 0.8: 2,319. None when p1 == p2 or an input is out of range.
-pub fn required_sample_size_proportions(p1: f64, p2: f64, alpha: f64, power: f64) -> Option<usize> {
+pub(crate) fn required_sample_size_proportions(
+    p1: f64,
+    p2: f64,
+    alpha: f64,
+    power: f64,
+) -> Option<usize> {
     let unit = |x: f64| (0.0..=1.0).contains(&x);
     if !(unit(p1) && unit(p2) && alpha > 0.0 && alpha < 1.0 && power > 0.0 && power < 1.0)
         || p1 == p2
@@ -479,7 +481,7 @@ pub fn required_sample_size_proportions(p1: f64, p2: f64, alpha: f64, power: f64
 
 /// Samples per side needed before quantile `q` is compared: max(`MIN_SAMPLES`, `TAIL_SAMPLES` / tail) where tail =
 /// min(q, 1 - q), e.g. 30 for p50, 200 for p95, 1,000 for p99, 10,000 for p99.9.
-pub fn needed_for_quantile(q: f64) -> usize {
+pub(crate) fn needed_for_quantile(q: f64) -> usize {
     let tail = q.min(1.0 - q).max(1e-7);
     let n = (TAIL_SAMPLES / tail - 1e-6).ceil() as usize;
     n.max(MIN_SAMPLES)
@@ -487,7 +489,7 @@ pub fn needed_for_quantile(q: f64) -> usize {
 
 /// Outcome of comparing B with A on a metric where lower is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Direction {
+pub(crate) enum Direction {
     Better,
     NoSignificantDifference,
     Worse,
@@ -499,32 +501,32 @@ pub enum Direction {
 
 /// A comparison's verdict and the numbers behind it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Verdict {
-    pub direction: Direction,
+pub(crate) struct Verdict {
+    pub(crate) direction: Direction,
     /// Confidence level of the interval and the test (alpha = 1 - confidence).
-    pub confidence: f64,
+    pub(crate) confidence: f64,
     /// Interval of B - A (quantile difference in the samples' unit, or rate difference); None when insufficient.
-    pub ci: Option<ConfidenceInterval>,
+    pub(crate) ci: Option<ConfidenceInterval>,
     /// Differences within +- this (absolute, unit of `ci`) are never called better or worse: `min_effect` times A.
-    pub tolerance: f64,
+    pub(crate) tolerance: f64,
     /// One-sided p-value of "B larger (worse)"; Mann-Whitney for samples, pooled two-proportion z-test for rates.
-    pub p_b_greater: Option<f64>,
+    pub(crate) p_b_greater: Option<f64>,
     /// One-sided p-value of "B smaller (better)".
-    pub p_b_less: Option<f64>,
+    pub(crate) p_b_less: Option<f64>,
     /// Error rates only: requests per side needed to detect the observed difference (alpha 0.05, power 0.8).
-    pub required_per_side: Option<usize>,
+    pub(crate) required_per_side: Option<usize>,
 }
 
 /// Settings of [`compare_metric`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CompareOptions {
+pub(crate) struct CompareOptions {
     /// Confidence level, e.g. 0.95 (alpha = 1 - confidence).
-    pub confidence: f64,
+    pub(crate) confidence: f64,
     /// Relative practical tolerance, e.g. 0.02: a change under 2% of A is not called better or worse.
-    pub min_effect: f64,
+    pub(crate) min_effect: f64,
     /// Bootstrap resamples.
-    pub iters: usize,
-    pub seed: u64,
+    pub(crate) iters: usize,
+    pub(crate) seed: u64,
 }
 
 impl Default for CompareOptions {
@@ -540,7 +542,7 @@ impl Default for CompareOptions {
 
 /// What to compare.
 #[derive(Debug, Clone, Copy)]
-pub enum Metric<'a> {
+pub(crate) enum Metric<'a> {
     /// Quantile `q` of two samples (e.g. latencies in ms).
     Quantile { a: &'a [f64], b: &'a [f64], q: f64 },
     /// Failure rate, `fail` out of `n` requests per side.
@@ -557,7 +559,7 @@ pub enum Metric<'a> {
 /// "B larger" has p < alpha; a tail quantile is judged on its interval alone. Better symmetrically; otherwise no
 /// significant difference. InsufficientData when a side has fewer than [`needed_for_quantile`] samples (quantiles;
 /// non-finite values are dropped first) or fewer than [`MIN_SAMPLES`] requests (rates).
-pub fn compare_metric(metric: Metric<'_>, opts: &CompareOptions) -> Verdict {
+pub(crate) fn compare_metric(metric: Metric<'_>, opts: &CompareOptions) -> Verdict {
     match metric {
         Metric::Quantile { a, b, q } => compare_quantiles(a, b, &[q], opts).remove(0),
         Metric::ErrorRate {
@@ -571,7 +573,12 @@ pub fn compare_metric(metric: Metric<'_>, opts: &CompareOptions) -> Verdict {
 
 /// [`compare_metric`] for several quantiles of the same two samples, sorting and ranking them once; each verdict is
 /// the one `compare_metric` gives for that quantile alone.
-pub fn compare_quantiles(a: &[f64], b: &[f64], qs: &[f64], opts: &CompareOptions) -> Vec<Verdict> {
+pub(crate) fn compare_quantiles(
+    a: &[f64],
+    b: &[f64],
+    qs: &[f64],
+    opts: &CompareOptions,
+) -> Vec<Verdict> {
     let finite = |x: &[f64]| {
         let mut v: Vec<f64> = x.iter().copied().filter(|x| x.is_finite()).collect();
         v.sort_unstable_by(f64::total_cmp);
@@ -620,7 +627,7 @@ fn empty_verdict(opts: &CompareOptions) -> Verdict {
 /// Quantiles of the bulk (p25 ..= p75) are judged on their interval and the rank test together: a rank test measures
 /// a shift of the bulk. A tail quantile (p90, p99, ...) is judged on its own interval only, since a tail can move with
 /// the bulk unchanged (enough tail samples are ensured by [`needed_for_quantile`]).
-pub fn is_bulk_quantile(q: f64) -> bool {
+pub(crate) fn is_bulk_quantile(q: f64) -> bool {
     (0.25..=0.75).contains(&q)
 }
 
@@ -678,7 +685,7 @@ fn rate_verdict(fail_a: u64, n_a: u64, fail_b: u64, n_b: u64, opts: &CompareOpti
 }
 
 /// [`compare_metric`] on quantile `q` of two samples.
-pub fn compare_latency(
+pub(crate) fn compare_latency(
     a: &[f64],
     b: &[f64],
     q: f64,
@@ -699,7 +706,7 @@ pub fn compare_latency(
 }
 
 /// [`compare_metric`] on error rates (`fail_*` failures out of `n_*` requests).
-pub fn compare_error_rate(
+pub(crate) fn compare_error_rate(
     fail_a: u64,
     n_a: u64,
     fail_b: u64,

@@ -2,29 +2,30 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::metric::Metric;
 use crate::config::threshold::Threshold;
 use crate::measure::metrics::Metrics;
 
 /// Result of one threshold check.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Check {
-    pub scope: String,
-    pub expression: String,
-    pub passed: bool,
-    pub measured: String,
+pub(crate) struct Check {
+    pub(crate) scope: String,
+    pub(crate) expression: String,
+    pub(crate) passed: bool,
+    pub(crate) measured: String,
     /// The threshold could not be evaluated (a metric had no data): undecided, not failed.
     #[serde(default)]
-    pub no_data: bool,
+    pub(crate) no_data: bool,
     /// The two sides' values, when evaluated.
     #[serde(default)]
-    pub lhs: Option<f64>,
+    pub(crate) lhs: Option<f64>,
     #[serde(default)]
-    pub rhs: Option<f64>,
+    pub(crate) rhs: Option<f64>,
 }
 
-pub fn evaluate_thresholds(scope: &str, list: &[String], m: &Metrics) -> Vec<Check> {
+pub(crate) fn evaluate_thresholds(scope: &str, list: &[String], m: &Metrics) -> Vec<Check> {
     list.iter()
-        .map(|s| match Threshold::parse(s) {
+        .map(|s| match Threshold::parse(s).and_then(Threshold::resolve) {
             Err(e) => Check {
                 scope: scope.into(),
                 expression: s.clone(),
@@ -34,7 +35,7 @@ pub fn evaluate_thresholds(scope: &str, list: &[String], m: &Metrics) -> Vec<Che
                 lhs: None,
                 rhs: None,
             },
-            Ok(t) => match t.evaluate(&|target: &str, metric: &str| m.metric(target, metric)) {
+            Ok(t) => match t.evaluate(&|target: &str, metric: &Metric| m.value(target, *metric)) {
                 Ok(ev) => Check {
                     scope: scope.into(),
                     expression: s.clone(),

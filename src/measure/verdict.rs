@@ -5,33 +5,33 @@ use crate::measure::metrics::{pct, TargetMetrics};
 use crate::measure::stats;
 
 /// Confidence level of every interval and test here.
-pub const CONFIDENCE: f64 = 0.95;
+pub(crate) const CONFIDENCE: f64 = 0.95;
 /// Bootstrap resamples.
-pub const BOOTSTRAP_ITERS: usize = 1000;
+pub(crate) const BOOTSTRAP_ITERS: usize = 1000;
 /// A difference smaller than this (relative) is not called better or worse, however significant.
-pub const MIN_EFFECT: f64 = 0.02;
+pub(crate) const MIN_EFFECT: f64 = 0.02;
 
 /// One metric compared between A (before / baseline) and B (after / current). Lower is better for all of them.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MetricVerdict {
     pub metric: String,
     /// A's and B's values, by the one quantile definition every output uses ([`pct`]).
-    pub a: Option<f64>,
-    pub b: Option<f64>,
+    pub(crate) a: Option<f64>,
+    pub(crate) b: Option<f64>,
     /// Confidence interval of B - A.
-    pub ci: Option<(f64, f64)>,
+    pub(crate) ci: Option<(f64, f64)>,
     pub verdict: String,
-    pub worse: bool,
-    pub direction: stats::Direction,
+    pub(crate) worse: bool,
+    pub(crate) direction: stats::Direction,
 }
 
 impl MetricVerdict {
-    pub fn insufficient(&self) -> bool {
+    pub(crate) fn insufficient(&self) -> bool {
         matches!(self.direction, stats::Direction::InsufficientData { .. })
     }
 
     /// `better`, `no_significant_difference`, `worse` or `insufficient_data` (results.json, JUnit).
-    pub fn direction_name(&self) -> &'static str {
+    pub(crate) fn direction_name(&self) -> &'static str {
         match self.direction {
             stats::Direction::Better => "better",
             stats::Direction::NoSignificantDifference => "no_significant_difference",

@@ -34,40 +34,40 @@ struct Tally {
 
 /// One webhook target's figures, as the report and `results.json` show them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WebhookFigures {
-    pub target: String,
+pub(crate) struct WebhookFigures {
+    pub(crate) target: String,
     /// Scheduled events (rows), sent ones, and those finally acknowledged.
-    pub events: u64,
-    pub sent: u64,
-    pub acknowledged: u64,
+    pub(crate) events: u64,
+    pub(crate) sent: u64,
+    pub(crate) acknowledged: u64,
     /// Deliveries (first ones and redeliveries) and those that timed out.
-    pub deliveries: u64,
-    pub timeouts: u64,
-    pub timeout_rate: Option<f64>,
+    pub(crate) deliveries: u64,
+    pub(crate) timeouts: u64,
+    pub(crate) timeout_rate: Option<f64>,
     /// Redeliveries, and the events redelivered at least once.
-    pub retries: u64,
-    pub redelivered_events: u64,
+    pub(crate) retries: u64,
+    pub(crate) redelivered_events: u64,
     /// Events answered more than once at the callback URL.
-    pub duplicates: u64,
-    pub answered: u64,
+    pub(crate) duplicates: u64,
+    pub(crate) answered: u64,
     /// Sent events never answered before their deadline.
-    pub answers_lost: u64,
-    pub answers_lost_rate: Option<f64>,
-    pub ack_p50_ms: Option<f64>,
-    pub ack_p95_ms: Option<f64>,
-    pub ack_p99_ms: Option<f64>,
-    pub answer_p50_ms: Option<f64>,
-    pub answer_p99_ms: Option<f64>,
+    pub(crate) answers_lost: u64,
+    pub(crate) answers_lost_rate: Option<f64>,
+    pub(crate) ack_p50_ms: Option<f64>,
+    pub(crate) ack_p95_ms: Option<f64>,
+    pub(crate) ack_p99_ms: Option<f64>,
+    pub(crate) answer_p50_ms: Option<f64>,
+    pub(crate) answer_p99_ms: Option<f64>,
 }
 
 /// Every webhook target's figures.
 #[derive(Debug, Default, Clone)]
-pub struct Webhooks {
+pub(crate) struct Webhooks {
     targets: BTreeMap<String, Tally>,
 }
 
 impl Webhooks {
-    pub fn add(&mut self, r: &Record) {
+    pub(crate) fn add(&mut self, r: &Record) {
         // Every row of a webhook target has `answers` (0 until an answer comes); other rows have none.
         let Some(answers) = r.answers else {
             return;
@@ -99,7 +99,7 @@ impl Webhooks {
     }
 
     /// Figures of every target that had webhook events, by target name.
-    pub fn figures(&self) -> Vec<WebhookFigures> {
+    pub(crate) fn figures(&self) -> Vec<WebhookFigures> {
         self.targets
             .iter()
             .map(|(name, t)| {

@@ -33,8 +33,8 @@ pub(crate) enum CutKind {
 
 /// Cut a body after `after` pieces.
 pub(crate) struct Cut {
-    pub after: usize,
-    pub kind: CutKind,
+    pub(crate) after: usize,
+    pub(crate) kind: CutKind,
 }
 
 struct Timed<S> {
@@ -143,11 +143,11 @@ pub(crate) enum BodyFault {
 /// What a protocol's stream looks like when mangled: a broken event and an in-stream error event.
 pub(crate) struct StreamFaultText {
     /// Pieces sent before a cut (the stream's head plus about half its chunks).
-    pub cut_after: usize,
+    pub(crate) cut_after: usize,
     /// A partial event whose JSON never closes.
-    pub broken: Bytes,
+    pub(crate) broken: Bytes,
     /// The protocol's in-stream error event.
-    pub error_event: Bytes,
+    pub(crate) error_event: Bytes,
 }
 
 /// The one fault-to-body switch for streams (both protocols): the normal stream, or the stream mangled by `fault`.

@@ -16,7 +16,7 @@ pub(crate) struct Capacity {
     /// Requests served or waiting.
     in_system: Arc<AtomicUsize>,
     limit: usize,
-    pub reject_status: u16,
+    pub(crate) reject_status: u16,
 }
 
 /// A request's place in the system; dropping it (served, or given up while waiting) frees it.
@@ -32,7 +32,7 @@ impl Drop for Slot {
 }
 
 impl Capacity {
-    pub fn new(spec: &CapacitySpec) -> Capacity {
+    pub(crate) fn new(spec: &CapacitySpec) -> Capacity {
         Capacity {
             sem: Arc::new(Semaphore::new(spec.concurrency as usize)),
             in_system: Arc::new(AtomicUsize::new(0)),
@@ -43,7 +43,7 @@ impl Capacity {
 
     /// A slot once one is free (waiting FIFO behind earlier arrivals), or `None` at once when `concurrency + queue`
     /// requests are already in the system.
-    pub async fn admit(&self) -> Option<Slot> {
+    pub(crate) async fn admit(&self) -> Option<Slot> {
         let taken = self
             .in_system
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {

@@ -11,15 +11,18 @@ use rand::Rng;
 use rand_distr::{Distribution, LogNormal};
 
 /// The standard normal's 99th percentile.
-pub const Z99: f64 = 2.326_347_874_040_841;
+pub(crate) const Z99: f64 = 2.326_347_874_040_841;
 
 /// Samples are capped here so a freak draw cannot park a request for hours.
-pub const MAX_SAMPLE_MS: f64 = 600_000.0;
+pub(crate) const MAX_SAMPLE_MS: f64 = 600_000.0;
 
 #[derive(Debug, Clone, Copy)]
 pub struct LogNormalMs {
-    pub mu: f64,
-    pub sigma: f64,
+    /// The fitted parameters, kept for the tests' checks of the fit.
+    #[cfg(test)]
+    pub(crate) mu: f64,
+    #[cfg(test)]
+    pub(crate) sigma: f64,
     dist: LogNormal<f64>,
 }
 
@@ -43,23 +46,31 @@ impl LogNormalMs {
         let sigma = Z99 - disc.sqrt();
         let mu = mean_ms.ln() - sigma * sigma / 2.0;
         let dist = LogNormal::new(mu, sigma).map_err(|e| e.to_string())?;
-        Ok(LogNormalMs { mu, sigma, dist })
+        Ok(LogNormalMs {
+            #[cfg(test)]
+            mu,
+            #[cfg(test)]
+            sigma,
+            dist,
+        })
     }
 
     pub fn sample_ms<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
         self.dist.sample(rng).min(MAX_SAMPLE_MS)
     }
 
-    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Duration {
+    pub(crate) fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Duration {
         Duration::from_secs_f64(self.sample_ms(rng) / 1000.0)
     }
 
-    /// The distribution's own mean and p99 (for checks and reports).
-    pub fn mean_ms(&self) -> f64 {
+    /// The distribution's own mean and p99 (for the tests' checks of the fit).
+    #[cfg(test)]
+    pub(crate) fn mean_ms(&self) -> f64 {
         (self.mu + self.sigma * self.sigma / 2.0).exp()
     }
 
-    pub fn p99_ms(&self) -> f64 {
+    #[cfg(test)]
+    pub(crate) fn p99_ms(&self) -> f64 {
         (self.mu + Z99 * self.sigma).exp()
     }
 }

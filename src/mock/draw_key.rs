@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
     Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
-pub enum DrawKey {
+pub(crate) enum DrawKey {
     #[default]
     Arrival,
     Request,
@@ -42,7 +42,7 @@ impl Occurrences {
     }
 
     /// The stream number of the next request with identity `id`: one per count of failures since its last success.
-    pub fn stream(&self, id: u64) -> u64 {
+    pub(crate) fn stream(&self, id: u64) -> u64 {
         let k = self.table().get(&id).copied().unwrap_or(0);
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (id, k).hash(&mut h);
@@ -51,7 +51,7 @@ impl Occurrences {
 
     /// What a request with identity `id` drew: a failure makes the identity's next request draw anew, a success
     /// makes it draw from the start again.
-    pub fn settle(&self, id: u64, failed: bool) {
+    pub(crate) fn settle(&self, id: u64, failed: bool) {
         let mut m = self.table();
         if !failed {
             m.remove(&id);

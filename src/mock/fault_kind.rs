@@ -81,11 +81,11 @@ impl FaultKind {
         }
     }
 
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 
-    pub fn stream_only(self) -> bool {
+    pub(crate) fn stream_only(self) -> bool {
         matches!(self, FaultKind::TruncatedSse | FaultKind::StreamErrorEvent)
     }
 }

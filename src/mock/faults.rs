@@ -18,20 +18,20 @@ use crate::config::scenario::ProtocolKind;
 /// A fault ready to draw, its parameters resolved.
 #[derive(Debug)]
 pub(crate) struct FaultRt {
-    pub kind: FaultKind,
-    pub rate: f64,
-    pub burst: Option<BurstSpec>,
-    pub interval: Duration,
-    pub size_bytes: usize,
-    pub max_hang: Duration,
-    pub retry_after_s: f64,
+    pub(crate) kind: FaultKind,
+    pub(crate) rate: f64,
+    pub(crate) burst: Option<BurstSpec>,
+    pub(crate) interval: Duration,
+    pub(crate) size_bytes: usize,
+    pub(crate) max_hang: Duration,
+    pub(crate) retry_after_s: f64,
     protocol: ProtocolKind,
     oversize_json: OnceLock<Bytes>,
     oversize_sse: OnceLock<Bytes>,
 }
 
 impl FaultRt {
-    pub fn new(spec: &FaultSpec, protocol: ProtocolKind) -> FaultRt {
+    pub(crate) fn new(spec: &FaultSpec, protocol: ProtocolKind) -> FaultRt {
         FaultRt {
             kind: spec.kind,
             rate: spec
@@ -48,12 +48,12 @@ impl FaultRt {
         }
     }
 
-    pub fn active(&self, elapsed_s: f64) -> bool {
+    pub(crate) fn active(&self, elapsed_s: f64) -> bool {
         self.burst.is_none_or(|b| b.active(elapsed_s))
     }
 
     /// The oversize body, built once per fault (cheap to clone afterwards).
-    pub fn oversize(&self, stream: bool) -> Bytes {
+    pub(crate) fn oversize(&self, stream: bool) -> Bytes {
         let cell = if stream {
             &self.oversize_sse
         } else {

@@ -21,18 +21,18 @@ pub(crate) struct ConnCtl {
 
 impl ConnCtl {
     /// End this connection with a TCP RST as soon as the connection task sees it.
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         self.reset.store(true, Ordering::SeqCst);
         self.notify.notify_one();
     }
 
     /// Whether a handler asked for a reset.
-    pub fn is_reset(&self) -> bool {
+    pub(crate) fn is_reset(&self) -> bool {
         self.reset.load(Ordering::SeqCst)
     }
 
     /// Resolves when a handler asks for a reset (check [`ConnCtl::is_reset`] after it).
-    pub async fn notified(&self) {
+    pub(crate) async fn notified(&self) {
         self.notify.notified().await
     }
 }

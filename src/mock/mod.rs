@@ -50,13 +50,12 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 pub use dist::LogNormalMs;
-pub use draw_key::DrawKey;
+pub(crate) use draw_key::DrawKey;
 pub use faults::FaultKind;
 pub use profile::{
     AuthSpec, BurstSpec, CapacitySpec, CozeSpec, DistSpec, ErrorSpec, FaultSpec, MockProfile,
     RateLimitSpec, RetryAfter, ShapeVariant, StreamSpec, TokenRange,
 };
-pub use webhook::{WebhookMode, WebhookSpec};
 
 use crate::config::scenario::ProtocolKind;
 use faults::FaultRt;
@@ -132,7 +131,7 @@ impl Route {
         Route::Unknown,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Route::ChatCompletions => "POST /v1/chat/completions",
             Route::Models => "GET /v1/models",
@@ -183,7 +182,7 @@ impl Outcome {
         Outcome::Overloaded,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
             Outcome::Unauthorized => "unauthorized",
@@ -208,16 +207,16 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub fn route(&self, r: Route) {
+    pub(crate) fn route(&self, r: Route) {
         self.routes[r as usize].fetch_add(1, Ordering::Relaxed);
     }
-    pub fn outcome(&self, o: Outcome) {
+    pub(crate) fn outcome(&self, o: Outcome) {
         self.outcomes[o as usize].fetch_add(1, Ordering::Relaxed);
     }
-    pub fn fault(&self, k: FaultKind) {
+    pub(crate) fn fault(&self, k: FaultKind) {
         self.faults[k.index()].fetch_add(1, Ordering::Relaxed);
     }
-    pub fn connection(&self) {
+    pub(crate) fn connection(&self) {
         self.connections.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -226,30 +225,29 @@ impl Counters {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MockStats {
     /// Requests per route, e.g. `"POST /v1/chat/completions"`; `"unknown"` for anything else.
-    pub requests: BTreeMap<String, u64>,
+    pub(crate) requests: BTreeMap<String, u64>,
     /// `ok`, `unauthorized`, `bad_request`, `not_found`, `busy`, `rate_limited`, `server_error`, `chat_failed`.
-    pub outcomes: BTreeMap<String, u64>,
+    pub(crate) outcomes: BTreeMap<String, u64>,
     /// Injected faults per kind (`reset_before_response`, `hang`, ...).
-    pub faults: BTreeMap<String, u64>,
+    pub(crate) faults: BTreeMap<String, u64>,
     /// TCP connections accepted.
-    pub connections: u64,
+    pub(crate) connections: u64,
 }
 
 impl MockStats {
     pub fn requests(&self, route: &str) -> u64 {
         self.requests.get(route).copied().unwrap_or(0)
     }
-    pub fn outcome(&self, name: &str) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn outcome(&self, name: &str) -> u64 {
         self.outcomes.get(name).copied().unwrap_or(0)
     }
-    pub fn fault(&self, kind: FaultKind) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn fault(&self, kind: FaultKind) -> u64 {
         self.faults.get(kind.name()).copied().unwrap_or(0)
     }
     pub fn faults_total(&self) -> u64 {
         self.faults.values().sum()
-    }
-    pub fn requests_total(&self) -> u64 {
-        self.requests.values().sum()
     }
 }
 
@@ -264,38 +262,38 @@ pub(crate) enum Plan<'a> {
 
 /// Everything a handler needs, resolved once at start.
 pub(crate) struct Shared {
-    pub profile: MockProfile,
-    pub protocol: ProtocolKind,
-    pub seed: u64,
+    pub(crate) profile: MockProfile,
+    pub(crate) protocol: ProtocolKind,
+    pub(crate) seed: u64,
     seed_key: [u8; 32],
     req_no: AtomicU64,
     occurrences: draw_key::Occurrences,
-    pub logid_no: AtomicU64,
-    pub started: Instant,
+    pub(crate) logid_no: AtomicU64,
+    pub(crate) started: Instant,
     /// `Authorization` header value expected, if any.
-    pub expected_auth: Option<Vec<u8>>,
-    pub models: std::collections::HashSet<String>,
-    pub bots: std::collections::HashMap<String, String>,
-    pub latency: LogNormalMs,
-    pub ttft: LogNormalMs,
-    pub itl: LogNormalMs,
-    pub tokens_per_chunk: u32,
-    pub out_min: u32,
-    pub out_max: u32,
-    pub usage: bool,
-    pub err_rate: f64,
-    pub err_statuses: Vec<u16>,
-    pub chat_failed_share: f64,
-    pub rl_rate: f64,
-    pub retry_after: RetryAfter,
-    pub faults: Vec<FaultRt>,
-    pub counters: Counters,
-    pub coze: Option<coze::CozeState>,
-    pub capacity: Option<capacity::Capacity>,
+    pub(crate) expected_auth: Option<Vec<u8>>,
+    pub(crate) models: std::collections::HashSet<String>,
+    pub(crate) bots: std::collections::HashMap<String, String>,
+    pub(crate) latency: LogNormalMs,
+    pub(crate) ttft: LogNormalMs,
+    pub(crate) itl: LogNormalMs,
+    pub(crate) tokens_per_chunk: u32,
+    pub(crate) out_min: u32,
+    pub(crate) out_max: u32,
+    pub(crate) usage: bool,
+    pub(crate) err_rate: f64,
+    pub(crate) err_statuses: Vec<u16>,
+    pub(crate) chat_failed_share: f64,
+    pub(crate) rl_rate: f64,
+    pub(crate) retry_after: RetryAfter,
+    pub(crate) faults: Vec<FaultRt>,
+    pub(crate) counters: Counters,
+    pub(crate) coze: Option<coze::CozeState>,
+    pub(crate) capacity: Option<capacity::Capacity>,
     /// A webhook profile's client for posting answers (built on first use; see `webhook.rs`).
-    pub callback_client: std::sync::OnceLock<reqwest::Client>,
+    pub(crate) callback_client: std::sync::OnceLock<reqwest::Client>,
     /// Cancelled when the server starts shutting down (ends hangs at once).
-    pub shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl Shared {
@@ -362,7 +360,7 @@ impl Shared {
 
     /// The generator of the next generation request, whose identity is `id` (see [`DrawKey`]).
     /// A generation request's random source, and its identity under `draws: request` (for [`Self::draw`]).
-    pub fn rng(&self, id: impl FnOnce() -> u64) -> (ChaCha8Rng, Option<u64>) {
+    pub(crate) fn rng(&self, id: impl FnOnce() -> u64) -> (ChaCha8Rng, Option<u64>) {
         let (n, key) = match self.profile.draws {
             DrawKey::Arrival => (self.req_no.fetch_add(1, Ordering::Relaxed), None),
             DrawKey::Request => {
@@ -375,7 +373,7 @@ impl Shared {
         (r, key)
     }
 
-    pub fn auth_ok(&self, headers: &axum::http::HeaderMap) -> bool {
+    pub(crate) fn auth_ok(&self, headers: &axum::http::HeaderMap) -> bool {
         match &self.expected_auth {
             None => true,
             Some(want) => headers
@@ -386,7 +384,7 @@ impl Shared {
 
     /// Faults first (in profile order), then rate limit, then errors.
     /// What a generation request gets (`key`: its identity from [`Self::rng`], told whether it failed).
-    pub fn draw(&self, rng: &mut ChaCha8Rng, stream: bool, key: Option<u64>) -> Plan<'_> {
+    pub(crate) fn draw(&self, rng: &mut ChaCha8Rng, stream: bool, key: Option<u64>) -> Plan<'_> {
         let plan = self.draw_plan(rng, stream);
         if let Some(id) = key {
             self.occurrences.settle(id, !matches!(plan, Plan::Answer));
@@ -419,7 +417,7 @@ impl Shared {
         Plan::Answer
     }
 
-    pub fn answer_len(&self, rng: &mut ChaCha8Rng) -> u32 {
+    pub(crate) fn answer_len(&self, rng: &mut ChaCha8Rng) -> u32 {
         rng.gen_range(self.out_min..=self.out_max)
     }
 
@@ -447,7 +445,7 @@ impl Shared {
 /// A running mock server. Dropping it stops the server at once; [`MockHandle::shutdown`] drains first.
 pub struct MockHandle {
     /// The bound address (the real port when 0 was asked for).
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     shared: Arc<Shared>,
     /// Cancelled on drop / after the drain: connections are cut.
     hard: CancellationToken,
@@ -481,22 +479,13 @@ impl MockHandle {
         self.shared.stats()
     }
 
-    pub fn profile(&self) -> &MockProfile {
-        &self.shared.profile
-    }
-
-    /// The seed in use (the profile's, or the random one drawn at start): put it in a report to replay a run.
-    pub fn seed(&self) -> u64 {
-        self.shared.seed
-    }
-
     /// Stop accepting, let requests in flight finish for up to 5 s, then cut what is left.
     pub async fn shutdown(self) {
         self.shutdown_with_grace(Duration::from_secs(5)).await
     }
 
     /// Stop accepting, let requests in flight finish for up to `grace` (hangs end at once), then cut the rest.
-    pub async fn shutdown_with_grace(self, grace: Duration) {
+    pub(crate) async fn shutdown_with_grace(self, grace: Duration) {
         self.shared.shutdown.cancel();
         if tokio::time::timeout(grace, self.tracker.wait_idle())
             .await

@@ -16,57 +16,57 @@ use crate::config::scenario::ProtocolKind;
 #[serde(deny_unknown_fields)]
 pub struct MockProfile {
     /// Free text, shown in logs and reports.
-    pub name: String,
+    pub(crate) name: String,
     /// `openai` (chat completions) or `coze` (bot API v3).
-    pub protocol: ProtocolKind,
+    pub(crate) protocol: ProtocolKind,
     /// Seed of the per-request random generators; unset = a random seed per server start.
     #[serde(default)]
-    pub seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// Required bearer key; unset = no auth check.
     #[serde(default)]
-    pub auth: Option<AuthSpec>,
+    pub(crate) auth: Option<AuthSpec>,
     /// `openai` only: the model catalogue (unknown model -> 404 `model_not_found`).
     #[serde(default)]
-    pub models: Vec<String>,
+    pub(crate) models: Vec<String>,
     /// `coze` only: bot id -> the model that bot is configured with (unknown bot -> envelope code 4200).
     #[serde(default)]
     pub bots: BTreeMap<String, String>,
     /// Server time of a non-streamed answer (lognormal fitted to mean and p99).
     #[serde(default)]
-    pub latency: Option<DistSpec>,
+    pub(crate) latency: Option<DistSpec>,
     /// Timing of streamed answers.
     #[serde(default)]
-    pub stream: Option<StreamSpec>,
+    pub(crate) stream: Option<StreamSpec>,
     /// Length of an answer in whitespace-separated words (= tokens), uniform in `[min, max]`.
     #[serde(default)]
-    pub output_tokens: Option<TokenRange>,
+    pub(crate) output_tokens: Option<TokenRange>,
     /// `false` = responses carry no usage object (the client must estimate tokens).
     #[serde(default = "yes")]
-    pub usage: bool,
+    pub(crate) usage: bool,
     /// What the per-request draws are keyed by: `arrival` (default) or `request` (see `draw_key.rs`).
     #[serde(default)]
-    pub draws: super::draw_key::DrawKey,
+    pub(crate) draws: super::draw_key::DrawKey,
     /// Random server errors.
     #[serde(default)]
-    pub errors: Option<ErrorSpec>,
+    pub(crate) errors: Option<ErrorSpec>,
     /// Random 429s.
     #[serde(default)]
-    pub rate_limit: Option<RateLimitSpec>,
+    pub(crate) rate_limit: Option<RateLimitSpec>,
     /// Injected faults, checked in order before `rate_limit` and `errors`.
     #[serde(default)]
-    pub faults: Vec<FaultSpec>,
+    pub(crate) faults: Vec<FaultSpec>,
     /// `coze` only: conversation state knobs.
     #[serde(default)]
     pub coze: Option<CozeSpec>,
     /// A finite capacity (unset = unlimited): see `capacity.rs`.
     #[serde(default)]
-    pub capacity: Option<CapacitySpec>,
+    pub(crate) capacity: Option<CapacitySpec>,
     /// `coze` only: deliberate differences from the Coze API's shape (see `variants.rs`).
     #[serde(default)]
     pub shape_variants: Vec<ShapeVariant>,
     /// `webhook` only: the server's mode (`sync` | `async`), its path and a default callback URL (`webhook.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<super::webhook::WebhookSpec>,
+    pub(crate) webhook: Option<super::webhook::WebhookSpec>,
 }
 
 /// One deliberate shape difference.
@@ -88,13 +88,13 @@ pub enum ShapeVariant {
 #[serde(deny_unknown_fields)]
 pub struct CapacitySpec {
     /// Generation requests served at once.
-    pub concurrency: u32,
+    pub(crate) concurrency: u32,
     /// More requests that wait, FIFO (default 0).
     #[serde(default)]
-    pub queue: u32,
+    pub(crate) queue: u32,
     /// Status for a request beyond `concurrency + queue` (default 503).
     #[serde(default = "default_reject")]
-    pub reject_status: u16,
+    pub(crate) reject_status: u16,
 }
 
 fn default_reject() -> u16 {
@@ -109,7 +109,7 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct AuthSpec {
     /// The key clients must send as `Authorization: Bearer <key>`.
-    pub bearer: String,
+    pub(crate) bearer: String,
 }
 
 /// A latency distribution given by its mean and 99th percentile, in milliseconds.
@@ -125,13 +125,13 @@ pub struct DistSpec {
 pub struct StreamSpec {
     /// Request -> first content chunk.
     #[serde(default)]
-    pub ttft: Option<DistSpec>,
+    pub(crate) ttft: Option<DistSpec>,
     /// Gap between two content chunks.
     #[serde(default)]
-    pub inter_token_ms: Option<DistSpec>,
+    pub(crate) inter_token_ms: Option<DistSpec>,
     /// Words per content chunk.
     #[serde(default = "one")]
-    pub tokens_per_chunk: u32,
+    pub(crate) tokens_per_chunk: u32,
 }
 
 fn one() -> u32 {
@@ -141,22 +141,22 @@ fn one() -> u32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRange {
-    pub min: u32,
-    pub max: u32,
+    pub(crate) min: u32,
+    pub(crate) max: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorSpec {
     /// Probability per generation request.
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// HTTP statuses to pick from, uniformly.
     #[serde(default = "default_statuses")]
-    pub status: Vec<u16>,
+    pub(crate) status: Vec<u16>,
     /// `coze` only: share of the drawn errors delivered as a failed chat (HTTP 200; `status: failed` when polled,
     /// `conversation.chat.failed` when streamed) instead of an HTTP error status.
     #[serde(default)]
-    pub chat_failed_share: f64,
+    pub(crate) chat_failed_share: f64,
 }
 
 fn default_statuses() -> Vec<u16> {
@@ -167,10 +167,10 @@ fn default_statuses() -> Vec<u16> {
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSpec {
     /// Probability per generation request of a 429.
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// What the 429 says about when to come back.
     #[serde(default)]
-    pub retry_after: RetryAfter,
+    pub(crate) retry_after: RetryAfter,
 }
 
 /// `retry_after: {seconds: 1}` | `retry_after: {http_date_in_s: 1}` | `retry_after: none`.
@@ -255,41 +255,41 @@ impl Default for RetryAfter {
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
-    pub kind: FaultKind,
+    pub(crate) kind: FaultKind,
     /// Probability per request; with `burst`, the probability inside a window (default 1.0 there).
     #[serde(default)]
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// Time windows (seconds since server start) during which the fault applies.
     #[serde(default)]
-    pub burst: Option<BurstSpec>,
+    pub(crate) burst: Option<BurstSpec>,
     /// `slow_drip`: one byte every `interval_ms` (default 1000).
     #[serde(default)]
-    pub interval_ms: Option<u64>,
+    pub(crate) interval_ms: Option<u64>,
     /// `oversize_body`: body size (default 8 MiB).
     #[serde(default)]
-    pub size_bytes: Option<u64>,
+    pub(crate) size_bytes: Option<u64>,
     /// `hang`: give up (reset the connection) after this long (default 300 s).
     #[serde(default)]
-    pub max_s: Option<u64>,
+    pub(crate) max_s: Option<u64>,
     /// `rate_limit_seconds` / `rate_limit_http_date`: the wait announced (default 1 s).
     #[serde(default)]
-    pub retry_after_s: Option<f64>,
+    pub(crate) retry_after_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BurstSpec {
     /// A window opens every `every_s` seconds ...
-    pub every_s: f64,
+    pub(crate) every_s: f64,
     /// ... and stays open `length_s` seconds ...
-    pub length_s: f64,
+    pub(crate) length_s: f64,
     /// ... the first one opening `start_s` seconds after the server started (default 0).
     #[serde(default)]
-    pub start_s: f64,
+    pub(crate) start_s: f64,
 }
 
 impl BurstSpec {
-    pub fn active(&self, elapsed_s: f64) -> bool {
+    pub(crate) fn active(&self, elapsed_s: f64) -> bool {
         elapsed_s >= self.start_s && (elapsed_s - self.start_s) % self.every_s < self.length_s
     }
 }
@@ -299,13 +299,13 @@ impl BurstSpec {
 pub struct CozeSpec {
     /// Conversations idle, and chats finished, for longer than this are forgotten (memory stays bounded).
     #[serde(default = "default_expire")]
-    pub expire_s: u64,
+    pub(crate) expire_s: u64,
     /// Messages kept per conversation (older ones are dropped).
     #[serde(default = "default_history")]
-    pub history_limit: usize,
+    pub(crate) history_limit: usize,
     /// `follow_up` messages after each answer.
     #[serde(default = "default_follow_ups")]
-    pub follow_ups: usize,
+    pub(crate) follow_ups: usize,
     /// Read the bot id from this request header instead of the body's `bot_id` (a Coze-shaped gateway that takes it
     /// there, e.g. `X-Bot-Id`); a chat without the header is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -353,7 +353,7 @@ impl MockProfile {
         })
     }
 
-    pub fn ttft(&self) -> DistSpec {
+    pub(crate) fn ttft(&self) -> DistSpec {
         self.stream
             .as_ref()
             .and_then(|s| s.ttft)
@@ -369,7 +369,7 @@ impl MockProfile {
             })
     }
 
-    pub fn inter_token(&self) -> DistSpec {
+    pub(crate) fn inter_token(&self) -> DistSpec {
         self.stream
             .as_ref()
             .and_then(|s| s.inter_token_ms)
@@ -385,16 +385,16 @@ impl MockProfile {
             })
     }
 
-    pub fn tokens_per_chunk(&self) -> u32 {
+    pub(crate) fn tokens_per_chunk(&self) -> u32 {
         self.stream.as_ref().map_or(1, |s| s.tokens_per_chunk)
     }
 
-    pub fn output_tokens(&self) -> TokenRange {
+    pub(crate) fn output_tokens(&self) -> TokenRange {
         self.output_tokens
             .unwrap_or(TokenRange { min: 40, max: 160 })
     }
 
-    pub fn errors(&self) -> ErrorSpec {
+    pub(crate) fn errors(&self) -> ErrorSpec {
         self.errors.clone().unwrap_or_else(|| ErrorSpec {
             rate: match self.protocol {
                 ProtocolKind::Coze => 0.012,
@@ -407,23 +407,24 @@ impl MockProfile {
     }
 
     /// No 429s unless the profile asks for them.
-    pub fn rate_limit(&self) -> RateLimitSpec {
+    pub(crate) fn rate_limit(&self) -> RateLimitSpec {
         self.rate_limit.clone().unwrap_or(RateLimitSpec {
             rate: 0.0,
             retry_after: RetryAfter::default(),
         })
     }
 
-    pub fn coze_settings(&self) -> CozeSpec {
+    pub(crate) fn coze_settings(&self) -> CozeSpec {
         self.coze.clone().unwrap_or_default()
     }
 
     /// The API this profile speaks.
-    pub fn protocol_kind(&self) -> ProtocolKind {
+    #[cfg(test)]
+    pub(crate) fn protocol_kind(&self) -> ProtocolKind {
         self.protocol
     }
 
-    /// The key the mock requires, if any (a scenario run against a mock uses it when no key is configured).
+    /// The key the mock requires, if any (`cutover mock` prints it, so the first request is not a 401).
     pub fn bearer(&self) -> Option<String> {
         self.auth.as_ref().map(|a| a.bearer.clone())
     }

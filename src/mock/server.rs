@@ -87,13 +87,13 @@ pub(crate) struct TrackerInner {
 pub(crate) struct TrackGuard(Arc<TrackerInner>);
 
 impl Tracker {
-    pub fn enter(&self) -> TrackGuard {
+    pub(crate) fn enter(&self) -> TrackGuard {
         self.0.active.fetch_add(1, Ordering::SeqCst);
         TrackGuard(self.0.clone())
     }
 
     /// Resolves once no tracked task is left.
-    pub async fn wait_idle(&self) {
+    pub(crate) async fn wait_idle(&self) {
         loop {
             let notified = self.0.idle.notified();
             tokio::pin!(notified);

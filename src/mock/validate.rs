@@ -8,7 +8,7 @@ use crate::config::scenario::ProtocolKind;
 
 impl MockProfile {
     /// Semantic checks; the error names the field (`latency.p99_ms`) and says what is wrong.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub(crate) fn validate(&self) -> Result<(), (String, String)> {
         let err = |f: &str, m: String| Err((f.to_string(), m));
         if self.name.trim().is_empty() {
             return err("name", "must not be empty".into());

@@ -25,15 +25,15 @@ use super::{Outcome, Plan, Shared};
 /// The profile's `webhook:` section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct WebhookSpec {
+pub(crate) struct WebhookSpec {
     /// `sync` (acknowledge after the model call) or `async` (acknowledge at once, answer in the background).
-    pub mode: WebhookMode,
+    pub(crate) mode: WebhookMode,
     /// The path events are POSTed to.
     #[serde(default = "default_path")]
-    pub path: String,
+    pub(crate) path: String,
     /// Where answers go when an event names no `callback_url` (loopback only).
     #[serde(default)]
-    pub callback_url: Option<String>,
+    pub(crate) callback_url: Option<String>,
 }
 
 fn default_path() -> String {
@@ -42,7 +42,7 @@ fn default_path() -> String {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum WebhookMode {
+pub(crate) enum WebhookMode {
     Sync,
     Async,
 }

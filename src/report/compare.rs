@@ -9,6 +9,7 @@ use super::junit::write_junit;
 use super::markdown::verdict_table;
 use super::meta::RunMeta;
 use super::rundir::Run;
+use crate::config::metric::{Metric, Unit};
 use crate::measure::decision::{finish, judge_pair, Decision, DecisionKind, Reason};
 
 /// Seed of the comparison's bootstraps.
@@ -23,7 +24,7 @@ pub struct Comparison {
 }
 
 /// What differs between two runs' plans: scenario hash, seed, duration, targets (name and role) or tool version.
-pub fn plan_mismatches(a: &RunMeta, b: &RunMeta) -> Vec<String> {
+pub(crate) fn plan_mismatches(a: &RunMeta, b: &RunMeta) -> Vec<String> {
     let mut out = Vec::new();
     let mut differ = |what: &str, x: String, y: String| {
         if x != y {
@@ -127,19 +128,15 @@ pub fn compare_dirs_with(
     }
     if !mismatches.is_empty() {
         // A forced comparison of different plans cannot call the current run safe.
-        reasons.push(Reason {
-            kind: DecisionKind::Undecided,
-            scope: "plan".into(),
-            pair: None,
-            metric: "plan".into(),
-            a: None,
-            b: None,
-            ci: None,
-            text: format!(
+        reasons.push(Reason::note(
+            DecisionKind::Undecided,
+            "plan",
+            "plan",
+            format!(
                 "forced comparison of different plans: {}",
                 mismatches.join("; ")
             ),
-        });
+        ));
     }
     let decision = finish(reasons, Vec::new(), pairs, Vec::new());
     let _ = writeln!(o, "**Decision: {}**\n", decision.kind.label());
@@ -163,24 +160,27 @@ pub fn compare_dirs_with(
     })
 }
 
+/// The rows of each target's figures table in compare.md.
+const COMPARED: [Metric; 8] = [
+    Metric::MeanMs,
+    Metric::P50Ms,
+    Metric::P99Ms,
+    Metric::TtftP50Ms,
+    Metric::TtftP95Ms,
+    Metric::ErrorRate,
+    Metric::Availability,
+    Metric::MonthlyCostUsd,
+];
+
 fn figures_table(o: &mut String, a: &Run, b: &Run, name: &str) {
     let _ = writeln!(
         o,
         "| Figure | baseline | current | change |\n|---|---:|---:|---:|"
     );
-    for key in [
-        "mean_ms",
-        "p50_ms",
-        "p99_ms",
-        "ttft_p50_ms",
-        "ttft_p95_ms",
-        "error_rate",
-        "availability",
-        "monthly_cost_usd",
-    ] {
-        let (x, y) = (a.metrics.metric(name, key), b.metrics.metric(name, key));
+    for key in COMPARED {
+        let (x, y) = (a.metrics.value(name, key), b.metrics.value(name, key));
         let f = |v: Option<f64>| match v {
-            Some(v) if key.ends_with("_ms") => crate::format::ms(v),
+            Some(v) if key.unit() == Unit::Ms => crate::format::ms(v),
             Some(v) => format!("{v:.4}"),
             None => "-".into(),
         };
@@ -248,7 +248,7 @@ pub fn trend_with(
         };
         let x = started.timestamp_millis() as f64 / 1000.0;
         for name in r.metrics.targets.keys() {
-            if let Some(v) = r.metrics.metric(name, "p99_ms") {
+            if let Some(v) = r.metrics.value(name, Metric::P99Ms) {
                 series
                     .entry(format!("{name} p99 ms"))
                     .or_default()

@@ -18,7 +18,12 @@ td.nodata{background:#fff4e0;color:#7a4a00;font-weight:600}\
 figure{margin:1em 0}figure svg{max-width:100%;height:auto;display:block}";
 
 /// The page for `md`, with `charts` ((file name, SVG document)) inlined where report.md links the files.
-pub fn page(md: &str, title: &str, kind: DecisionKind, charts: &[(String, String)]) -> String {
+pub(crate) fn page(
+    md: &str,
+    title: &str,
+    kind: DecisionKind,
+    charts: &[(String, String)],
+) -> String {
     let mut body = from_markdown_body(md);
     let class = match kind {
         DecisionKind::Safe => "safe",
@@ -47,8 +52,9 @@ pub fn page(md: &str, title: &str, kind: DecisionKind, charts: &[(String, String
     )
 }
 
-/// The page without charts or decision styling (kept for callers that only have Markdown).
-pub fn from_markdown(md: &str, title: &str) -> String {
+/// The page without charts or decision styling, for the tests of the Markdown conversion.
+#[cfg(test)]
+fn from_markdown(md: &str, title: &str) -> String {
     page(md, title, DecisionKind::Undecided, &[]).replacen(
         " class=\"decision undecided\" role=\"status\"",
         "",

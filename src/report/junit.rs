@@ -78,7 +78,7 @@ fn cases(d: &Decision) -> Vec<Case> {
 }
 
 /// `junit.xml` (or `junit-<suite>.xml`) of a decision.
-pub fn write_junit(dir: &Path, suite: &str, decision: &Decision) -> Result<(), ReportError> {
+pub(crate) fn write_junit(dir: &Path, suite: &str, decision: &Decision) -> Result<(), ReportError> {
     let cases = cases(decision);
     let count = |f: fn(&Status) -> bool| cases.iter().filter(|c| f(&c.status)).count();
     let failures = count(|s| matches!(s, Status::Fail));

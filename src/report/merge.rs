@@ -17,7 +17,7 @@ use crate::run::shard::Shard;
 use crate::run::sink::Accounting;
 
 #[derive(Debug, thiserror::Error)]
-pub enum MergeError {
+pub(crate) enum MergeError {
     /// The inputs are not shards of one run, or `--out` is taken: bad input, nothing written.
     #[error("{0}")]
     Refused(String),
@@ -35,7 +35,7 @@ struct Input {
 }
 
 /// Merge the shard run directories `inputs` (each a run directory or a folder holding exactly one) into `out`.
-pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<RunMeta, MergeError> {
+pub(crate) fn merge(inputs: &[PathBuf], out: &Path) -> Result<RunMeta, MergeError> {
     if inputs.is_empty() {
         return Err(Refused("merge: no shard directories given".into()));
     }

@@ -13,59 +13,59 @@ use crate::run::sink::Accounting;
 /// The resolved plan and facts of a run (`run.json`). Holds no secret: keys are named by their variable only.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunMeta {
-    pub tool: String,
-    pub version: String,
-    pub scenario_file: String,
+    pub(crate) tool: String,
+    pub(crate) version: String,
+    pub(crate) scenario_file: String,
     /// sha256 of the scenario file's text (hex); compare refuses runs of different scenarios.
     #[serde(default)]
-    pub scenario_sha256: Option<String>,
-    pub started_utc: String,
-    pub finished_utc: String,
-    pub elapsed_s: f64,
+    pub(crate) scenario_sha256: Option<String>,
+    pub(crate) started_utc: String,
+    pub(crate) finished_utc: String,
+    pub(crate) elapsed_s: f64,
     /// Why the run stopped early (`interrupted (SIGINT)`, `max_duration_s reached`), if it did.
     pub stopped: Option<String>,
-    pub targets: Vec<TargetMeta>,
+    pub(crate) targets: Vec<TargetMeta>,
     pub accounting: Vec<Accounting>,
-    pub scenario: Scenario,
-    pub prices: BTreeMap<String, (f64, f64)>,
+    pub(crate) scenario: Scenario,
+    pub(crate) prices: BTreeMap<String, (f64, f64)>,
     /// The shard this run was (`run --shard`); `None` for an unsharded or a merged run.
     #[serde(default)]
-    pub shard: Option<Shard>,
+    pub(crate) shard: Option<Shard>,
     /// The scenario's seed (also inside `scenario`; here so shards can be matched at a glance).
     #[serde(default)]
-    pub seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// The common start instant (`run --start-at`) the schedule was measured from, as given.
     #[serde(default)]
-    pub start_at: Option<String>,
+    pub(crate) start_at: Option<String>,
     /// [`plan_hash`] of `scenario` and `prices`: equal exactly when two runs ran the same plan.
     #[serde(default)]
-    pub scenario_hash: Option<String>,
+    pub(crate) scenario_hash: Option<String>,
     /// The shards a merged run was made of (`cutover merge`), by index.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub merged_from: Vec<MergedFrom>,
+    pub(crate) merged_from: Vec<MergedFrom>,
 }
 
 /// One shard of a merged run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MergedFrom {
-    pub index: u64,
-    pub dir: String,
-    pub started_utc: String,
-    pub finished_utc: String,
+pub(crate) struct MergedFrom {
+    pub(crate) index: u64,
+    pub(crate) dir: String,
+    pub(crate) started_utc: String,
+    pub(crate) finished_utc: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TargetMeta {
-    pub name: String,
-    pub role: String,
-    pub protocol: String,
+    pub(crate) name: String,
+    pub(crate) role: String,
+    pub(crate) protocol: String,
     /// `http://127.0.0.1:PORT (mock mocks/gateway.yaml)` or the base URL.
-    pub endpoint: String,
-    pub api_key_env: Option<String>,
+    pub(crate) endpoint: String,
+    pub(crate) api_key_env: Option<String>,
 }
 
 /// sha256 of a text, lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     sha2::Sha256::digest(bytes)
         .iter()
@@ -83,7 +83,7 @@ impl RunMeta {
         })
     }
 
-    pub fn save(&self, dir: &Path) -> Result<(), ReportError> {
+    pub(crate) fn save(&self, dir: &Path) -> Result<(), ReportError> {
         let p = dir.join("run.json");
         let text = serde_json::to_string_pretty(self).expect("serialisable");
         std::fs::write(&p, text).map_err(io(&p))
@@ -99,7 +99,7 @@ impl RunMeta {
 /// A hex digest of the resolved plan (the scenario as run, after CLI overrides, and the price map), independent of the
 /// scenario file's path and formatting: FNV-1a (128 bit) over JSON with sorted keys. A consistency check between
 /// shards of one run, not a security measure.
-pub fn plan_hash(scenario: &Scenario, prices: &BTreeMap<String, (f64, f64)>) -> String {
+pub(crate) fn plan_hash(scenario: &Scenario, prices: &BTreeMap<String, (f64, f64)>) -> String {
     let v = serde_json::json!({ "scenario": scenario, "prices": prices });
     let mut text = String::new();
     canonical(&v, &mut text);

@@ -5,23 +5,23 @@
 
 pub mod charts;
 pub mod compare;
-pub mod error;
-pub mod exports;
-pub mod html;
-pub mod junit;
+pub(crate) mod error;
+pub(crate) mod exports;
+pub(crate) mod html;
+pub(crate) mod junit;
 pub mod markdown;
-pub mod merge;
-pub mod meta;
-pub mod results;
+pub(crate) mod merge;
+pub(crate) mod meta;
+pub(crate) mod results;
 pub mod rundir;
-pub mod soak;
-pub mod sweep;
-pub mod tables;
+pub(crate) mod soak;
+pub(crate) mod sweep;
+pub(crate) mod tables;
 
 use std::path::Path;
 
 use error::io;
-pub use error::ReportError;
+pub(crate) use error::ReportError;
 pub use meta::{RunMeta, TargetMeta};
 pub use rundir::Run;
 
@@ -33,7 +33,7 @@ const VERDICT_SEED: u64 = 1;
 
 /// The decision of a loaded run: thresholds (whole run and per canary phase), every judged pair, the accounting and
 /// the canary phases. Computed once per rendering; every output below is rendered from it.
-pub fn decide(run: &Run) -> Decision {
+pub(crate) fn decide(run: &Run) -> Decision {
     let mut checks = evaluate_thresholds("run", &run.meta.scenario.thresholds, &run.metrics);
     let mut phases = Vec::new();
     if let Some(c) = &run.meta.scenario.canary {

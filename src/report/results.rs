@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::error::{io, ReportError};
 use super::rundir::Run;
-use crate::config::metric::METRIC_NAMES;
+use crate::config::metric::{Metric, NAMED};
 use crate::config::prices::nano_to_usd;
 use crate::measure::decision::{Decision, DecisionKind, PhaseDecision, Reason};
 use crate::measure::metrics::{mean, pct, Group, TargetMetrics};
@@ -16,7 +16,7 @@ use crate::measure::threshold::Check;
 use crate::run::sink::Accounting;
 
 /// Bumped on any change a reader could notice (a renamed or removed field; new fields keep it).
-pub const SCHEMA_VERSION: u32 = 1;
+pub(crate) const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Serialize)]
 struct Results<'a> {
@@ -198,9 +198,9 @@ fn target(run: &Run, name: &str, t: &TargetMetrics) -> TargetResults {
     TargetResults {
         name: name.to_string(),
         role: t.role.clone(),
-        headline: METRIC_NAMES
+        headline: NAMED
             .iter()
-            .map(|k| (*k, m.metric(name, k)))
+            .map(|k| (k.name(), m.value(name, *k)))
             .collect(),
         scopes: vec![
             scope("all", None, &t.all()),
@@ -213,7 +213,7 @@ fn target(run: &Run, name: &str, t: &TargetMetrics) -> TargetResults {
             run_cost_usd: nano_to_usd(t.all().cost_nano),
             measured_conversations: t.measured_conversations(),
             incomplete_conversations: t.incomplete_conversations(),
-            cost_per_1k_conversations_usd: m.metric(name, "cost_per_1k_conversations_usd"),
+            cost_per_1k_conversations_usd: m.value(name, Metric::CostPer1kConversationsUsd),
             monthly_cost_usd: m.monthly_cost_usd(name),
             projection_basis: "conversations measured whole (every request finished)",
         },
@@ -222,7 +222,7 @@ fn target(run: &Run, name: &str, t: &TargetMetrics) -> TargetResults {
 }
 
 /// Write `results.json` into the run directory.
-pub fn write_results(run: &Run, d: &Decision) -> Result<(), ReportError> {
+pub(crate) fn write_results(run: &Run, d: &Decision) -> Result<(), ReportError> {
     let meta = &run.meta;
     let s = &meta.scenario;
     let ts = s.traffic.time_scale.unwrap_or(1.0);

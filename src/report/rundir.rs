@@ -9,17 +9,17 @@ use crate::measure::metrics::Metrics;
 
 /// A run directory's metrics, rebuilt from its files.
 pub struct Run {
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     pub meta: RunMeta,
     pub metrics: Metrics,
     /// Per canary phase (index -> metrics), when the run was a canary.
-    pub phases: BTreeMap<u32, Metrics>,
+    pub(crate) phases: BTreeMap<u32, Metrics>,
     /// A trailing partial row of `requests.csv` (cut by a crash or a full disk) was skipped: 0 or 1.
-    pub skipped_partial_rows: u64,
+    pub(crate) skipped_partial_rows: u64,
     /// Requests that fell back to another target, per target (`fallback:` in the scenario).
-    pub fallbacks: crate::measure::fallback::Fallbacks,
+    pub(crate) fallbacks: crate::measure::fallback::Fallbacks,
     /// Webhook events' figures, per webhook target.
-    pub webhooks: crate::measure::webhook::Webhooks,
+    pub(crate) webhooks: crate::measure::webhook::Webhooks,
 }
 
 impl Run {
@@ -96,7 +96,7 @@ impl Run {
         })
     }
 
-    pub fn role_target(&self, role: &str) -> Option<&str> {
+    pub(crate) fn role_target(&self, role: &str) -> Option<&str> {
         self.meta
             .targets
             .iter()

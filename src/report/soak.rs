@@ -4,9 +4,10 @@
 use std::fmt::Write as _;
 
 use super::rundir::Run;
+use crate::config::metric::Metric;
 
 /// Runs at least this long get the per-minute table.
-pub const SOAK_MIN_S: f64 = 300.0;
+pub(crate) const SOAK_MIN_S: f64 = 300.0;
 
 fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.1}"))
@@ -36,7 +37,7 @@ pub(crate) fn sections(run: &Run) -> String {
             } else {
                 "–".into()
             };
-            let rate = m.metric(name, "goodput_rps").unwrap_or(0.0);
+            let rate = m.value(name, Metric::GoodputRps).unwrap_or(0.0);
             let _ = writeln!(o, "| {name} | {rate:.2} | {} | {share} |", t.good);
         }
         o.push('\n');

@@ -9,28 +9,29 @@ use serde::Serialize;
 
 use super::charts::{ensure_font, target_colour, ChartError, FONT};
 use super::error::{io, ReportError};
+use crate::config::metric::Metric;
 use crate::measure::capacity::Slo;
 
 /// One step of a sweep.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRow {
-    pub target: String,
-    pub step: u32,
+    pub(crate) target: String,
+    pub(crate) step: u32,
     /// Chat requests per second offered (conversations/s x chat turns per conversation).
     pub offered_rps: f64,
     /// Chat requests finished (ok or error) per second of the step.
-    pub achieved_rps: f64,
-    pub ok: u64,
-    pub errors: u64,
-    pub p50_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-    pub ttft_p99_ms: Option<f64>,
-    pub error_rate: Option<f64>,
+    pub(crate) achieved_rps: f64,
+    pub(crate) ok: u64,
+    pub(crate) errors: u64,
+    pub(crate) p50_ms: Option<f64>,
+    pub(crate) p99_ms: Option<f64>,
+    pub(crate) ttft_p99_ms: Option<f64>,
+    pub(crate) error_rate: Option<f64>,
     pub meets_slo: bool,
     /// Seconds of arrivals in the step.
-    pub step_s: f64,
+    pub(crate) step_s: f64,
     /// Whether the step reached the samples its SLOs need (see `Slo::samples_needed`).
-    pub enough_samples: bool,
+    pub(crate) enough_samples: bool,
     /// The SLOs this step breached, `;`-separated.
     pub breached: String,
 }
@@ -41,11 +42,11 @@ pub struct Capacity {
     pub max_rps_meeting_slo: Option<f64>,
     pub first_failing_rps: Option<f64>,
     /// The SLO metric breached furthest at the first failing rate.
-    pub limiting_metric: Option<String>,
+    pub(crate) limiting_metric: Option<String>,
     /// The scenario's peak offered rate (chat requests/s).
-    pub peak_rps: f64,
+    pub(crate) peak_rps: f64,
     /// max_rps_meeting_slo / peak_rps.
-    pub headroom_over_peak: Option<f64>,
+    pub(crate) headroom_over_peak: Option<f64>,
 }
 
 fn data_err(path: &Path, e: impl std::fmt::Display) -> ReportError {
@@ -56,7 +57,7 @@ fn data_err(path: &Path, e: impl std::fmt::Display) -> ReportError {
 }
 
 /// Write `sweep.csv` and `sweep.json` (`{"capacity": {target: ...}, "slo": [...], "step_rule": "..."}`).
-pub fn write(
+pub(crate) fn write(
     dir: &Path,
     rows: &[StepRow],
     capacity: &BTreeMap<String, Capacity>,
@@ -82,7 +83,7 @@ pub fn write(
 /// `sweep.png`: p50 (dashed) and p99 latency on top, error rate below, against offered rate; SLO lines in grey.
 /// `targets` are all the scenario's target names: a target has the colour the run report gives it (its place among
 /// them in name order), whichever targets were swept. An SVG file when `path` ends in `.svg` (`--chart-format svg`).
-pub fn chart(
+pub(crate) fn chart(
     path: &Path,
     rows: &[StepRow],
     slos: &[Slo],
@@ -138,18 +139,18 @@ fn render<DB: DrawingBackend>(
     root.fill(&WHITE)?;
     let (top, bottom) = root.split_vertically(520);
     let x_max = rows.iter().map(|r| r.offered_rps).fold(1.0, f64::max) * 1.05;
-    let slo_at = |m: &str| slos.iter().find(|s| s.metric == m).map(|s| s.value);
+    let slo_at = |m: Metric| slos.iter().find(|s| s.metric == m).map(|s| s.value);
     let y_max = rows
         .iter()
         .flat_map(|r| [r.p50_ms, r.p99_ms])
         .flatten()
-        .chain(slo_at("p99_ms"))
+        .chain(slo_at(Metric::P99Ms))
         .fold(1.0, f64::max)
         * 1.1;
     let e_max = rows
         .iter()
         .filter_map(|r| r.error_rate)
-        .chain(slo_at("error_rate"))
+        .chain(slo_at(Metric::ErrorRate))
         .fold(0.01, f64::max)
         * 1.1;
     let latency = Panel {
@@ -157,7 +158,7 @@ fn render<DB: DrawingBackend>(
         y_desc: "latency, ms (p99 solid, p50 dashed)",
         x_max,
         y_max,
-        slo: slo_at("p99_ms"),
+        slo: slo_at(Metric::P99Ms),
         value: |r| r.p99_ms,
         dashed: Some(|r| r.p50_ms),
     };
@@ -167,7 +168,7 @@ fn render<DB: DrawingBackend>(
         y_desc: "error rate",
         x_max,
         y_max: e_max,
-        slo: slo_at("error_rate"),
+        slo: slo_at(Metric::ErrorRate),
         value: |r| r.error_rate,
         dashed: None,
     };

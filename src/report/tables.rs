@@ -5,46 +5,67 @@ use super::rundir::Run;
 use crate::config::prices::nano_to_usd;
 use serde::Serialize;
 
+use crate::config::metric::{Metric, Unit};
 use crate::measure::cost::monthly_projection_usd;
-use crate::measure::metrics::Metrics;
-use crate::measure::metrics::{mean, pct, Group};
+use crate::measure::metrics::{Figure, Group, Metrics};
 
-const SUMMARY_HEADER: &[&str] = &[
-    "target",
-    "role",
-    "scope",
-    "model",
-    "stream",
-    "requests",
-    "ok",
-    "errors",
-    "cancelled",
-    "not_sent",
-    "error_rate",
-    "availability",
-    "retries",
-    "mean_ms",
-    "p50_ms",
-    "p90_ms",
-    "p95_ms",
-    "p99_ms",
-    "p999_ms",
-    "max_ms",
-    "e2e_p99_ms",
-    "sched_p99_ms",
-    "ttft_mean_ms",
-    "ttft_p50_ms",
-    "ttft_p95_ms",
-    "ttft_p99_ms",
-    "itl_mean_ms",
-    "itl_p50_ms",
-    "itl_p95_ms",
-    "itl_p99_ms",
-    "input_tokens",
-    "output_tokens",
-    "estimated_token_rows",
-    "cost_usd",
+/// summary.csv's first columns: what the row is.
+const SUMMARY_LABELS: &[&str] = &["target", "role", "scope", "model", "stream"];
+
+/// summary.csv's figure columns, after [`SUMMARY_LABELS`]: each row's group read through [`Group::figure`].
+const SUMMARY_FIGURES: &[Metric] = &[
+    Metric::Requests,
+    Metric::Ok,
+    Metric::Errors,
+    Metric::Cancelled,
+    Metric::NotSent,
+    Metric::ErrorRate,
+    Metric::Availability,
+    Metric::Retries,
+    Metric::MeanMs,
+    Metric::P50Ms,
+    Metric::P90Ms,
+    Metric::P95Ms,
+    Metric::P99Ms,
+    Metric::P999Ms,
+    Metric::MaxMs,
+    Metric::E2eP99Ms,
+    Metric::SchedP99Ms,
+    Metric::TtftMeanMs,
+    Metric::TtftP50Ms,
+    Metric::TtftP95Ms,
+    Metric::TtftP99Ms,
+    Metric::ItlMeanMs,
+    Metric::ItlP50Ms,
+    Metric::ItlP95Ms,
+    Metric::ItlP99Ms,
+    Metric::InputTokens,
+    Metric::OutputTokens,
+    Metric::EstimatedTokenRows,
+    Metric::RunCostUsd,
 ];
+
+/// A figure column's header: the metric's name, but for the group's cost, which summary.csv has always called
+/// `cost_usd`.
+fn summary_header(m: Metric) -> &'static str {
+    match m {
+        Metric::RunCostUsd => "cost_usd",
+        m => m.name(),
+    }
+}
+
+/// A figure as summary.csv prints it: counts whole, shares to 6 decimals, quantiles as every output prints them
+/// (0.1 ms; see metrics::pct), other milliseconds to 3 decimals, dollars to 9; empty when there is no data.
+fn summary_cell(m: Metric, g: &Group) -> String {
+    match (g.figure(m), m.unit()) {
+        (None, _) => String::new(),
+        (Some(Figure::Count(c)), _) => c.to_string(),
+        (Some(Figure::Real(v)), Unit::Ratio) => format!("{v:.6}"),
+        (Some(Figure::Real(v)), Unit::Ms) if m.quantile().is_some() => crate::format::ms(v),
+        (Some(Figure::Real(v)), Unit::Usd) => format!("{v:.9}"),
+        (Some(Figure::Real(v)), _) => format!("{v:.3}"),
+    }
+}
 
 fn group_row(
     target: &str,
@@ -54,46 +75,11 @@ fn group_row(
     stream: &str,
     g: &Group,
 ) -> Vec<String> {
-    let f = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.3}"));
-    let fr = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.6}"));
-    // quantiles print as every other output prints them (0.1 ms; see metrics::pct)
-    let fq = |v: Option<f64>| v.map_or_else(String::new, crate::format::ms);
-    vec![
-        target.into(),
-        role.into(),
-        scope.into(),
-        model.into(),
-        stream.into(),
-        g.requests.to_string(),
-        g.ok.to_string(),
-        g.errors.to_string(),
-        g.cancelled.to_string(),
-        g.not_sent.to_string(),
-        fr(g.error_rate()),
-        fr(g.availability()),
-        g.retries.to_string(),
-        f(mean(&g.latency)),
-        fq(pct(&g.latency, 0.5)),
-        fq(pct(&g.latency, 0.9)),
-        fq(pct(&g.latency, 0.95)),
-        fq(pct(&g.latency, 0.99)),
-        fq(pct(&g.latency, 0.999)),
-        f((!g.latency.is_empty()).then(|| g.latency.max() as f64 / 1000.0)),
-        fq(pct(&g.e2e, 0.99)),
-        fq(pct(&g.from_scheduled, 0.99)),
-        f(mean(&g.ttft)),
-        fq(pct(&g.ttft, 0.5)),
-        fq(pct(&g.ttft, 0.95)),
-        fq(pct(&g.ttft, 0.99)),
-        f(mean(&g.itl)),
-        fq(pct(&g.itl, 0.5)),
-        fq(pct(&g.itl, 0.95)),
-        fq(pct(&g.itl, 0.99)),
-        g.input_tokens.to_string(),
-        g.output_tokens.to_string(),
-        g.estimated_rows.to_string(),
-        format!("{:.9}", nano_to_usd(g.cost_nano)),
-    ]
+    [target, role, scope, model, stream]
+        .into_iter()
+        .map(str::to_string)
+        .chain(SUMMARY_FIGURES.iter().map(|m| summary_cell(*m, g)))
+        .collect()
 }
 
 pub(crate) fn write_summary_csv(run: &Run) -> Result<(), ReportError> {
@@ -102,9 +88,11 @@ pub(crate) fn write_summary_csv(run: &Run) -> Result<(), ReportError> {
         path: p.display().to_string(),
         message: e.to_string(),
     })?;
-    let mut rows = vec![SUMMARY_HEADER
+    let mut rows = vec![SUMMARY_LABELS
         .iter()
-        .map(|s| s.to_string())
+        .copied()
+        .chain(SUMMARY_FIGURES.iter().map(|m| summary_header(*m)))
+        .map(str::to_string)
         .collect::<Vec<_>>()];
     for (name, t) in &run.metrics.targets {
         rows.push(group_row(name, &t.role, "all", "", "", &t.all()));
@@ -154,22 +142,22 @@ pub(crate) fn write_cost_csv(run: &Run) -> Result<(), ReportError> {
 
 /// One line of the cost table.
 #[derive(Debug, Clone, Serialize)]
-pub struct CostLine {
-    pub target: String,
-    pub role: String,
-    pub model: String,
-    pub requests: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cost_nano_usd: u64,
-    pub run_cost_usd: f64,
-    pub cost_per_1k_conversations_usd: f64,
-    pub monthly_usd: f64,
+pub(crate) struct CostLine {
+    pub(crate) target: String,
+    pub(crate) role: String,
+    pub(crate) model: String,
+    pub(crate) requests: u64,
+    pub(crate) input_tokens: u64,
+    pub(crate) output_tokens: u64,
+    pub(crate) cost_nano_usd: u64,
+    pub(crate) run_cost_usd: f64,
+    pub(crate) cost_per_1k_conversations_usd: f64,
+    pub(crate) monthly_usd: f64,
 }
 
 /// The cost table. Run cost counts every request; the per-conversation and monthly figures come from the
 /// conversations measured whole (an interrupted run projects from what it completed, not from what it scheduled).
-pub fn cost_lines(metrics: &Metrics) -> Vec<CostLine> {
+pub(crate) fn cost_lines(metrics: &Metrics) -> Vec<CostLine> {
     let cpd = metrics.conversations_per_day;
     let mut out = Vec::new();
     for (name, t) in &metrics.targets {

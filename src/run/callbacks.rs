@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::webhook::{CallbackAnswer, MAX_ANSWER_BODY};
 
 /// The callback path cutover serves.
-pub const CALLBACK_PATH: &str = "/callback";
+pub(crate) const CALLBACK_PATH: &str = "/callback";
 
 /// One event awaiting (or having got) its answers.
 #[derive(Default)]

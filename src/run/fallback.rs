@@ -106,7 +106,10 @@ async fn attempt(
 }
 
 /// Give every target with `fallback:` in the scenario its fallback's endpoint (validation made sure it exists).
-pub fn resolve(s: &crate::config::scenario::Scenario, targets: &mut [super::state::RunTarget]) {
+pub(crate) fn resolve(
+    s: &crate::config::scenario::Scenario,
+    targets: &mut [super::state::RunTarget],
+) {
     let wiring: Vec<(usize, FallbackTarget)> = s
         .targets
         .iter()

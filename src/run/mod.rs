@@ -1,16 +1,16 @@
 //! Driving the load: seeded traffic, the runner (arrivals, caps, cancellation), one request's attempt loop, the
 //! typed [`record::Record`] of every scheduled request, and the sink that writes them and owns the accounting.
 
-pub mod callbacks;
+pub(crate) mod callbacks;
 pub(crate) mod clock;
-pub mod fallback;
-pub mod plan;
-pub mod progress;
+pub(crate) mod fallback;
+pub(crate) mod plan;
+pub(crate) mod progress;
 pub mod record;
-pub mod request;
-pub mod runner;
-pub mod shard;
+pub(crate) mod request;
+pub(crate) mod runner;
+pub(crate) mod shard;
 pub mod sink;
 pub mod state;
-pub mod traffic;
-pub mod webhook;
+pub(crate) mod traffic;
+pub(crate) mod webhook;

@@ -7,25 +7,25 @@ use crate::config::scenario::{Loaded, ProtocolKind, Role};
 
 /// The expected load on one target.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TargetPlan {
-    pub name: String,
+pub(crate) struct TargetPlan {
+    pub(crate) name: String,
     /// Conversations per wall-clock second arriving at this target (its canary share, averaged over the phases).
-    pub conversations_per_s: f64,
-    pub conversations: f64,
-    pub requests: f64,
+    pub(crate) conversations_per_s: f64,
+    pub(crate) conversations: f64,
+    pub(crate) requests: f64,
     /// Requests per second offered at steady state (conversations/s x requests per conversation).
-    pub offered_rps: f64,
+    pub(crate) offered_rps: f64,
 }
 
 /// The plan of a whole run for an arrival window of `duration_s` seconds, with its warnings.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
-    pub duration_s: f64,
-    pub targets: Vec<TargetPlan>,
-    pub warnings: Vec<String>,
+pub(crate) struct Plan {
+    pub(crate) duration_s: f64,
+    pub(crate) targets: Vec<TargetPlan>,
+    pub(crate) warnings: Vec<String>,
 }
 
-pub fn plan(loaded: &Loaded, duration_s: f64) -> Plan {
+pub(crate) fn plan(loaded: &Loaded, duration_s: f64) -> Plan {
     let s = &loaded.scenario;
     let rate = loaded.conversations_per_wall_second();
     let tr = &s.traffic;
@@ -92,7 +92,7 @@ pub fn plan(loaded: &Loaded, duration_s: f64) -> Plan {
 }
 
 /// The plan as `validate` prints it.
-pub fn describe(loaded: &Loaded, p: &Plan) -> String {
+pub(crate) fn describe(loaded: &Loaded, p: &Plan) -> String {
     let s = &loaded.scenario;
     let mut o = String::new();
     let _ = writeln!(

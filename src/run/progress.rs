@@ -25,7 +25,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(total: u64, dispatchers: usize) -> Progress {
+    pub(crate) fn new(total: u64, dispatchers: usize) -> Progress {
         Progress {
             total,
             arrived: AtomicU64::new(0),
@@ -36,17 +36,17 @@ impl Progress {
     }
 
     /// A conversation arrived (started, or was recorded as not sent).
-    pub fn arrived(&self) {
+    pub(crate) fn arrived(&self) {
         self.arrived.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A conversation wrote its last record.
-    pub fn finished(&self) {
+    pub(crate) fn finished(&self) {
         self.finished.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A dispatcher issued its last arrival.
-    pub fn dispatcher_done(&self) {
+    pub(crate) fn dispatcher_done(&self) {
         self.dispatching.fetch_sub(1, Ordering::Relaxed);
     }
 
@@ -67,7 +67,7 @@ impl Progress {
 
 /// Where the run is.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Phase {
+pub(crate) enum Phase {
     Arriving,
     /// Every conversation has arrived; these are still being answered.
     Draining {
@@ -77,22 +77,22 @@ pub enum Phase {
 
 /// One target's live figures.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TargetFigures {
-    pub name: String,
-    pub ok: u64,
-    pub errors: u64,
-    pub p50_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
+pub(crate) struct TargetFigures {
+    pub(crate) name: String,
+    pub(crate) ok: u64,
+    pub(crate) errors: u64,
+    pub(crate) p50_ms: Option<f64>,
+    pub(crate) p99_ms: Option<f64>,
 }
 
 /// Everything one progress line shows.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Figures {
-    pub elapsed: Duration,
-    pub done: u64,
-    pub total: u64,
-    pub phase: Phase,
-    pub targets: Vec<TargetFigures>,
+pub(crate) struct Figures {
+    pub(crate) elapsed: Duration,
+    pub(crate) done: u64,
+    pub(crate) total: u64,
+    pub(crate) phase: Phase,
+    pub(crate) targets: Vec<TargetFigures>,
 }
 
 fn clock(d: Duration) -> String {
@@ -140,7 +140,7 @@ fn head(f: &Figures, level: usize) -> String {
 }
 
 /// The progress line for `width` columns: the fullest form that fits, else the shortest cut to the width.
-pub fn format_line(f: &Figures, width: usize) -> String {
+pub(crate) fn format_line(f: &Figures, width: usize) -> String {
     let width = width.max(10);
     let build = |h: usize, s: usize| {
         let mut line = head(f, h);

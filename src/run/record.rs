@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-pub const OP_CREATE: &str = "create_conversation";
-pub const OP_CHAT: &str = "chat";
+pub(crate) const OP_CREATE: &str = "create_conversation";
+pub(crate) const OP_CHAT: &str = "chat";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "snake_case")]
@@ -78,7 +78,7 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn is_chat(&self) -> bool {
+    pub(crate) fn is_chat(&self) -> bool {
         self.op == OP_CHAT
     }
 }
@@ -100,7 +100,7 @@ pub fn read_records(
 
 /// The file opened at its start, and the length of its whole rows: up to and including its last newline. Shorter
 /// than the file exactly when the last row is partial.
-pub fn whole_rows_len(path: &std::path::Path) -> std::io::Result<(std::fs::File, u64)> {
+pub(crate) fn whole_rows_len(path: &std::path::Path) -> std::io::Result<(std::fs::File, u64)> {
     use std::io::{Read as _, Seek as _, SeekFrom};
     let mut f = std::fs::File::open(path)?;
     let len = f.metadata()?.len();
@@ -226,7 +226,7 @@ impl RecordRef<'_> {
 
 /// Call `f` with every record of a `requests.csv`, in order, without allocating per row (one [`Record`] is reused):
 /// the same rows and the same errors as [`read_records`], for readers of millions of rows.
-pub fn for_each_record<E: From<csv::Error>>(
+pub(crate) fn for_each_record<E: From<csv::Error>>(
     path: &std::path::Path,
     mut f: impl FnMut(&Record) -> Result<(), E>,
 ) -> Result<(), E> {
@@ -251,7 +251,7 @@ pub fn for_each_record<E: From<csv::Error>>(
 }
 
 /// The CSV header of `requests.csv`, derived from [`Record`]'s fields.
-pub fn csv_header() -> Vec<String> {
+pub(crate) fn csv_header() -> Vec<String> {
     let mut w = csv::Writer::from_writer(vec![]);
     w.serialize(Record::default()).expect("serialisable");
     let data = w.into_inner().expect("in memory");

@@ -379,7 +379,7 @@ fn redelivery_policy(w: &crate::config::webhook::WebhookSettings) -> RetryPolicy
 }
 
 /// Exponential backoff as the OpenAI SDK does it: initial * 2^(n-1), capped, minus up to 25% jitter.
-pub fn backoff(p: &RetryPolicy, attempt: u32) -> Duration {
+pub(crate) fn backoff(p: &RetryPolicy, attempt: u32) -> Duration {
     let base = p.initial_backoff_ms as f64 * 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
     let capped = base.min(p.max_backoff_ms as f64);
     let jitter = 1.0 - 0.25 * rand::thread_rng().gen::<f64>();

@@ -24,21 +24,21 @@ use crate::client::ConvState;
 use crate::config::prices as cost;
 use crate::config::scenario::{Loaded, Role};
 
-pub struct RunOutput {
-    pub accounting: Vec<Accounting>,
-    pub stopped: Option<String>,
-    pub elapsed: Duration,
-    pub requests_csv: PathBuf,
+pub(crate) struct RunOutput {
+    pub(crate) accounting: Vec<Accounting>,
+    pub(crate) stopped: Option<String>,
+    pub(crate) elapsed: Duration,
+    pub(crate) requests_csv: PathBuf,
     /// A second interrupt ended the run at once: the caller exits with [`super::sink::HARD_EXIT_CODE`].
-    pub hard_exit: bool,
+    pub(crate) hard_exit: bool,
     /// The first write error of `requests.csv`; arrivals stopped when it happened.
-    pub write_error: Option<String>,
+    pub(crate) write_error: Option<String>,
     /// Records counted in the accounting but lost to the write error.
-    pub lost_rows: u64,
+    pub(crate) lost_rows: u64,
 }
 
 /// Drive every target with the scenario's traffic, writing `requests.csv` in `out_dir` as records arrive.
-pub async fn run(
+pub(crate) async fn run(
     loaded: &Loaded,
     targets: Vec<RunTarget>,
     out_dir: &Path,
@@ -133,7 +133,7 @@ pub async fn run(
 }
 
 /// Output tokens assumed for the spend cap's worst case when the scenario sets no `traffic.max_tokens`.
-pub const DEFAULT_WORST_OUTPUT_TOKENS: u64 = 4096;
+pub(crate) const DEFAULT_WORST_OUTPUT_TOKENS: u64 = 4096;
 
 /// Hard cap on the whole run's wall time: stop arrivals, then cancel what is in flight; after a stop, cancel what
 /// is still in flight once the grace period ends.

@@ -12,17 +12,17 @@ use crate::config::scenario::Limits;
 /// Shard `index` (0-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {
-    pub index: u64,
-    pub count: u64,
+    pub(crate) index: u64,
+    pub(crate) count: u64,
 }
 
 /// The environment variable Kubernetes sets in the pods of an Indexed Job.
-pub const INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
+pub(crate) const INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
 
 impl Shard {
     /// The shard from `--shard I/N`, or from `--shard-count N` and the value of `JOB_COMPLETION_INDEX` (`env`).
     /// `Ok(None)`: neither flag (an unsharded run). Errors are one line naming the flag.
-    pub fn from_flags(
+    pub(crate) fn from_flags(
         shard: Option<&str>,
         count: Option<&str>,
         env: Option<&str>,
@@ -79,12 +79,12 @@ impl Shard {
     }
 
     /// Whether the conversation with arrival index `k` belongs to this shard.
-    pub fn owns(&self, k: u64) -> bool {
+    pub(crate) fn owns(&self, k: u64) -> bool {
         k % self.count == self.index
     }
 
     /// This shard's share of the scenario's caps: 1/N of each, rounded up.
-    pub fn limits(&self, l: &Limits) -> Limits {
+    pub(crate) fn limits(&self, l: &Limits) -> Limits {
         let n = self.count;
         Limits {
             max_rps: l.max_rps / n as f64,
@@ -104,14 +104,14 @@ impl std::fmt::Display for Shard {
 
 /// Which conversations a run sends and the instant its schedule is measured from.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Slice {
-    pub shard: Option<Shard>,
+pub(crate) struct Slice {
+    pub(crate) shard: Option<Shard>,
     /// The common start instant (`--start-at`), possibly in the past for a late shard; `None`: now.
-    pub start: Option<Instant>,
+    pub(crate) start: Option<Instant>,
 }
 
 impl Slice {
-    pub fn owns(&self, k: u64) -> bool {
+    pub(crate) fn owns(&self, k: u64) -> bool {
         self.shard.is_none_or(|s| s.owns(k))
     }
 }

@@ -25,20 +25,8 @@ pub struct Accounting {
     pub not_sent: u64,
 }
 
-impl Accounting {
-    /// Requests that reached the target (answered, failed or cancelled in flight).
-    pub fn sent(&self) -> u64 {
-        self.ok + self.errors + self.cancelled
-    }
-
-    /// Requests were sent and none succeeded: such a run can never be called safe.
-    pub fn all_failed(&self) -> bool {
-        self.sent() > 0 && self.ok == 0
-    }
-}
-
 /// Exit code of a hard exit (128 + SIGINT).
-pub const HARD_EXIT_CODE: i32 = 130;
+pub(crate) const HARD_EXIT_CODE: i32 = 130;
 
 /// How the sink ended: the accounting of every record it received, and whether the run must end at once.
 #[derive(Debug, Default)]
@@ -46,11 +34,11 @@ pub struct SinkOutput {
     pub accounting: Vec<Accounting>,
     /// A second interrupt: the rows already queued were written and the caller should exit now
     /// ([`HARD_EXIT_CODE`]).
-    pub hard_exit: bool,
+    pub(crate) hard_exit: bool,
     /// The first write error (`requests.csv: message`); arrivals were stopped when it happened.
-    pub write_error: Option<String>,
+    pub(crate) write_error: Option<String>,
     /// Records received after a write error, counted in the accounting but missing from `requests.csv`.
-    pub lost_rows: u64,
+    pub(crate) lost_rows: u64,
 }
 
 /// The CSV file and what has been written to it. Each row is serialised whole into a buffer and handed to the file

@@ -17,41 +17,41 @@ use crate::config::prices::PriceTable;
 use crate::config::scenario::{Limits, RetryPolicy, Role, TargetPricing};
 
 /// A target ready to be driven.
-pub struct RunTarget {
-    pub name: String,
-    pub role: Role,
-    pub endpoint: Endpoint,
-    pub pricing: TargetPricing,
+pub(crate) struct RunTarget {
+    pub(crate) name: String,
+    pub(crate) role: Role,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) pricing: TargetPricing,
     /// Mock targets cost nothing real: the spend cap does not apply to them.
-    pub is_mock: bool,
+    pub(crate) is_mock: bool,
     /// Where a request goes when its retries are exhausted (`fallback:` in the scenario).
-    pub fallback: Option<FallbackTarget>,
+    pub(crate) fallback: Option<FallbackTarget>,
 }
 
 /// The target a failed request falls back to (see `run::fallback`).
 #[derive(Debug, Clone)]
-pub struct FallbackTarget {
-    pub name: String,
-    pub endpoint: Endpoint,
-    pub pricing: TargetPricing,
+pub(crate) struct FallbackTarget {
+    pub(crate) name: String,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) pricing: TargetPricing,
 }
 
 /// A function that sees every record as it is emitted.
-pub type Observer = Arc<dyn Fn(&Record) + Send + Sync>;
+pub(crate) type Observer = Arc<dyn Fn(&Record) + Send + Sync>;
 
 /// Signals from outside (Ctrl-C, SIGTERM, the duration cap) into a run.
 #[derive(Clone, Default)]
 pub struct Control {
     /// Stop new arrivals and new turns; in-flight requests may finish within the grace period.
-    pub stop_arrivals: CancellationToken,
+    pub(crate) stop_arrivals: CancellationToken,
     /// Cancel in-flight requests now (recorded as `cancelled`).
-    pub abort: CancellationToken,
+    pub(crate) abort: CancellationToken,
     /// Write the rows already complete and exit at once (second Ctrl-C).
-    pub hard_exit: CancellationToken,
+    pub(crate) hard_exit: CancellationToken,
     /// Why arrivals stopped early, if they did.
-    pub reason: Arc<std::sync::Mutex<Option<String>>>,
+    pub(crate) reason: Arc<std::sync::Mutex<Option<String>>>,
     /// Sees every record as the runner emits it (e.g. the abort-on-fail watch).
-    pub observer: Option<Observer>,
+    pub(crate) observer: Option<Observer>,
 }
 
 impl Control {
@@ -63,7 +63,7 @@ impl Control {
         self.stop_arrivals.cancel();
     }
 
-    pub fn stopped_reason(&self) -> Option<String> {
+    pub(crate) fn stopped_reason(&self) -> Option<String> {
         self.reason.lock().expect("reason lock").clone()
     }
 }

@@ -11,43 +11,43 @@ use crate::config::yaml as yamlpos;
 type At<'a> = &'a dyn Fn(&str, String) -> ScenarioError;
 
 /// The accepted range of every numeric scenario field (README "Scenario limits" lists them).
-pub mod ranges {
+pub(crate) mod ranges {
     /// Any duration in seconds: at most 7 days.
-    pub const MAX_SECONDS: f64 = 7.0 * 86_400.0;
+    pub(crate) const MAX_SECONDS: f64 = 7.0 * 86_400.0;
     /// `traffic.conversations_per_day`: (0, 1e8].
-    pub const MAX_CONVERSATIONS_PER_DAY: f64 = 1e8;
+    pub(crate) const MAX_CONVERSATIONS_PER_DAY: f64 = 1e8;
     /// `traffic.time_scale`: (0, 1e6].
-    pub const MAX_TIME_SCALE: f64 = 1e6;
+    pub(crate) const MAX_TIME_SCALE: f64 = 1e6;
     /// Conversations per wall-clock second after `time_scale`: at most 200,000, above what one machine can send
     /// (the saturation bench offers 60,000/s), so only runaway inputs are refused.
-    pub const MAX_WALL_RATE: f64 = 2e5;
+    pub(crate) const MAX_WALL_RATE: f64 = 2e5;
     /// Planned requests per target (conversations x mean requests per conversation): at most 10 million.
-    pub const MAX_PLANNED_REQUESTS: f64 = 1e7;
+    pub(crate) const MAX_PLANNED_REQUESTS: f64 = 1e7;
     /// `traffic.turns[].turns`: 1..=1000.
-    pub const MAX_TURNS: u64 = 1000;
+    pub(crate) const MAX_TURNS: u64 = 1000;
     /// `traffic.users`: 1..=1e9.
-    pub const MAX_USERS: u64 = 1_000_000_000;
+    pub(crate) const MAX_USERS: u64 = 1_000_000_000;
     /// `traffic.max_tokens`: 1..=1,000,000.
-    pub const MAX_TOKENS: u64 = 1_000_000;
+    pub(crate) const MAX_TOKENS: u64 = 1_000_000;
     /// `limits.max_rps`: [1e-3, 1e7].
-    pub const MIN_RPS: f64 = 1e-3;
-    pub const MAX_RPS: f64 = 1e7;
+    pub(crate) const MIN_RPS: f64 = 1e-3;
+    pub(crate) const MAX_RPS: f64 = 1e7;
     /// `limits.max_in_flight`: 1..=1e6.
-    pub const MAX_IN_FLIGHT: u64 = 1_000_000;
+    pub(crate) const MAX_IN_FLIGHT: u64 = 1_000_000;
     /// `limits.max_requests`: 1..=1e9.
-    pub const MAX_REQUESTS: u64 = 1_000_000_000;
+    pub(crate) const MAX_REQUESTS: u64 = 1_000_000_000;
     /// `limits.max_spend_usd`: (0, 1e9].
-    pub const MAX_SPEND_USD: f64 = 1e9;
+    pub(crate) const MAX_SPEND_USD: f64 = 1e9;
     /// `retry.max_retries`: 0..=100.
-    pub const MAX_RETRIES: u64 = 100;
+    pub(crate) const MAX_RETRIES: u64 = 100;
     /// `retry.initial_backoff_ms`, `retry.max_backoff_ms`, `coze.poll_interval_ms`: 1 ms ..= 7 days.
-    pub const MAX_MS: u64 = 7 * 86_400_000;
+    pub(crate) const MAX_MS: u64 = 7 * 86_400_000;
     /// `targets[].pricing.markup_pct`: [0, 1000].
-    pub const MAX_MARKUP_PCT: f64 = 1000.0;
+    pub(crate) const MAX_MARKUP_PCT: f64 = 1000.0;
     /// `targets[].pricing.per_request_usd`: [0, 1000].
-    pub const MAX_FEE_USD: f64 = 1000.0;
+    pub(crate) const MAX_FEE_USD: f64 = 1000.0;
     /// `name`: 1..=100 characters of `[A-Za-z0-9._-]` (it becomes a directory name).
-    pub const MAX_NAME_CHARS: usize = 100;
+    pub(crate) const MAX_NAME_CHARS: usize = 100;
 }
 
 /// Header names that carry credentials: refused in a scenario (keys come from `api_key_env`).
@@ -142,7 +142,7 @@ impl Scenario {
 
 /// The plan's size for an arrival window of `duration_s`: a bounded wall-clock rate and a bounded number of
 /// requests per target. Returns the field to blame and the message. Also used for `run --duration`.
-pub fn check_plan(s: &Scenario, duration_s: f64) -> Result<(), (&'static str, String)> {
+pub(crate) fn check_plan(s: &Scenario, duration_s: f64) -> Result<(), (&'static str, String)> {
     let rate = s.traffic.wall_rate();
     let rate_field = if s.traffic.time_scale.is_some() {
         "traffic.time_scale"
@@ -498,7 +498,6 @@ fn check_thresholds(
     list: &[String],
 ) -> Result<(), ScenarioError> {
     let target_names: Vec<&str> = s.targets.iter().map(|t| t.name.as_str()).collect();
-    let metrics = crate::config::metric::METRIC_NAMES;
     for (i, text) in list.iter().enumerate() {
         let f = format!("{field}[{i}]");
         let th =
@@ -510,12 +509,7 @@ fn check_thresholds(
                     .unwrap_or_default();
                 return Err(at(&f, format!("unknown target `{target}`{hint}")));
             }
-            if !metrics.contains(&metric.as_str()) {
-                let hint = yamlpos::suggest(&metric, metrics.iter().copied())
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default();
-                return Err(at(&f, format!("unknown metric `{metric}`{hint}")));
-            }
+            crate::config::metric::Metric::from_name(&metric).map_err(|e| at(&f, e.to_string()))?;
         }
     }
     Ok(())

@@ -115,7 +115,7 @@ fn precedence_and_associativity() {
     let ev = |s: &str| {
         Threshold::parse(&format!("{s} == 0"))
             .unwrap()
-            .evaluate(&lookup)
+            .evaluate(&|t, m: &String| lookup(t, m))
             .unwrap()
             .lhs
     };
@@ -232,7 +232,12 @@ fn random_input() {
 
 #[test]
 fn evaluates() {
-    let check = |s: &str| Threshold::parse(s).unwrap().evaluate(&lookup).unwrap();
+    let check = |s: &str| {
+        Threshold::parse(s)
+            .unwrap()
+            .evaluate(&|t, m: &String| lookup(t, m))
+            .unwrap()
+    };
     let e = check("gateway.p99_ms < 400");
     assert!(e.passed);
     assert_eq!((e.lhs, e.rhs), (352.1, 400.0));
@@ -258,7 +263,7 @@ fn evaluates() {
 #[test]
 fn evaluation_errors() {
     let t = Threshold::parse("gateway.p99_ms < legacy.p99_ms * 1.1").unwrap();
-    let e = t.evaluate(&lookup).unwrap_err();
+    let e = t.evaluate(&|t, m: &String| lookup(t, m)).unwrap_err();
     assert_eq!(
         e,
         ThresholdError::MissingMetric {
@@ -269,7 +274,7 @@ fn evaluation_errors() {
     assert_eq!(e.to_string(), "no value for metric `legacy.p99_ms`");
     let nan = Threshold::parse("gw-2.zero / gw-2.zero < 1").unwrap();
     assert!(matches!(
-        nan.evaluate(&lookup),
+        nan.evaluate(&|t, m: &String| lookup(t, m)),
         Err(ThresholdError::NotANumber { side: "left", .. })
     ));
 }
@@ -282,4 +287,33 @@ fn short_numbers() {
     assert_eq!(short(1.0 / 3.0), "0.333333");
     assert_eq!(short(-2.5), "-2.5");
     assert_eq!(short(0.0), "0");
+}
+
+#[test]
+fn resolve_types_every_metric_and_names_an_unknown_one() {
+    let t = Threshold::parse("gateway.p99_ms < legacy.p99_ms * 0.9 + gateway.error_rate")
+        .unwrap()
+        .resolve()
+        .unwrap();
+    assert_eq!(
+        t.references(),
+        vec![
+            ("gateway".to_string(), Metric::P99Ms),
+            ("legacy".to_string(), Metric::P99Ms),
+            ("gateway".to_string(), Metric::ErrorRate)
+        ]
+    );
+    assert_eq!(
+        t.to_string(),
+        "gateway.p99_ms < legacy.p99_ms * 0.9 + gateway.error_rate"
+    );
+    let e = Threshold::parse("gw.p99_ms < 1 + gw.eror_rate")
+        .unwrap()
+        .resolve()
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "unknown metric `eror_rate` (did you mean `error_rate`?)"
+    );
+    assert!(matches!(e, ThresholdError::UnknownMetric { target, .. } if target == "gw"));
 }

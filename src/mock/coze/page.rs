@@ -7,11 +7,11 @@
 /// A page request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PageReq {
-    pub asc: bool,
-    pub before: Option<u64>,
-    pub after: Option<u64>,
+    pub(crate) asc: bool,
+    pub(crate) before: Option<u64>,
+    pub(crate) after: Option<u64>,
     /// 1..=50.
-    pub limit: usize,
+    pub(crate) limit: usize,
 }
 
 /// The page of `items` (in ascending id order) and whether more are left beyond it.

@@ -20,46 +20,46 @@ const SHARDS: usize = 16;
 
 #[derive(Clone)]
 pub(crate) struct StoredMsg {
-    pub id: u64,
-    pub chat_id: Option<u64>,
-    pub role: String,
-    pub kind: &'static str,
-    pub content: String,
-    pub created_at: u64,
-    pub visible_at: Instant,
+    pub(crate) id: u64,
+    pub(crate) chat_id: Option<u64>,
+    pub(crate) role: String,
+    pub(crate) kind: &'static str,
+    pub(crate) content: String,
+    pub(crate) created_at: u64,
+    pub(crate) visible_at: Instant,
 }
 
 pub(crate) struct Conv {
-    pub bot_id: String,
-    pub touched: Instant,
-    pub busy_until: Option<Instant>,
-    pub messages: VecDeque<StoredMsg>,
+    pub(crate) bot_id: String,
+    pub(crate) touched: Instant,
+    pub(crate) busy_until: Option<Instant>,
+    pub(crate) messages: VecDeque<StoredMsg>,
 }
 
 pub(crate) struct Chat {
-    pub conv: u64,
-    pub bot_id: String,
-    pub created_at: u64,
-    pub done_at: Instant,
-    pub completed_at: u64,
-    pub failed: Option<(i64, String)>,
-    pub input: u32,
-    pub output: u32,
+    pub(crate) conv: u64,
+    pub(crate) bot_id: String,
+    pub(crate) created_at: u64,
+    pub(crate) done_at: Instant,
+    pub(crate) completed_at: u64,
+    pub(crate) failed: Option<(i64, String)>,
+    pub(crate) input: u32,
+    pub(crate) output: u32,
     /// Answer, verbose and follow-up messages (empty for a failed or canceled chat).
-    pub messages: Vec<StoredMsg>,
+    pub(crate) messages: Vec<StoredMsg>,
     /// Ended by `POST /v3/chat/cancel`.
-    pub canceled: bool,
+    pub(crate) canceled: bool,
     /// A polled chat's capacity slot: the worker is busy until the chat completes or is canceled.
-    pub slot: Option<Slot>,
+    pub(crate) slot: Option<Slot>,
 }
 
 pub(crate) struct CozeState {
-    pub convs: Vec<Mutex<HashMap<u64, Conv>>>,
-    pub chats: Vec<Mutex<HashMap<u64, Chat>>>,
-    pub next_id: AtomicU64,
-    pub expire: Duration,
-    pub history_limit: usize,
-    pub follow_ups: usize,
+    pub(crate) convs: Vec<Mutex<HashMap<u64, Conv>>>,
+    pub(crate) chats: Vec<Mutex<HashMap<u64, Chat>>>,
+    pub(crate) next_id: AtomicU64,
+    pub(crate) expire: Duration,
+    pub(crate) history_limit: usize,
+    pub(crate) follow_ups: usize,
 }
 
 pub(crate) fn shard<T>(v: &[Mutex<T>], id: u64) -> std::sync::MutexGuard<'_, T> {
@@ -70,7 +70,7 @@ pub(crate) fn shard<T>(v: &[Mutex<T>], id: u64) -> std::sync::MutexGuard<'_, T> 
 }
 
 impl CozeState {
-    pub fn new(spec: &CozeSpec) -> CozeState {
+    pub(crate) fn new(spec: &CozeSpec) -> CozeState {
         CozeState {
             convs: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             chats: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
@@ -82,11 +82,11 @@ impl CozeState {
         }
     }
 
-    pub fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn sweep_every(&self) -> Duration {
+    pub(crate) fn sweep_every(&self) -> Duration {
         (self.expire / 4).clamp(Duration::from_secs(1), Duration::from_secs(30))
     }
 
@@ -106,7 +106,7 @@ impl CozeState {
 
     /// Conversations and chats currently kept (for tests and diagnostics).
     #[cfg(test)]
-    pub fn sizes(&self) -> (usize, usize) {
+    pub(crate) fn sizes(&self) -> (usize, usize) {
         let n = |v: &Vec<Mutex<HashMap<u64, Conv>>>| {
             v.iter().map(|s| s.lock().unwrap().len()).sum::<usize>()
         };
@@ -118,7 +118,11 @@ impl CozeState {
         (n(&self.convs), c)
     }
 
-    pub fn new_conv(&self, bot_id: &str, msgs: Vec<(String, &'static str, String)>) -> (u64, u64) {
+    pub(crate) fn new_conv(
+        &self,
+        bot_id: &str,
+        msgs: Vec<(String, &'static str, String)>,
+    ) -> (u64, u64) {
         let id = self.id();
         let now = Instant::now();
         let created = unix_now();
@@ -149,7 +153,13 @@ impl CozeState {
         (id, created)
     }
 
-    pub fn finish_stream(&self, conv: u64, chat: u64, result: Option<Vec<StoredMsg>>, save: bool) {
+    pub(crate) fn finish_stream(
+        &self,
+        conv: u64,
+        chat: u64,
+        result: Option<Vec<StoredMsg>>,
+        save: bool,
+    ) {
         let now = Instant::now();
         let mut canceled = false;
         if let Some(c) = shard(&self.chats, chat).get_mut(&chat) {
@@ -202,7 +212,7 @@ impl CozeState {
     }
 
     /// A canceled chat frees its conversation, and its answer (saved ahead, visible later) is withdrawn.
-    pub fn release_canceled(&self, conv: u64, chat: u64, now: Instant) {
+    pub(crate) fn release_canceled(&self, conv: u64, chat: u64, now: Instant) {
         if let Some(c) = shard(&self.convs, conv).get_mut(&conv) {
             c.busy_until = None;
             c.touched = now;
@@ -213,7 +223,7 @@ impl CozeState {
 
     /// Append a finished chat's messages to its conversation's history, the same way for a streamed and a polled
     /// chat: the verbose message stays in the chat's own message list, never in the conversation's history.
-    pub fn save_history<'a>(&self, conv: u64, msgs: impl Iterator<Item = &'a StoredMsg>) {
+    pub(crate) fn save_history<'a>(&self, conv: u64, msgs: impl Iterator<Item = &'a StoredMsg>) {
         if let Some(c) = shard(&self.convs, conv).get_mut(&conv) {
             c.messages
                 .extend(msgs.filter(|m| m.kind != "verbose").cloned());
@@ -266,7 +276,7 @@ pub(crate) fn answer_messages(
 
 impl StoredMsg {
     /// The wire object of this message in conversation `conv` of bot `bot_id`.
-    pub fn obj<'a>(&'a self, conv: u64, bot_id: &'a str) -> MsgObj<'a> {
+    pub(crate) fn obj<'a>(&'a self, conv: u64, bot_id: &'a str) -> MsgObj<'a> {
         MsgObj {
             id: self.id.to_string(),
             conversation_id: conv.to_string(),

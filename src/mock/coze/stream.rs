@@ -20,12 +20,12 @@ use crate::mock::Shared;
 /// Records how a streamed chat ended: when its last chat event is produced, or when its body is dropped before that
 /// (cut, or the client went away).
 pub(crate) struct ChatGuard {
-    pub sh: Arc<Shared>,
-    pub conv: u64,
-    pub chat: u64,
-    pub save: bool,
+    pub(crate) sh: Arc<Shared>,
+    pub(crate) conv: u64,
+    pub(crate) chat: u64,
+    pub(crate) save: bool,
     /// The chat's messages, when `conversation.chat.completed` is produced.
-    pub result: Option<Vec<StoredMsg>>,
+    pub(crate) result: Option<Vec<StoredMsg>>,
 }
 
 impl Drop for ChatGuard {
@@ -55,31 +55,31 @@ pub(crate) enum Phase {
 /// `conversation.message.completed` for the answer, a verbose message and the follow-ups;
 /// `conversation.chat.completed` with usage; `done`. A failed chat sends `conversation.chat.failed` at the TTFT.
 pub(crate) struct CozeStream {
-    pub rng: ChaCha8Rng,
-    pub ttft: LogNormalMs,
-    pub itl: LogNormalMs,
-    pub start: Instant,
-    pub next_at: Instant,
-    pub conv: u64,
-    pub chat: u64,
-    pub bot_id: String,
-    pub answer_id: u64,
-    pub created_at: u64,
-    pub words_left: u32,
-    pub per_chunk: u32,
-    pub answer: String,
-    pub follow_ups: Vec<(u64, &'static str)>,
-    pub verbose_id: u64,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) ttft: LogNormalMs,
+    pub(crate) itl: LogNormalMs,
+    pub(crate) start: Instant,
+    pub(crate) next_at: Instant,
+    pub(crate) conv: u64,
+    pub(crate) chat: u64,
+    pub(crate) bot_id: String,
+    pub(crate) answer_id: u64,
+    pub(crate) created_at: u64,
+    pub(crate) words_left: u32,
+    pub(crate) per_chunk: u32,
+    pub(crate) answer: String,
+    pub(crate) follow_ups: Vec<(u64, &'static str)>,
+    pub(crate) verbose_id: u64,
     /// Completed non-answer messages, kept for the chat's message list.
-    pub extra: Vec<StoredMsg>,
-    pub usage: Option<Usage>,
-    pub failed: bool,
-    pub phase: Phase,
-    pub guard: Option<ChatGuard>,
+    pub(crate) extra: Vec<StoredMsg>,
+    pub(crate) usage: Option<Usage>,
+    pub(crate) failed: bool,
+    pub(crate) phase: Phase,
+    pub(crate) guard: Option<ChatGuard>,
     /// Shape variant `sse_order`: `chat.in_progress` before `chat.created`.
-    pub in_progress_first: bool,
+    pub(crate) in_progress_first: bool,
     /// The capacity slot, freed when the body is dropped.
-    pub _slot: Option<Slot>,
+    pub(crate) _slot: Option<Slot>,
 }
 
 impl CozeStream {

@@ -28,13 +28,13 @@ pub(crate) const VERBOSE_FINISH: &str =
 /// `{"code":0,"msg":"","data":...}`.
 #[derive(Serialize)]
 pub(crate) struct Env<T> {
-    pub code: i64,
-    pub msg: &'static str,
-    pub data: T,
+    pub(crate) code: i64,
+    pub(crate) msg: &'static str,
+    pub(crate) data: T,
 }
 
 impl<T> Env<T> {
-    pub fn ok(data: T) -> Env<T> {
+    pub(crate) fn ok(data: T) -> Env<T> {
         Env {
             code: 0,
             msg: "",
@@ -52,50 +52,50 @@ pub(crate) fn ok_envelope<T: Serialize>(data: &T) -> Response<Body> {
 
 #[derive(Serialize, Clone, Copy)]
 pub(crate) struct Usage {
-    pub token_count: u32,
-    pub output_count: u32,
-    pub input_count: u32,
+    pub(crate) token_count: u32,
+    pub(crate) output_count: u32,
+    pub(crate) input_count: u32,
 }
 
 #[derive(Serialize)]
 pub(crate) struct LastError<'a> {
-    pub code: i64,
-    pub msg: &'a str,
+    pub(crate) code: i64,
+    pub(crate) msg: &'a str,
 }
 
 #[derive(Serialize)]
 pub(crate) struct ChatObj<'a> {
-    pub id: String,
-    pub conversation_id: String,
-    pub bot_id: &'a str,
-    pub created_at: u64,
+    pub(crate) id: String,
+    pub(crate) conversation_id: String,
+    pub(crate) bot_id: &'a str,
+    pub(crate) created_at: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub completed_at: Option<u64>,
+    pub(crate) completed_at: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failed_at: Option<u64>,
-    pub last_error: LastError<'a>,
-    pub status: &'static str,
+    pub(crate) failed_at: Option<u64>,
+    pub(crate) last_error: LastError<'a>,
+    pub(crate) status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
-    pub meta_data: EmptyMeta,
+    pub(crate) usage: Option<Usage>,
+    pub(crate) meta_data: EmptyMeta,
 }
 
 #[derive(Serialize)]
 pub(crate) struct MsgObj<'a> {
-    pub id: String,
-    pub conversation_id: String,
-    pub bot_id: &'a str,
-    pub chat_id: String,
-    pub role: &'a str,
+    pub(crate) id: String,
+    pub(crate) conversation_id: String,
+    pub(crate) bot_id: &'a str,
+    pub(crate) chat_id: String,
+    pub(crate) role: &'a str,
     #[serde(rename = "type")]
-    pub kind: &'a str,
-    pub content: &'a str,
-    pub content_type: &'static str,
-    pub created_at: u64,
-    pub updated_at: u64,
+    pub(crate) kind: &'a str,
+    pub(crate) content: &'a str,
+    pub(crate) content_type: &'static str,
+    pub(crate) created_at: u64,
+    pub(crate) updated_at: u64,
     /// The context section: the mock never clears a context, so one section per conversation.
-    pub section_id: String,
-    pub meta_data: EmptyMeta,
+    pub(crate) section_id: String,
+    pub(crate) meta_data: EmptyMeta,
 }
 
 pub(crate) fn bad_request(sh: &Shared, msg: &str) -> Response<Body> {
@@ -121,10 +121,10 @@ pub(crate) fn id_param(sh: &Shared, q: Option<&str>, key: &str) -> Result<u64, R
 
 #[derive(Deserialize)]
 pub(crate) struct InMsg {
-    pub role: String,
+    pub(crate) role: String,
     #[serde(default, rename = "type")]
-    pub kind: Option<String>,
-    pub content: String,
+    pub(crate) kind: Option<String>,
+    pub(crate) content: String,
 }
 
 pub(crate) fn kind_of(m: &InMsg) -> &'static str {

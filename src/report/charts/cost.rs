@@ -10,7 +10,11 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 /// Grouped bars: one group per model, one bar (colour) per target, monthly USD on the y axis; the legend gives
 /// each target's monthly total and what the run itself cost. Entries for the same (target, model) are added up;
 /// negative or non-finite amounts count as zero.
-pub fn cost<'o>(out: impl Into<Out<'o>>, title: &str, bars: &[CostBar]) -> Result<(), ChartError> {
+pub(crate) fn cost<'o>(
+    out: impl Into<Out<'o>>,
+    title: &str,
+    bars: &[CostBar],
+) -> Result<(), ChartError> {
     render!(out, (WIDTH, HEIGHT), draw_cost(title, bars))
 }
 

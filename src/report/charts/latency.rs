@@ -39,7 +39,7 @@ pub(super) fn percentile_label(p: f64) -> String {
 
 /// The classic HdrHistogram plot: latency (ms) against percentile on a "number of nines" log axis.
 /// Percentiles outside [0, 100) (100 itself maps to infinity) and non-finite values are dropped.
-pub fn latency_percentiles<'o>(
+pub(crate) fn latency_percentiles<'o>(
     out: impl Into<Out<'o>>,
     title: &str,
     curves: &[LatencyCurve],

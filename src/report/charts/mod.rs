@@ -14,11 +14,13 @@ use plotters::prelude::*;
 
 pub use canary::{canary_phases, CanaryPhase};
 pub use cdf::{compare_overlay, latency_cdf, CdfCurve, OverlayTarget, SloLine};
-pub use cost::cost;
-pub use latency::latency_percentiles;
+pub(crate) use cost::cost;
+pub(crate) use latency::latency_percentiles;
 pub use over_time::{over_time, IntervalPoint, IntervalSeries};
 pub use scatter::{tokens_scatter, ScatterSeries};
-pub use series::{errors_and_throughput, time_series};
+pub(crate) use series::errors_and_throughput;
+#[cfg(test)]
+pub(crate) use series::time_series;
 pub(crate) use style::ensure_font;
 pub use trend::trend;
 
@@ -32,7 +34,7 @@ pub enum ChartFormat {
 
 impl ChartFormat {
     /// The file extension, without the dot.
-    pub fn ext(self) -> &'static str {
+    pub(crate) fn ext(self) -> &'static str {
         match self {
             ChartFormat::Png => "png",
             ChartFormat::Svg => "svg",
@@ -40,7 +42,7 @@ impl ChartFormat {
     }
 
     /// `stem.png` or `stem.svg`.
-    pub fn file(self, stem: &str) -> String {
+    pub(crate) fn file(self, stem: &str) -> String {
         format!("{stem}.{}", self.ext())
     }
 }
@@ -62,25 +64,25 @@ pub(crate) fn target_colour(i: usize) -> RGBColor {
 }
 
 /// Width of every chart, in pixels.
-pub const WIDTH: u32 = 1200;
+pub(crate) const WIDTH: u32 = 1200;
 /// Height of every chart, in pixels.
-pub const HEIGHT: u32 = 700;
+pub(crate) const HEIGHT: u32 = 700;
 /// Height of the two-panel errors-and-throughput chart, in pixels.
-pub const TALL_HEIGHT: u32 = 900;
+pub(crate) const TALL_HEIGHT: u32 = 900;
 /// The font family all text is drawn with (registered from the `dejavu` crate).
-pub const FONT: &str = "DejaVu Sans";
+pub(crate) const FONT: &str = "DejaVu Sans";
 
 /// One latency-by-percentile curve, e.g. from an HDR histogram.
 #[derive(Clone, Debug)]
-pub struct LatencyCurve {
+pub(crate) struct LatencyCurve {
     /// Legend text, e.g. "legacy (non-stream)".
-    pub label: String,
+    pub(crate) label: String,
     /// (percentile in 0..100, e.g. 50, 90, 99, 99.9; latency in ms).
-    pub points: Vec<(f64, f64)>,
+    pub(crate) points: Vec<(f64, f64)>,
     /// Palette index: the target's, so a target has one colour on every chart.
-    pub colour: usize,
+    pub(crate) colour: usize,
     /// Line style per metric: dashed (e.g. TTFT) or solid (latency).
-    pub dashed: bool,
+    pub(crate) dashed: bool,
 }
 
 /// One line over time (or over run index, for trends).
@@ -94,13 +96,13 @@ pub struct TimeSeries {
 
 /// Cost of one model on one target.
 #[derive(Clone, Debug)]
-pub struct CostBar {
-    pub target: String,
-    pub model: String,
+pub(crate) struct CostBar {
+    pub(crate) target: String,
+    pub(crate) model: String,
     /// What this run cost, USD.
-    pub run_cost_usd: f64,
+    pub(crate) run_cost_usd: f64,
     /// Projected monthly cost, USD.
-    pub monthly_usd: f64,
+    pub(crate) monthly_usd: f64,
 }
 
 /// Why a chart could not be drawn.

@@ -15,9 +15,9 @@ use crate::report::tables::cost_lines;
 /// The charts written for a run.
 pub(crate) struct Charts {
     /// File names written (a chart that fails is reported on stderr, not fatal).
-    pub written: Vec<String>,
+    pub(crate) written: Vec<String>,
     /// (file name, SVG document) for every chart drawn, in the same order.
-    pub inline: Vec<(String, String)>,
+    pub(crate) inline: Vec<(String, String)>,
 }
 
 type Draw<'a> = Box<dyn Fn(Out) -> Result<(), ChartError> + 'a>;

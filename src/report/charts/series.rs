@@ -20,7 +20,8 @@ struct Panel<'a> {
 }
 
 /// Lines over time, one per series, with a legend.
-pub fn time_series<'o>(
+#[cfg(test)]
+pub(crate) fn time_series<'o>(
     out: impl Into<Out<'o>>,
     title: &str,
     y_label: &str,
@@ -38,7 +39,7 @@ pub fn time_series<'o>(
 }
 
 /// Two stacked panels sharing colours by index: throughput (ok requests/s) on top, errors/s below.
-pub fn errors_and_throughput<'o>(
+pub(crate) fn errors_and_throughput<'o>(
     out: impl Into<Out<'o>>,
     throughput: &[TimeSeries],
     errors: &[TimeSeries],
@@ -50,6 +51,7 @@ pub fn errors_and_throughput<'o>(
     )
 }
 
+#[cfg(test)]
 fn draw_panel_root<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     panel: &Panel,

@@ -28,7 +28,7 @@ fn sample(r: &Record) -> Option<(&'static str, f64)> {
 }
 
 /// Interval length: one second, or longer for long runs so a log holds at most about 600 intervals.
-pub fn interval_s(window_s: f64) -> u64 {
+pub(crate) fn interval_s(window_s: f64) -> u64 {
     ((window_s / 600.0).ceil() as u64).max(1)
 }
 
@@ -51,7 +51,7 @@ fn hist() -> Histogram<u64> {
 type Intervals = BTreeMap<u64, Histogram<u64>>;
 
 /// Write the logs; returns the files written (relative to `dir`).
-pub fn write(run: &Run) -> Result<Vec<String>, ReportError> {
+pub(crate) fn write(run: &Run) -> Result<Vec<String>, ReportError> {
     let dir = &run.dir;
     let csv = dir.join("requests.csv");
     let data_err = |e: csv::Error| ReportError::Data {
@@ -106,7 +106,7 @@ fn intervals_vec(m: &Intervals) -> Vec<(u64, &Histogram<u64>)> {
 }
 
 /// One log: header lines as HdrHistogram's Java writer writes them, then one line per interval.
-pub fn encode(
+pub(crate) fn encode(
     start: SystemTime,
     step_s: u64,
     intervals: &[(u64, &Histogram<u64>)],

@@ -14,7 +14,7 @@ fn label_value(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-pub fn render(series: &[Series]) -> String {
+pub(crate) fn render(series: &[Series]) -> String {
     let mut o = String::new();
     let mut seen: Vec<&str> = Vec::new();
     // Group by family: a family's samples must be contiguous, after its HELP and TYPE lines.
@@ -41,7 +41,7 @@ pub fn render(series: &[Series]) -> String {
     o
 }
 
-pub fn write(dir: &Path, series: &[Series]) -> Result<(), ReportError> {
+pub(crate) fn write(dir: &Path, series: &[Series]) -> Result<(), ReportError> {
     let p = dir.join("metrics.prom");
     std::fs::write(&p, render(series)).map_err(io(&p))
 }

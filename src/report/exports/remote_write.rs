@@ -45,7 +45,7 @@ fn sample(value: f64, timestamp_ms: i64) -> Vec<u8> {
 
 /// The uncompressed `WriteRequest`: every series with one sample at `timestamp_ms`, labels sorted by name with
 /// `__name__` first (it sorts first: `_` < lowercase letters).
-pub fn encode(series: &[Series], timestamp_ms: i64) -> Vec<u8> {
+pub(crate) fn encode(series: &[Series], timestamp_ms: i64) -> Vec<u8> {
     let mut req = Vec::new();
     for s in series {
         let mut ts = Vec::new();
@@ -64,7 +64,7 @@ pub fn encode(series: &[Series], timestamp_ms: i64) -> Vec<u8> {
 /// POST the series to a remote-write receiver (e.g. Prometheus with `--web.enable-remote-write-receiver`, at
 /// `http://host:9090/api/v1/write`). Errors are text for the caller to print; they never carry a secret because the
 /// URL is the user's and no key is sent.
-pub async fn send(url: &str, series: &[Series], timestamp_ms: i64) -> Result<(), String> {
+pub(crate) async fn send(url: &str, series: &[Series], timestamp_ms: i64) -> Result<(), String> {
     let body = snap::raw::Encoder::new()
         .compress_vec(&encode(series, timestamp_ms))
         .map_err(|e| format!("snappy: {e}"))?;

@@ -2,93 +2,111 @@
 //! remote-write, so both carry the same names and values.
 
 use super::super::rundir::Run;
+use crate::config::metric::Metric;
 
 /// One sample: `name{labels} value`, of a metric family (a gauge, or a summary whose samples are the quantiles,
 /// `_sum` and `_count`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Series {
-    pub family: String,
+pub(crate) struct Series {
+    pub(crate) family: String,
     /// `gauge` or `summary`.
-    pub kind: &'static str,
-    pub name: String,
-    pub help: &'static str,
+    pub(crate) kind: &'static str,
+    pub(crate) name: String,
+    pub(crate) help: &'static str,
     /// Label pairs, sorted by name (remote-write requires it); `__name__` is not among them.
-    pub labels: Vec<(String, String)>,
-    pub value: f64,
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) value: f64,
 }
 
-/// Gauges: (metric name in `Metrics::metric`, exported name, help).
-const GAUGES: &[(&str, &str, &str)] = &[
+/// Gauges: (metric, exported name, help).
+const GAUGES: &[(Metric, &str, &str)] = &[
     (
-        "requests",
+        Metric::Requests,
         "cutover_requests",
         "Scheduled requests (one row of requests.csv each).",
     ),
     (
-        "ok",
+        Metric::Ok,
         "cutover_requests_ok",
         "Requests that succeeded (after retries).",
     ),
     (
-        "errors",
+        Metric::Errors,
         "cutover_requests_failed",
         "Requests that failed (after retries).",
     ),
     (
-        "not_sent",
+        Metric::NotSent,
         "cutover_requests_not_sent",
         "Scheduled requests never sent (caps, interruption).",
     ),
-    ("retries", "cutover_retries", "Retried attempts."),
+    (Metric::Retries, "cutover_retries", "Retried attempts."),
     (
-        "error_rate",
+        Metric::ErrorRate,
         "cutover_error_ratio",
         "Failed / finished requests.",
     ),
     (
-        "availability",
+        Metric::Availability,
         "cutover_availability_ratio",
         "1 - unavailable / finished requests.",
     ),
     (
-        "run_cost_usd",
+        Metric::RunCostUsd,
         "cutover_run_cost_usd",
         "Cost of the run's requests.",
     ),
     (
-        "monthly_cost_usd",
+        Metric::MonthlyCostUsd,
         "cutover_monthly_cost_usd",
         "Projected monthly cost (30 days).",
     ),
 ];
 
-/// Summaries in seconds: (exported name, help, metric-name prefix, quantiles as (label, metric suffix)).
-const SUMMARIES: &[(&str, &str, &str)] = &[
-    (
-        "cutover_latency_seconds",
-        "Latency of ok non-stream chat requests.",
-        "",
-    ),
-    (
-        "cutover_ttft_seconds",
-        "Time to first token of ok streams.",
-        "ttft_",
-    ),
-    (
-        "cutover_itl_seconds",
-        "Inter-token latency of ok streams.",
-        "itl_",
-    ),
-];
-const QUANTILES: &[(&str, &str)] = &[
-    ("0.5", "p50_ms"),
-    ("0.9", "p90_ms"),
-    ("0.95", "p95_ms"),
-    ("0.99", "p99_ms"),
+/// A summary in seconds: exported name, help, its mean and its quantiles as (label, metric).
+struct SummarySpec {
+    name: &'static str,
+    help: &'static str,
+    mean: Metric,
+    quantiles: &'static [(&'static str, Metric)],
+}
+
+const SUMMARIES: &[SummarySpec] = &[
+    SummarySpec {
+        name: "cutover_latency_seconds",
+        help: "Latency of ok non-stream chat requests.",
+        mean: Metric::MeanMs,
+        quantiles: &[
+            ("0.5", Metric::P50Ms),
+            ("0.9", Metric::P90Ms),
+            ("0.95", Metric::P95Ms),
+            ("0.99", Metric::P99Ms),
+        ],
+    },
+    SummarySpec {
+        name: "cutover_ttft_seconds",
+        help: "Time to first token of ok streams.",
+        mean: Metric::TtftMeanMs,
+        quantiles: &[
+            ("0.5", Metric::TtftP50Ms),
+            ("0.95", Metric::TtftP95Ms),
+            ("0.99", Metric::TtftP99Ms),
+        ],
+    },
+    SummarySpec {
+        name: "cutover_itl_seconds",
+        help: "Inter-token latency of ok streams.",
+        mean: Metric::ItlMeanMs,
+        quantiles: &[
+            ("0.5", Metric::ItlP50Ms),
+            ("0.95", Metric::ItlP95Ms),
+            ("0.99", Metric::ItlP99Ms),
+        ],
+    },
 ];
 
 /// Every figure of every target that has a value (a metric without data is left out, never written as 0).
-pub fn run_series(run: &Run) -> Vec<Series> {
+pub(crate) fn run_series(run: &Run) -> Vec<Series> {
     let mut out = Vec::new();
     let scenario = run.meta.scenario.name.clone();
     for (target, t) in &run.metrics.targets {
@@ -121,7 +139,7 @@ pub fn run_series(run: &Run) -> Vec<Series> {
             });
         };
         for (metric, name, help) in GAUGES {
-            if let Some(v) = run.metrics.metric(target, metric) {
+            if let Some(v) = run.metrics.value(target, *metric) {
                 push(name, "gauge", name.to_string(), help, None, v);
             }
         }
@@ -130,17 +148,13 @@ pub fn run_series(run: &Run) -> Vec<Series> {
             t.chat_stream.ttft.len(),
             t.chat_stream.itl.len(),
         ];
-        for ((name, help, prefix), count) in SUMMARIES.iter().zip(counts) {
+        for (spec, count) in SUMMARIES.iter().zip(counts) {
+            let (name, help) = (spec.name, spec.help);
             if count == 0 {
                 continue;
             }
-            for (q, suffix) in QUANTILES {
-                let metric = if prefix.is_empty() {
-                    suffix.to_string()
-                } else {
-                    format!("{prefix}{suffix}")
-                };
-                if let Some(v) = run.metrics.metric(target, &metric) {
+            for (q, metric) in spec.quantiles {
+                if let Some(v) = run.metrics.value(target, *metric) {
                     push(
                         name,
                         "summary",
@@ -151,10 +165,7 @@ pub fn run_series(run: &Run) -> Vec<Series> {
                     );
                 }
             }
-            let mean = run
-                .metrics
-                .metric(target, &format!("{prefix}mean_ms"))
-                .unwrap_or(0.0);
+            let mean = run.metrics.value(target, spec.mean).unwrap_or(0.0);
             push(
                 name,
                 "summary",

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::rundir::Run;
+use crate::config::metric::Metric;
 use crate::format::{change, opt, pct_str, usd};
 use crate::measure::metrics::TargetMetrics;
 
@@ -135,18 +136,18 @@ fn before_after(o: &mut String, run: &Run, p: &PairVerdict, only_pair: bool) {
             o,
             "| Metric | legacy (`{l}`) | gateway (`{g}`) | change |\n|---|---:|---:|---:|"
         );
-        let rows: &[(&str, &str, usize)] = &[
-            ("Mean latency, non-stream (ms)", "mean_ms", 1),
-            ("p50 latency (ms)", "p50_ms", 1),
-            ("p95 latency (ms)", "p95_ms", 1),
-            ("p99 latency (ms)", "p99_ms", 1),
-            ("TTFT p50, stream (ms)", "ttft_p50_ms", 1),
-            ("TTFT p95, stream (ms)", "ttft_p95_ms", 1),
-            ("Inter-token latency mean (ms)", "itl_mean_ms", 2),
-            ("Output tokens/s per stream", "output_tokens_per_s", 1),
+        let rows: &[(&str, Metric, usize)] = &[
+            ("Mean latency, non-stream (ms)", Metric::MeanMs, 1),
+            ("p50 latency (ms)", Metric::P50Ms, 1),
+            ("p95 latency (ms)", Metric::P95Ms, 1),
+            ("p99 latency (ms)", Metric::P99Ms, 1),
+            ("TTFT p50, stream (ms)", Metric::TtftP50Ms, 1),
+            ("TTFT p95, stream (ms)", Metric::TtftP95Ms, 1),
+            ("Inter-token latency mean (ms)", Metric::ItlMeanMs, 2),
+            ("Output tokens/s per stream", Metric::OutputTokensPerS, 1),
         ];
         for (label, key, d) in rows {
-            let (a, b) = (run.metrics.metric(l, key), run.metrics.metric(g, key));
+            let (a, b) = (run.metrics.value(l, *key), run.metrics.value(g, *key));
             let _ = writeln!(
                 o,
                 "| {label} | {} | {} | {} |",
@@ -156,8 +157,8 @@ fn before_after(o: &mut String, run: &Run, p: &PairVerdict, only_pair: bool) {
             );
         }
         let (a, b) = (
-            run.metrics.metric(l, "error_rate"),
-            run.metrics.metric(g, "error_rate"),
+            run.metrics.value(l, Metric::ErrorRate),
+            run.metrics.value(g, Metric::ErrorRate),
         );
         let _ = writeln!(
             o,
@@ -167,8 +168,8 @@ fn before_after(o: &mut String, run: &Run, p: &PairVerdict, only_pair: bool) {
             change(a, b)
         );
         let (a, b) = (
-            run.metrics.metric(l, "availability"),
-            run.metrics.metric(g, "availability"),
+            run.metrics.value(l, Metric::Availability),
+            run.metrics.value(g, Metric::Availability),
         );
         let delta = match (a, b) {
             (Some(a), Some(b)) => format!("{:+.2} pp", (b - a) * 100.0),

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::super::rundir::Run;
+use crate::config::metric::Metric;
 use crate::measure::decision::{Decision, DecisionKind, PairVerdict};
 use crate::measure::metrics::TargetMetrics;
 use crate::measure::stats;
@@ -114,11 +115,11 @@ pub fn canary_markdown(run: &Run, decision: &Decision) -> String {
                 g.errors,
                 g.error_rate()
                     .map_or("-".into(), |v| format!("{:.2}%", v * 100.0)),
-                m.metric(name, "mean_ms")
+                m.value(name, Metric::MeanMs)
                     .map_or("-".into(), |v| format!("{v:.1}")),
-                m.metric(name, "p99_ms")
+                m.value(name, Metric::P99Ms)
                     .map_or("-".into(), |v| format!("{v:.1}")),
-                m.metric(name, "ttft_p95_ms")
+                m.value(name, Metric::TtftP95Ms)
                     .map_or("-".into(), |v| format!("{v:.1}")),
             );
         }

@@ -16,20 +16,21 @@ use crate::config::scenario::Arrival;
 
 /// The rate goes linearly from `r0` at `start` to `r1` at `end` (seconds of wall time, conversations per second).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Segment {
-    pub start: f64,
-    pub end: f64,
-    pub r0: f64,
-    pub r1: f64,
+pub(crate) struct Segment {
+    pub(crate) start: f64,
+    pub(crate) end: f64,
+    pub(crate) r0: f64,
+    pub(crate) r1: f64,
 }
 
 impl Segment {
     /// Expected arrivals in the segment.
-    pub fn mass(&self) -> f64 {
+    pub(crate) fn mass(&self) -> f64 {
         (self.r0 + self.r1) / 2.0 * (self.end - self.start)
     }
 
-    /// Expected arrivals from `start` to `start + x`.
+    /// Expected arrivals from `start` to `start + x` (the tests' check of [`invert`](Self::invert)).
+    #[cfg(test)]
     fn mass_to(&self, x: f64) -> f64 {
         let len = self.end - self.start;
         self.r0 * x + (self.r1 - self.r0) / (2.0 * len) * x * x
@@ -51,7 +52,7 @@ impl Segment {
 
 /// Contiguous segments from 0 to the window's end, with their cumulative masses.
 #[derive(Debug, Clone)]
-pub struct RateProfile {
+pub(crate) struct RateProfile {
     segments: Vec<Segment>,
     /// Λ at the start of each segment.
     before: Vec<f64>,
@@ -59,7 +60,7 @@ pub struct RateProfile {
 }
 
 impl RateProfile {
-    pub fn new(segments: Vec<Segment>) -> RateProfile {
+    pub(crate) fn new(segments: Vec<Segment>) -> RateProfile {
         let mut before = Vec::with_capacity(segments.len());
         let mut total = 0.0;
         for s in &segments {
@@ -73,7 +74,7 @@ impl RateProfile {
         }
     }
 
-    pub fn constant(rate: f64, window: f64) -> RateProfile {
+    pub(crate) fn constant(rate: f64, window: f64) -> RateProfile {
         RateProfile::new(vec![Segment {
             start: 0.0,
             end: window,
@@ -82,29 +83,13 @@ impl RateProfile {
         }])
     }
 
-    pub fn segments(&self) -> &[Segment] {
+    #[cfg(test)]
+    pub(crate) fn segments(&self) -> &[Segment] {
         &self.segments
     }
 
-    /// Expected arrivals in the whole window.
-    pub fn expected(&self) -> f64 {
-        self.total
-    }
-
-    /// Expected arrivals from 0 to `t`.
-    pub fn cumulative(&self, t: f64) -> f64 {
-        let mut m = 0.0;
-        for (s, b) in self.segments.iter().zip(&self.before) {
-            if t <= s.start {
-                break;
-            }
-            m = b + s.mass_to(t.min(s.end) - s.start);
-        }
-        m
-    }
-
     /// The highest rate anywhere in the window.
-    pub fn peak_rate(&self) -> f64 {
+    pub(crate) fn peak_rate(&self) -> f64 {
         self.segments
             .iter()
             .map(|s| s.r0.max(s.r1))
@@ -127,7 +112,7 @@ impl RateProfile {
 
 /// The arrival instants of a profile, lazily; draws from the caller's random stream (Poisson only).
 #[derive(Debug, Clone)]
-pub struct Arrivals {
+pub(crate) struct Arrivals {
     profile: RateProfile,
     kind: Arrival,
     index: u64,
@@ -140,7 +125,7 @@ pub struct Arrivals {
 }
 
 impl Arrivals {
-    pub fn new(profile: RateProfile, kind: Arrival) -> Arrivals {
+    pub(crate) fn new(profile: RateProfile, kind: Arrival) -> Arrivals {
         let limit = profile.total - profile.total * 1e-12;
         Arrivals {
             profile,
@@ -152,12 +137,8 @@ impl Arrivals {
         }
     }
 
-    pub fn profile(&self) -> &RateProfile {
-        &self.profile
-    }
-
     /// Seconds from the run start of the next arrival, None once the window is over.
-    pub fn next_offset(&mut self, rng: &mut ChaCha8Rng) -> Option<f64> {
+    pub(crate) fn next_offset(&mut self, rng: &mut ChaCha8Rng) -> Option<f64> {
         let u = match self.kind {
             Arrival::Uniform => self.index as f64,
             Arrival::Poisson => {

@@ -6,7 +6,7 @@ use crate::config::scenario::Canary;
 
 /// Stable position of a user in [0, 1): FNV-1a of the salt and user id. A user below a phase's share goes to the
 /// gateway; since shares only grow, a user once moved stays moved.
-pub fn user_bucket(salt: &str, user: u64) -> f64 {
+pub(crate) fn user_bucket(salt: &str, user: u64) -> f64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in salt
         .as_bytes()
@@ -27,7 +27,7 @@ pub fn user_bucket(salt: &str, user: u64) -> f64 {
 }
 
 /// Which canary phase an arrival offset falls in, and whether its user goes to the gateway.
-pub fn canary_route(c: &Canary, offset: Duration, user: u64) -> Option<(usize, bool)> {
+pub(crate) fn canary_route(c: &Canary, offset: Duration, user: u64) -> Option<(usize, bool)> {
     let t = offset.as_secs_f64();
     let mut start = 0.0;
     for (i, p) in c.phases.iter().enumerate() {

@@ -1,9 +1,9 @@
 //! The traffic a scenario describes, generated lazily and deterministically from its seed, so every target replays
 //! exactly the same conversations (same arrival instants, users, prompts, models, stream flags, turn counts).
 
-pub mod arrivals;
-pub mod canary;
-pub mod shapes;
+pub(crate) mod arrivals;
+pub(crate) mod canary;
+pub(crate) mod shapes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,34 +11,34 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use self::arrivals::{Arrivals, RateProfile};
-pub use self::canary::{canary_route, user_bucket};
+pub(crate) use self::arrivals::{Arrivals, RateProfile};
+pub(crate) use self::canary::canary_route;
 use crate::config::prices::PriceTable;
 use crate::config::scenario::{Loaded, Scenario};
 
 #[derive(Debug, Clone)]
-pub struct ConvPlan {
+pub(crate) struct ConvPlan {
     /// 0-based order of arrival.
-    pub index: u64,
-    pub user: u64,
+    pub(crate) index: u64,
+    pub(crate) user: u64,
     /// Wall-clock offset of the arrival from the run start.
-    pub offset: Duration,
+    pub(crate) offset: Duration,
     /// Arrived within `traffic.warmup_s`: sent and recorded, kept out of the statistics.
-    pub warmup: bool,
-    pub turns: Vec<TurnPlan>,
+    pub(crate) warmup: bool,
+    pub(crate) turns: Vec<TurnPlan>,
 }
 
 #[derive(Debug, Clone)]
-pub struct TurnPlan {
-    pub prompt: Arc<str>,
+pub(crate) struct TurnPlan {
+    pub(crate) prompt: Arc<str>,
     /// Canonical catalogue name (aliases resolved).
-    pub model: Arc<str>,
-    pub stream: bool,
+    pub(crate) model: Arc<str>,
+    pub(crate) stream: bool,
     /// Wall-clock pause after the previous answer before this turn is sent (0 for the first turn).
-    pub think: Duration,
+    pub(crate) think: Duration,
 }
 
-pub struct TrafficGen {
+pub(crate) struct TrafficGen {
     rng: ChaCha8Rng,
     next_index: u64,
     arrivals: Arrivals,
@@ -54,19 +54,24 @@ pub struct TrafficGen {
 }
 
 impl TrafficGen {
-    /// A constant `rate` of conversations per wall-clock second; arrivals stop at `window` seconds.
-    pub fn new(s: &Scenario, prices: &PriceTable, rate: f64, window: f64) -> TrafficGen {
+    /// A constant `rate` of conversations per wall-clock second; arrivals stop at `window` seconds (tests).
+    #[cfg(test)]
+    pub(crate) fn new(s: &Scenario, prices: &PriceTable, rate: f64, window: f64) -> TrafficGen {
         Self::with_profile(s, prices, RateProfile::constant(rate, window))
     }
 
     /// The scenario's own traffic over `window` seconds: its shape, or its constant rate.
-    pub fn planned(loaded: &Loaded, window: f64) -> TrafficGen {
+    pub(crate) fn planned(loaded: &Loaded, window: f64) -> TrafficGen {
         let profile = planned_profile(loaded, window);
         Self::with_profile(&loaded.scenario, &loaded.prices, profile)
     }
 
     /// Arrivals follow `profile` (Poisson or uniform as the scenario says).
-    pub fn with_profile(s: &Scenario, prices: &PriceTable, profile: RateProfile) -> TrafficGen {
+    pub(crate) fn with_profile(
+        s: &Scenario,
+        prices: &PriceTable,
+        profile: RateProfile,
+    ) -> TrafficGen {
         let t = &s.traffic;
         let canon = |m: &str| -> Arc<str> { Arc::from(prices.resolve(m).unwrap_or(m)) };
         let time_scale = t.time_scale.unwrap_or(1.0);
@@ -127,7 +132,7 @@ impl TrafficGen {
 }
 
 /// The rate profile a scenario plans over `window` seconds of arrivals.
-pub fn planned_profile(loaded: &Loaded, window: f64) -> RateProfile {
+pub(crate) fn planned_profile(loaded: &Loaded, window: f64) -> RateProfile {
     shapes::profile(
         &loaded.scenario.traffic,
         loaded.conversations_per_wall_second(),

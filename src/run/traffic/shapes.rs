@@ -6,7 +6,7 @@ use crate::config::shape::Shape;
 
 /// The profile of a scenario's traffic over `window` seconds; `base_rate` is the constant rate used without a shape
 /// (conversations_per_day / 86,400 x time_scale).
-pub fn profile(traffic: &Traffic, base_rate: f64, window: f64) -> RateProfile {
+pub(crate) fn profile(traffic: &Traffic, base_rate: f64, window: f64) -> RateProfile {
     let Some(shape) = &traffic.shape else {
         return RateProfile::constant(base_rate, window);
     };
