@@ -9,3 +9,6 @@ pub mod scenario;
 pub mod shape;
 pub mod threshold;
 pub mod yaml;
+
+#[cfg(test)]
+mod mutants_tests;

@@ -12,3 +12,6 @@ pub mod soak;
 pub mod stats;
 pub mod threshold;
 pub mod verdict;
+
+#[cfg(test)]
+mod mutants_tests;
