@@ -10,3 +10,6 @@ pub mod shard;
 pub mod sink;
 pub mod state;
 pub mod traffic;
+
+#[cfg(test)]
+mod mutants_tests;
