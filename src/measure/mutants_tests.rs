@@ -488,3 +488,12 @@ fn goodput_counts_ok_chats_within_their_limit() {
     m.window_s = 0.0;
     assert_eq!(m.metric("g", "goodput_rps"), None);
 }
+
+#[test]
+fn an_unknown_error_kind_counts_against_availability_and_an_empty_one_does_not() {
+    use crate::measure::metrics::is_unavailability_kind;
+    // A kind another tool's CSV wrote, which cutover does not know: the user got no answer.
+    assert!(is_unavailability_kind("upstream_exploded"));
+    // No kind at all (an ok row's column): nothing was unavailable.
+    assert!(!is_unavailability_kind(""));
+}
