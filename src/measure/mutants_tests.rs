@@ -497,3 +497,43 @@ fn an_unknown_error_kind_counts_against_availability_and_an_empty_one_does_not()
     // No kind at all (an ok row's column): nothing was unavailable.
     assert!(!is_unavailability_kind(""));
 }
+
+#[test]
+fn all_is_the_sum_of_chat_and_create_rows_of_every_kind() {
+    let mut m = Metrics::new(1000.0, 10.0);
+    // Chat: one ok stream, 5 tokens at ITL 10 ms (4 x 10 = 40 ms); one not sent.
+    m.add(&Record {
+        itl_ms: Some(10.0),
+        output_tokens: 5,
+        ..ok(0, 1, "m", true, 100.0, 0.0)
+    });
+    m.add(&chat(1, 1, "m", false, Outcome::NotSent));
+    // Create rows: one not sent, and one an odd CSV marks as a stream: 3 tokens at ITL 20 ms (2 x 20 = 40 ms).
+    let create = |r: Record| Record {
+        op: OP_CREATE.into(),
+        ..r
+    };
+    m.add(&create(chat(2, 0, "m", false, Outcome::NotSent)));
+    m.add(&create(Record {
+        itl_ms: Some(20.0),
+        output_tokens: 3,
+        ..ok(3, 0, "m", true, 5.0, 0.0)
+    }));
+    let all = m.targets["g"].all();
+    assert_eq!((all.requests, all.not_sent), (4, 2));
+    assert_eq!((all.stream_tokens, all.stream_gen_ms), (4 + 2, 40.0 + 40.0));
+}
+
+#[test]
+fn tokens_per_second_come_from_streams_only() {
+    // A plain request carrying an ITL figure (another tool's CSV) adds nothing to the stream rate.
+    let mut m = Metrics::new(1000.0, 10.0);
+    m.add(&Record {
+        itl_ms: Some(10.0),
+        output_tokens: 5,
+        ..ok(0, 1, "m", false, 100.0, 0.0)
+    });
+    assert_eq!(m.metric("g", "output_tokens_per_s"), None);
+    let g = &m.targets["g"].chat;
+    assert_eq!((g.stream_tokens, g.stream_gen_ms), (0, 0.0));
+}
