@@ -537,3 +537,11 @@ fn tokens_per_second_come_from_streams_only() {
     let g = &m.targets["g"].chat;
     assert_eq!((g.stream_tokens, g.stream_gen_ms), (0, 0.0));
 }
+
+#[test]
+fn no_attempt_means_no_attempt_failure_rate() {
+    // Every request refused before it was sent: 0 attempts, so no rate (not 0 / 0).
+    let mut m = Metrics::new(1000.0, 10.0);
+    m.add(&chat(0, 1, "m", false, Outcome::NotSent));
+    assert_eq!(m.metric("g", "attempt_failure_rate"), None);
+}
