@@ -545,3 +545,16 @@ fn no_attempt_means_no_attempt_failure_rate() {
     m.add(&chat(0, 1, "m", false, Outcome::NotSent));
     assert_eq!(m.metric("g", "attempt_failure_rate"), None);
 }
+
+#[test]
+fn failed_requests_give_no_latency_sample_for_the_verdict() {
+    // An error carrying its attempt's latency stays out of the samples the statistical verdict resamples.
+    let mut m = Metrics::new(1000.0, 10.0);
+    m.add(&ok(0, 1, "m", false, 100.0, 0.0));
+    m.add(&Record {
+        error_kind: "timeout".into(),
+        latency_ms: Some(9000.0),
+        ..chat(1, 1, "m", false, Outcome::Error)
+    });
+    assert_eq!(m.targets["g"].latency_samples, vec![100.0]);
+}
