@@ -11,3 +11,6 @@ pub(crate) mod shape;
 pub(crate) mod threshold;
 pub(crate) mod webhook;
 pub mod yaml;
+
+#[cfg(test)]
+mod mutants_tests;

@@ -322,6 +322,11 @@ impl std::ops::Deref for LagHistogram {
 
 const MAX_SAMPLES: usize = 2_000_000;
 
+/// Whether a sample list holding `len` raw samples takes one more (the verdict's tests need no more than the cap).
+pub(super) fn has_room(len: usize) -> bool {
+    len < MAX_SAMPLES
+}
+
 /// What one conversation cost on one target, and whether it was measured whole: a conversation with a request that
 /// was never sent or was cancelled (an interrupted run, a cap) is left out of the monthly projection, which is
 /// projected from the conversations actually completed.
@@ -383,14 +388,14 @@ impl TargetMetrics {
         self.chat.add(r);
         if r.stream {
             self.chat_stream.add(r);
-            if r.outcome == Some(Outcome::Ok) && self.ttft_samples.len() < MAX_SAMPLES {
+            if r.outcome == Some(Outcome::Ok) && has_room(self.ttft_samples.len()) {
                 if let Some(t) = r.ttft_ms {
                     self.ttft_samples.push(t);
                 }
             }
         } else {
             self.chat_plain.add(r);
-            if r.outcome == Some(Outcome::Ok) && self.latency_samples.len() < MAX_SAMPLES {
+            if r.outcome == Some(Outcome::Ok) && has_room(self.latency_samples.len()) {
                 if let Some(l) = r.latency_ms {
                     self.latency_samples.push(l);
                 }

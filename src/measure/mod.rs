@@ -15,3 +15,6 @@ pub(crate) mod stats;
 pub(crate) mod threshold;
 pub mod verdict;
 pub(crate) mod webhook;
+
+#[cfg(test)]
+mod mutants_tests;

@@ -14,3 +14,6 @@ pub mod sink;
 pub mod state;
 pub(crate) mod traffic;
 pub(crate) mod webhook;
+
+#[cfg(test)]
+mod mutants_tests;
