@@ -100,12 +100,8 @@ fn draw_panel<DB: DrawingBackend>(
     panel: &Panel,
     series: &[TimeSeries],
 ) -> DrawResult<DB> {
-    // Keep the index of every input series so colours match across panels even if one is empty.
-    let series: Vec<(usize, &str, Points)> = series
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (i, s.label.as_str(), finite_points(&s.points)))
-        .filter(|(_, _, p)| !p.is_empty())
+    let series: Vec<(usize, &str, Points)> = indexed_series(series)
+        .into_iter()
         .map(|(i, l, p)| (i, l, if panel.steps { steps(&p) } else { p }))
         .collect();
     if series.is_empty() {

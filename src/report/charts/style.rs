@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{ChartError, DrawResult, FONT};
+use super::{ChartError, DrawResult, TimeSeries, FONT};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Fonts, colours, text styles
@@ -177,6 +177,17 @@ pub(super) fn finite_points(points: &[(f64, f64)]) -> Points {
         .collect();
     v.sort_by(|a, b| a.0.total_cmp(&b.0));
     v
+}
+
+/// The series that have finite points, each with its index among all of them: the index is its colour, so colours
+/// match across panels and charts even when one series is empty.
+pub(super) fn indexed_series(series: &[TimeSeries]) -> Vec<(usize, &str, Points)> {
+    series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i, s.label.as_str(), finite_points(&s.points)))
+        .filter(|(_, _, p)| !p.is_empty())
+        .collect()
 }
 
 pub(super) fn shorten(s: &str, max: usize) -> String {

@@ -76,13 +76,7 @@ fn draw_trend<DB: DrawingBackend>(
     title: &str,
     series: &[TimeSeries],
 ) -> DrawResult<DB> {
-    // The index of every input series is its colour, even when another series is empty.
-    let series: Vec<(usize, &str, Points)> = series
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (i, s.label.as_str(), finite_points(&s.points)))
-        .filter(|(_, _, p)| !p.is_empty())
-        .collect();
+    let series = indexed_series(series);
     if series.is_empty() {
         return no_data(root, title, "no run has this figure");
     }
