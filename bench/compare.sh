@@ -109,19 +109,7 @@ if [[ $BUILD == 1 ]]; then
 fi
 [[ -x $BIN ]] || { echo "compare.sh: $BIN missing (drop --no-build)" >&2; exit 2; }
 
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# render TEMPLATE OUT KEY=VALUE...: replace __KEY__ by VALUE.
-render() {
-    $PY - "$@" <<'PYEOF'
-import sys
-src, dst, *kv = sys.argv[1:]
-t = open(src).read()
-for pair in kv:
-    k, v = pair.split("=", 1)
-    t = t.replace(f"__{k}__", v)
-open(dst, "w").write(t)
-PYEOF
-}
+. "$HERE/common.sh"
 wait_http() { # wait_http URL: until it answers, at most 10 s
     for _ in $(seq 100); do
         curl -s -o /dev/null -X POST "$1" -d '{}' && return 0

@@ -31,18 +31,7 @@ TMP=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
 trap cleanup EXIT
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-render() {
-    $PY - "$@" <<'PYEOF'
-import sys
-src, dst, *kv = sys.argv[1:]
-t = open(src).read()
-for pair in kv:
-    k, v = pair.split("=", 1)
-    t = t.replace(f"__{k}__", v)
-open(dst, "w").write(t)
-PYEOF
-}
+. "$HERE/common.sh"
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT/v1/chat/completions
 if [[ $SERVER == nginx ]] && command -v nginx >/dev/null; then
