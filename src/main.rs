@@ -81,7 +81,7 @@ enum Cmd {
         allow_remote: bool,
     },
     /// Find each target's capacity: step the offered rate up geometrically, then bisect, until the SLOs break.
-    /// Writes a run directory with sweep.csv, sweep.json and sweep.png.
+    /// Writes a run directory with sweep.csv, results.json (capacity per target) and sweep.png.
     Sweep(SweepArgs),
     /// Re-render the report of a run directory from its run.json and requests.csv.
     Report {

@@ -146,7 +146,7 @@ fn sweep_finds_the_embedded_mocks_knee_within_15_percent() {
         .unwrap_or_else(|| panic!("{stdout}"));
     let dir = std::path::Path::new(csv_path).parent().unwrap();
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("sweep.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
     let c = &json["capacity"]["gw"];
     let found = c["max_rps_meeting_slo"].as_f64().unwrap();
     let csv = std::fs::read_to_string(dir.join("sweep.csv")).unwrap();

@@ -1,4 +1,4 @@
-//! A capacity sweep's outputs: `sweep.csv` (one row per step), `sweep.json` (capacity per target) and `sweep.png`
+//! A capacity sweep's outputs: `sweep.csv` (one row per step), `results.json` (capacity per target) and `sweep.png`
 //! (latency percentiles and error rate against offered rate, one colour per target, the SLO lines drawn).
 
 use std::collections::BTreeMap;
@@ -56,7 +56,8 @@ fn data_err(path: &Path, e: impl std::fmt::Display) -> ReportError {
     }
 }
 
-/// Write `sweep.csv` and `sweep.json` (`{"capacity": {target: ...}, "slo": [...], "step_rule": "..."}`).
+/// Write `sweep.csv` and the sweep's `results.json` (`{"kind": "sweep", "capacity": {target: ...}, "slo": [...],
+/// "step_rule": "..."}`): the same file name as a run's machine-readable document, told apart by `kind`.
 pub(crate) fn write(
     dir: &Path,
     rows: &[StepRow],
@@ -70,8 +71,9 @@ pub(crate) fn write(
         w.serialize(r).map_err(|e| data_err(&p, e))?;
     }
     w.flush().map_err(io(&p))?;
-    let p = dir.join("sweep.json");
+    let p = dir.join("results.json");
     let doc = serde_json::json!({
+        "kind": "sweep",
         "capacity": capacity,
         "slo": slos.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "step_rule": step_rule,
