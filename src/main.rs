@@ -1,3 +1,4 @@
+//! The `cutover` binary: clap parses the command line, `commands` does the work, and every outcome leaves as one exit code.
 use std::net::IpAddr;
 use std::path::PathBuf;
 
