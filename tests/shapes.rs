@@ -20,10 +20,8 @@ fn ok_body() -> serde_json::Value {
     })
 }
 
-/// 20 uniform arrivals over 1 s (k / 20 s), warm-up 0.5 s: the first 10 are warm-up. The server is "cold": its first
-/// 10 answers take 400 ms, the rest are immediate. The measured figures must not see the cold answers.
-#[tokio::test(flavor = "multi_thread")]
-async fn warmup_requests_are_recorded_and_kept_out_of_every_figure() {
+/// A "cold" server: its first 10 answers take 400 ms, the rest are immediate.
+async fn cold_server() -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
@@ -42,6 +40,14 @@ async fn warmup_requests_are_recorded_and_kept_out_of_every_figure() {
         .with_priority(2)
         .mount(&server)
         .await;
+    server
+}
+
+/// 20 uniform arrivals over 1 s (k / 20 s), warm-up 0.5 s: the first 10 are warm-up. The server is "cold": its first
+/// 10 answers take 400 ms, the rest are immediate. The measured figures must not see the cold answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn warmup_requests_are_recorded_and_kept_out_of_every_figure() {
+    let server = cold_server().await;
     let tmp = tempfile::tempdir().unwrap();
     let text = openai_scenario(&server.uri(), 20, "").replace(
         "  prompts: [\"hello there\"]\n",
@@ -243,24 +249,7 @@ async fn an_abort_on_fail_threshold_stops_the_run_through_the_binary() {
 /// the 10 fast ones are good, per second of the measured window.
 #[tokio::test(flavor = "multi_thread")]
 async fn goodput_counts_the_requests_within_the_objectives() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(ok_body())
-                .set_delay(Duration::from_millis(400)),
-        )
-        .up_to_n_times(10)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(ok_body()))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    let server = cold_server().await;
     let tmp = tempfile::tempdir().unwrap();
     let text = openai_scenario(&server.uri(), 20, "goodput: {latency_ms: 200}\n");
     let sc = write_scenario(tmp.path(), &text);
