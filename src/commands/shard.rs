@@ -23,6 +23,19 @@ pub fn shard_from_flags(
     Shard::from_flags(shard, shard_count, env.as_deref()).map_err(bad_input)
 }
 
+/// A closed run splits its virtual users over the shards (`Shard::vus`); a shard left with none is refused.
+pub(super) fn check_vus(loaded: &Loaded, opts: &RunOptions) -> Result<(), AppError> {
+    if let (Some(c), Some(sh)) = (loaded.scenario.traffic.closed, opts.shard) {
+        if sh.vus(c.vus) == 0 {
+            return Err(bad_input(format!(
+                "--shard {sh}: traffic.closed.vus {} leaves this shard no virtual user; run at most {} shards",
+                c.vus, c.vus
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `--start-at` as stored in run.json: the instant in RFC 3339 UTC, so shards given `Z` or `+00:00` agree.
 pub(super) fn start_at_utc(opts: &RunOptions) -> Result<Option<String>, AppError> {
     Ok(parse_start_at(opts)?.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)))

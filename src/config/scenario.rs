@@ -193,6 +193,11 @@ pub(crate) struct Traffic {
     /// How the arrival rate moves over the run (ramp, steps, diurnal, spike); constant when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) shape: Option<crate::config::shape::Shape>,
+    /// The closed model (k6's constant-vus): this many virtual users per target, each starting the next conversation
+    /// as soon as its previous one ends, for `duration_s`; "N in flight as fast as the target answers". The arrival
+    /// rate, `arrival` and `shape` do not apply (conversations_per_day still scales the monthly cost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) closed: Option<Closed>,
     /// Conversations arriving in the first `warmup_s` wall seconds are sent and recorded (`warmup` in
     /// requests.csv) but kept out of every statistic, so a cold endpoint's first requests do not decide anything.
     #[serde(default)]
@@ -231,6 +236,14 @@ pub(crate) enum Arrival {
     #[default]
     Poisson,
     Uniform,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Closed {
+    /// Virtual users per target: conversations in progress at once, each running its turns back to back.
+    #[schemars(range(min = 1, max = 100_000))]
+    pub(crate) vus: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]

@@ -55,6 +55,9 @@ struct Plan<'a> {
     conversations_per_day: f64,
     time_scale: f64,
     conversations_per_wall_second: f64,
+    /// A closed run's virtual users per target (`traffic.closed.vus`); absent for open-model arrivals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    closed_vus: Option<u32>,
     stream_share: f64,
     max_rps_per_target: f64,
     targets: Vec<PlanTarget<'a>>,
@@ -241,6 +244,7 @@ pub(crate) fn write_results(run: &Run, d: &Decision) -> Result<(), ReportError> 
             conversations_per_day: s.traffic.conversations_per_day,
             time_scale: ts,
             conversations_per_wall_second: s.traffic.conversations_per_day / 86_400.0 * ts,
+            closed_vus: s.traffic.closed.map(|c| c.vus),
             stream_share: s.traffic.stream_share,
             max_rps_per_target: s.limits.max_rps,
             targets: meta

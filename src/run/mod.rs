@@ -1,8 +1,10 @@
-//! Driving the load: seeded traffic, the runner (arrivals, caps, cancellation), one request's attempt loop, the
-//! typed [`record::Record`] of every scheduled request, and the sink that writes them and owns the accounting.
+//! Driving the load: seeded traffic, the runner (open-model arrivals or closed-model virtual users, caps,
+//! cancellation), one request's attempt loop, the typed [`record::Record`] of every scheduled request, and the sink
+//! that writes them and owns the accounting.
 
 pub(crate) mod callbacks;
 pub(crate) mod clock;
+pub(crate) mod closed;
 pub(crate) mod fallback;
 pub(crate) mod plan;
 pub(crate) mod progress;

@@ -76,13 +76,21 @@ pub(crate) fn plan(loaded: &Loaded, duration_s: f64) -> Plan {
             requests: cps * window * per_conv,
             offered_rps: cps * per_conv,
         };
-        if tp.offered_rps > s.limits.max_rps {
+        if tp.offered_rps > s.limits.max_rps && tr.closed.is_none() {
             warnings.push(format!(
                 "target `{}`: ~{:.1} requests/s offered exceeds limits.max_rps {}: sends will queue behind the cap and from-schedule latency will grow",
                 t.name, tp.offered_rps, s.limits.max_rps
             ));
         }
         targets.push(tp);
+    }
+    if let Some(c) = tr.closed {
+        if (c.vus as usize) > s.limits.max_in_flight {
+            warnings.push(format!(
+                "traffic.closed.vus {} is above limits.max_in_flight {}: the extra users' requests end as not_sent (max_in_flight)",
+                c.vus, s.limits.max_in_flight
+            ));
+        }
     }
     Plan {
         duration_s,
@@ -95,6 +103,10 @@ pub(crate) fn plan(loaded: &Loaded, duration_s: f64) -> Plan {
 pub(crate) fn describe(loaded: &Loaded, p: &Plan) -> String {
     let s = &loaded.scenario;
     let mut o = String::new();
+    if let Some(c) = s.traffic.closed {
+        describe_closed(&mut o, loaded, p, c.vus);
+        return o;
+    }
     let _ = writeln!(
         o,
         "{}: ok: {} targets, {:.1} conversations/s for {} s ({:?} arrivals, ~{:.1} turns per conversation), {} thresholds",
@@ -129,6 +141,30 @@ pub(crate) fn describe(loaded: &Loaded, p: &Plan) -> String {
         let _ = writeln!(o, "warning: {w}");
     }
     o
+}
+
+/// A closed run's plan: its virtual users, not a rate (how many conversations they get through is the result).
+fn describe_closed(o: &mut String, loaded: &Loaded, p: &Plan, vus: u32) {
+    let s = &loaded.scenario;
+    let _ = writeln!(
+        o,
+        "{}: ok: {} targets, closed: {vus} virtual users per target for {} s, conversations back to back (~{:.1} turns each), {} thresholds",
+        loaded.path.display(),
+        s.targets.len(),
+        p.duration_s,
+        s.traffic.mean_requests_per_conversation() - 1.0,
+        s.thresholds.len()
+    );
+    for t in &p.targets {
+        let _ = writeln!(
+            o,
+            "  {:<12} {vus} virtual users: as many conversations as it answers (max_rps {})",
+            t.name, s.limits.max_rps
+        );
+    }
+    for w in &p.warnings {
+        let _ = writeln!(o, "warning: {w}");
+    }
 }
 
 #[cfg(test)]
@@ -170,5 +206,21 @@ mod tests {
         let p = plan(&capped, 30.0);
         assert_eq!(p.warnings.len(), 1);
         assert!(p.warnings[0].contains("max_rps 15"), "{}", p.warnings[0]);
+    }
+
+    #[test]
+    fn a_closed_plan_names_its_users_and_warns_when_the_in_flight_cap_is_lower() {
+        let mut l = loaded("  max_rps: 15\n  max_in_flight: 8\n");
+        l.scenario.traffic.closed = Some(crate::config::scenario::Closed { vus: 12 });
+        let p = plan(&l, 30.0);
+        // no offered rate in a closed run, so no max_rps warning; 12 users over a cap of 8 is one
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(p.warnings[0].contains("vus 12 is above limits.max_in_flight 8"));
+        let text = describe(&l, &p);
+        assert!(
+            text.contains("closed: 12 virtual users per target for 30 s"),
+            "{text}"
+        );
+        assert!(!text.contains("conversations/s"), "{text}");
     }
 }

@@ -15,8 +15,8 @@ use super::record::{Outcome, Record, OP_CHAT};
 /// Counters the dispatchers and conversation tasks update; the sink reads them to draw the line.
 #[derive(Debug)]
 pub struct Progress {
-    /// Conversations the plan holds, over every target (exact).
-    total: u64,
+    /// Conversations the plan holds, over every target (exact); None in a closed run, which has no plan to count.
+    total: Option<u64>,
     arrived: AtomicU64,
     finished: AtomicU64,
     /// Dispatchers still issuing arrivals.
@@ -25,7 +25,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub(crate) fn new(total: u64, dispatchers: usize) -> Progress {
+    pub(crate) fn new(total: Option<u64>, dispatchers: usize) -> Progress {
         Progress {
             total,
             arrived: AtomicU64::new(0),
@@ -90,7 +90,7 @@ pub(crate) struct TargetFigures {
 pub(crate) struct Figures {
     pub(crate) elapsed: Duration,
     pub(crate) done: u64,
-    pub(crate) total: u64,
+    pub(crate) total: Option<u64>,
     pub(crate) phase: Phase,
     pub(crate) targets: Vec<TargetFigures>,
 }
@@ -126,15 +126,18 @@ const SEGMENT_LEVELS: usize = 6;
 /// The line's head: time, phase and conversations, fuller (0) or shorter (1).
 fn head(f: &Figures, level: usize) -> String {
     let t = clock(f.elapsed);
-    let (done, total) = (f.done, f.total);
+    let done = match f.total {
+        Some(total) => format!("{}/{total}", f.done),
+        None => f.done.to_string(),
+    };
     match (f.phase, level) {
-        (Phase::Arriving, 0) => format!("{t} {done}/{total} conversations"),
-        (Phase::Arriving, _) => format!("{t} {done}/{total}"),
+        (Phase::Arriving, 0) => format!("{t} {done} conversations"),
+        (Phase::Arriving, _) => format!("{t} {done}"),
         (Phase::Draining { in_flight }, 0) => {
-            format!("{t} draining {in_flight} in flight, {done}/{total} conversations")
+            format!("{t} draining {in_flight} in flight, {done} conversations")
         }
         (Phase::Draining { in_flight }, _) => {
-            format!("{t} draining {in_flight} in flight {done}/{total}")
+            format!("{t} draining {in_flight} in flight {done}")
         }
     }
 }

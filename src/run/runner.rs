@@ -52,11 +52,15 @@ pub(crate) async fn run(
     let (tx, rx) = mpsc::channel::<Record>(65_536);
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     // The exact number of conversations: the plan is deterministic, so count it.
+    let closed = s.traffic.closed;
     let progress = progress.then(|| {
-        let total = targets
-            .iter()
-            .map(|t| routed(loaded, window, slice, t.role).count() as u64)
-            .sum();
+        // A closed run has no plan to count: its conversations are as many as the targets get through.
+        let total = closed.is_none().then(|| {
+            targets
+                .iter()
+                .map(|t| routed(loaded, window, slice, t.role).count() as u64)
+                .sum()
+        });
         Arc::new(Progress::new(total, targets.len()))
     });
     let sink = tokio::spawn(crate::run::sink::write_records(
@@ -97,12 +101,19 @@ pub(crate) async fn run(
         .iter()
         .map(|state| {
             let convs = routed(loaded, window, slice, state.target.role);
-            tokio::spawn(dispatch(
-                shared.clone(),
-                state.clone(),
-                convs,
-                progress.clone(),
-            ))
+            let (sh, st, pr) = (shared.clone(), state.clone(), progress.clone());
+            match closed {
+                None => tokio::spawn(dispatch(sh, st, convs, pr)),
+                Some(c) => {
+                    let vus = slice.shard.map_or(c.vus, |sh| sh.vus(c.vus));
+                    let vu = super::closed::Vus {
+                        count: vus,
+                        window: Duration::from_secs_f64(window),
+                        warmup: Duration::from_secs_f64(s.traffic.warmup_s),
+                    };
+                    tokio::spawn(super::closed::dispatch(sh, st, convs, vu, pr))
+                }
+            }
         })
         .collect();
     tokio::select! {
@@ -262,7 +273,7 @@ fn write_gaps(path: &Path, states: &[Arc<TargetState>]) -> std::io::Result<()> {
 }
 
 /// Emit `not_sent` rows for every request of `conv` from `first_turn` on (0 = the create call, when there is one).
-async fn not_sent_conversation(
+pub(super) async fn not_sent_conversation(
     shared: &Shared,
     state: &TargetState,
     conv: &ConvPlan,
@@ -292,12 +303,15 @@ pub(super) async fn emit(shared: &Shared, r: Record) {
     let _ = shared.tx.send(r).await;
 }
 
-async fn conversation(
+/// One conversation: the create call where the protocol needs one, then its turns. True when a cap (max_requests,
+/// max_spend, max_in_flight) refused one of its requests: a closed run's virtual user then stops, rather than
+/// spinning through refusals.
+pub(super) async fn conversation(
     shared: Arc<Shared>,
     state: Arc<TargetState>,
     conv: ConvPlan,
     phase: Option<u32>,
-) {
+) -> bool {
     let mut cs = ConvState {
         user: format!("user-{}", conv.user),
         ..Default::default()
@@ -328,6 +342,7 @@ async fn conversation(
             &mut cs,
         )
         .await;
+        let capped = refused_by_cap(&rec);
         emit(&shared, rec).await;
         if ok.is_none() {
             let reason = if shared.control.stop_arrivals.is_cancelled() {
@@ -336,10 +351,11 @@ async fn conversation(
                 "conversation_create_failed"
             };
             not_sent_conversation(&shared, &state, &conv, phase, 1, reason).await;
-            return;
+            return capped;
         }
         intended = done;
     }
+    let mut capped = false;
     for (k, turn) in conv.turns.iter().enumerate() {
         let turn_no = k as u32 + 1;
         if k > 0 {
@@ -351,7 +367,7 @@ async fn conversation(
         }
         if shared.control.stop_arrivals.is_cancelled() {
             not_sent_conversation(&shared, &state, &conv, phase, turn_no, "interrupted").await;
-            return;
+            return capped;
         }
         let slot = Slot {
             conv: &conv,
@@ -372,9 +388,19 @@ async fn conversation(
                 cs.history.drain(..2);
             }
         }
+        capped |= refused_by_cap(&rec);
         emit(&shared, rec).await;
         intended = done;
     }
+    capped
+}
+
+fn refused_by_cap(r: &Record) -> bool {
+    r.outcome == Some(Outcome::NotSent)
+        && matches!(
+            r.not_sent_reason.as_str(),
+            "max_requests" | "max_spend" | "max_in_flight"
+        )
 }
 
 /// One chat turn on a chat target: the request with its retries, then the fallback when it failed.

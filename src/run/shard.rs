@@ -83,6 +83,13 @@ impl Shard {
         k % self.count == self.index
     }
 
+    /// This shard's share of a closed run's `vus` virtual users: the N shares differ by at most one and add up to
+    /// `vus` (0 when `vus` < N: the run refuses such a shard count).
+    pub(crate) fn vus(&self, vus: u32) -> u32 {
+        let (v, i, n) = (u64::from(vus), self.index, self.count);
+        (v * (i + 1) / n - v * i / n) as u32
+    }
+
     /// This shard's share of the scenario's caps: 1/N of each, rounded up.
     pub(crate) fn limits(&self, l: &Limits) -> Limits {
         let n = self.count;
@@ -160,6 +167,21 @@ mod tests {
             assert_eq!(shards.iter().filter(|s| s.owns(k)).count(), 1, "{k}");
         }
         assert!(Slice::default().owns(7));
+    }
+
+    #[test]
+    fn closed_virtual_users_split_into_shares_that_add_up() {
+        // 10 VUs over 3 shards: 3, 3, 4 (floor(10 (i+1) / 3) - floor(10 i / 3) = 3-0, 6-3, 10-6).
+        let shares: Vec<u32> = (0..3)
+            .map(|index| Shard { index, count: 3 }.vus(10))
+            .collect();
+        assert_eq!(shares, vec![3, 3, 4]);
+        assert_eq!(Shard { index: 0, count: 1 }.vus(64), 64);
+        // fewer VUs than shards: some shares are 0 (refused by `run`)
+        let shares: Vec<u32> = (0..4)
+            .map(|index| Shard { index, count: 4 }.vus(2))
+            .collect();
+        assert_eq!(shares, vec![0, 1, 0, 1]);
     }
 
     #[test]

@@ -411,6 +411,8 @@ pub struct Scn {
     pub canary: String,
     pub max_tokens: Option<u32>,
     pub grace_s: f64,
+    /// `traffic.closed.vus`: a closed run of this many virtual users per target (the rate is then unused).
+    pub closed_vus: Option<u32>,
 }
 
 impl Scn {
@@ -431,6 +433,7 @@ impl Scn {
             canary: String::new(),
             max_tokens: None,
             grace_s: 2.0,
+            closed_vus: None,
         }
     }
 
@@ -464,6 +467,9 @@ impl Scn {
         ));
         if let Some(m) = self.max_tokens {
             y.push_str(&format!("  max_tokens: {m}\n"));
+        }
+        if let Some(v) = self.closed_vus {
+            y.push_str(&format!("  closed: {{vus: {v}}}\n"));
         }
         y.push_str(&format!(
             "limits:\n  request_timeout_s: 5\n  grace_s: {}\n  max_duration_s: 30\n{}",

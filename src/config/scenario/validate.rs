@@ -32,6 +32,8 @@ pub(crate) mod ranges {
     /// `limits.max_rps`: [1e-3, 1e7].
     pub(crate) const MIN_RPS: f64 = 1e-3;
     pub(crate) const MAX_RPS: f64 = 1e7;
+    /// `traffic.closed.vus`: 1..=100,000 virtual users per target.
+    pub(crate) const MAX_VUS: u64 = 100_000;
     /// `limits.max_in_flight`: 1..=1e6.
     pub(crate) const MAX_IN_FLIGHT: u64 = 1_000_000;
     /// `limits.max_requests`: 1..=1e9.
@@ -119,6 +121,13 @@ impl Scenario {
         if c.phases.is_empty() {
             return Err(at("canary.phases", "at least one phase".into()));
         }
+        if self.traffic.closed.is_some() {
+            return Err(at(
+                "canary",
+                "canary phases route arrivals by their planned instant; a closed run (`traffic.closed`) has none"
+                    .into(),
+            ));
+        }
         let roles: Vec<Role> = self.targets.iter().map(|t| t.role).collect();
         if !(roles.contains(&Role::Legacy) && roles.contains(&Role::Gateway)) {
             return Err(at(
@@ -159,7 +168,10 @@ pub(crate) fn check_plan(s: &Scenario, duration_s: f64) -> Result<(), (&'static 
         ));
     }
     let requests = rate * duration_s * s.traffic.mean_requests_per_conversation();
-    if !(requests.is_finite() && requests <= ranges::MAX_PLANNED_REQUESTS) {
+    // A closed run's request count is what the target sustains in the window, not a plan (max_requests caps it).
+    if s.traffic.closed.is_none()
+        && !(requests.is_finite() && requests <= ranges::MAX_PLANNED_REQUESTS)
+    {
         return Err((
             "traffic.duration_s",
             format!(
@@ -355,6 +367,16 @@ fn check_traffic(at: At, tr: &Traffic, prices: &PriceTable) -> Result<(), Scenar
     }
     if let Some(shape) = &tr.shape {
         shape.check().map_err(|(f, m)| at(&f, m))?;
+    }
+    if let Some(c) = &tr.closed {
+        int(at, "traffic.closed.vus", c.vus.into(), 1, ranges::MAX_VUS)?;
+        if tr.shape.is_some() {
+            return Err(at(
+                "traffic.closed",
+                "a closed run has no arrival rate for `traffic.shape` to move: give one of the two"
+                    .into(),
+            ));
+        }
     }
     crate::config::shape::check_warmup(tr.warmup_s, tr.duration_s).map_err(|(f, m)| at(&f, m))?;
     float(at, "traffic.stream_share", tr.stream_share, 0.0, 1.0)?;

@@ -40,7 +40,8 @@ pub(crate) fn markdown(run: &Run, decision: &Decision, charts_written: &[String]
     fallback::fallback(&mut o, run);
     webhook::webhook(&mut o, run);
     o.push_str(&crate::report::soak::sections(run));
-    sections::latency_by_model(&mut o, &cols);
+    let closed = run.meta.scenario.traffic.closed.is_some();
+    sections::latency_by_model(&mut o, &cols, closed);
     sections::chunk_gaps(&mut o, run);
     sections::cost(&mut o, run);
     if !run.phases.is_empty() || run.meta.scenario.canary.is_some() {
@@ -105,14 +106,24 @@ fn header(o: &mut String, run: &Run, decision: &Decision) {
         m.started_utc, m.finished_utc, m.elapsed_s, m.tool, m.version, m.scenario_file
     );
     let ts = s.traffic.time_scale.unwrap_or(1.0);
-    let _ = writeln!(
-        o,
-        "- Traffic: {} conversations/day replayed at time scale {ts} for {} s (seed {}), {:.0}% streamed; the same conversations went to every target.",
-        s.traffic.conversations_per_day,
-        s.traffic.duration_s,
-        s.seed,
-        s.traffic.stream_share * 100.0
-    );
+    let _ = match s.traffic.closed {
+        None => writeln!(
+            o,
+            "- Traffic: {} conversations/day replayed at time scale {ts} for {} s (seed {}), {:.0}% streamed; the same conversations went to every target.",
+            s.traffic.conversations_per_day,
+            s.traffic.duration_s,
+            s.seed,
+            s.traffic.stream_share * 100.0
+        ),
+        Some(c) => writeln!(
+            o,
+            "- Traffic: closed, {} virtual users per target running conversations back to back for {} s (seed {}), {:.0}% streamed; every target got the same conversations in the same order, as many as it answered.",
+            c.vus,
+            s.traffic.duration_s,
+            s.seed,
+            s.traffic.stream_share * 100.0
+        ),
+    };
     for t in &m.targets {
         let _ = writeln!(
             o,

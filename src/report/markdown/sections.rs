@@ -81,7 +81,7 @@ pub(super) fn accounting(o: &mut String, cols: &Cols<'_>, run: &Run) {
     }
 }
 
-pub(super) fn latency_by_model(o: &mut String, cols: &Cols<'_>) {
+pub(super) fn latency_by_model(o: &mut String, cols: &Cols<'_>, closed: bool) {
     let _ = writeln!(o, "## Latency by model\n");
     let _ = writeln!(
         o,
@@ -106,6 +106,13 @@ pub(super) fn latency_by_model(o: &mut String, cols: &Cols<'_>) {
         }
     }
     o.push('\n');
+    if closed {
+        let _ = writeln!(
+            o,
+            "Coordinated omission check: none in a closed run (`traffic.closed`): a virtual user sends each request when its previous answer arrived, so its schedule is its send.\n"
+        );
+        return generator(o, cols);
+    }
     let sched: Vec<String> = cols
         .iter()
         .map(|(n, t)| {

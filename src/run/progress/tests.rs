@@ -14,7 +14,7 @@ fn figures(phase: Phase, targets: Vec<TargetFigures>) -> Figures {
     Figures {
         elapsed: Duration::from_secs(62),
         done: 1121,
-        total: 3504,
+        total: Some(3504),
         phase,
         targets,
     }
@@ -38,6 +38,23 @@ fn two_targets_fit_80_columns_with_ok_errors_p50_and_p99() {
         assert!(line.contains(want), "{want} missing: {line}");
     }
     assert!(!line.ends_with('>'), "cut: {line}");
+}
+
+#[test]
+fn a_closed_run_counts_conversations_without_a_total() {
+    let mut f = figures(Phase::Arriving, two_targets());
+    f.total = None;
+    let line = format_line(&f, 200);
+    assert!(
+        line.starts_with("1:02 1121 conversations | legacy"),
+        "{line}"
+    );
+    f.phase = Phase::Draining { in_flight: 8 };
+    let line = format_line(&f, 200);
+    assert!(
+        line.starts_with("1:02 draining 8 in flight, 1121 conversations |"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -103,7 +120,7 @@ fn every_line_fits_its_width_whatever_the_figures() {
                 let f = Figures {
                     elapsed: Duration::from_secs(100_000),
                     done: 10_000_000,
-                    total: 10_000_000,
+                    total: Some(10_000_000),
                     phase,
                     targets: targets.clone(),
                 };
@@ -117,7 +134,7 @@ fn every_line_fits_its_width_whatever_the_figures() {
 
 #[test]
 fn the_phase_follows_the_counters() {
-    let p = Progress::new(3, 2);
+    let p = Progress::new(Some(3), 2);
     p.arrived();
     p.arrived();
     p.finished();

@@ -41,7 +41,8 @@ pub(crate) struct TurnPlan {
 pub(crate) struct TrafficGen {
     rng: ChaCha8Rng,
     next_index: u64,
-    arrivals: Arrivals,
+    /// None in a closed run: conversations come without instants (offset 0), as many as asked for.
+    arrivals: Option<Arrivals>,
     turn_weights: Vec<(u32, f64)>,
     model_weights: Vec<(Arc<str>, f64)>,
     routing: Vec<(Vec<String>, Arc<str>)>,
@@ -63,7 +64,11 @@ impl TrafficGen {
     /// The scenario's own traffic over `window` seconds: its shape, or its constant rate.
     pub(crate) fn planned(loaded: &Loaded, window: f64) -> TrafficGen {
         let profile = planned_profile(loaded, window);
-        Self::with_profile(&loaded.scenario, &loaded.prices, profile)
+        let mut g = Self::with_profile(&loaded.scenario, &loaded.prices, profile);
+        if loaded.scenario.traffic.closed.is_some() {
+            g.arrivals = None;
+        }
+        g
     }
 
     /// Arrivals follow `profile` (Poisson or uniform as the scenario says).
@@ -78,7 +83,7 @@ impl TrafficGen {
         TrafficGen {
             rng: ChaCha8Rng::seed_from_u64(s.seed),
             next_index: 0,
-            arrivals: Arrivals::new(profile, t.arrival),
+            arrivals: Some(Arrivals::new(profile, t.arrival)),
             turn_weights: t.turns.iter().map(|w| (w.turns, w.weight)).collect(),
             model_weights: t
                 .models
@@ -144,7 +149,10 @@ impl Iterator for TrafficGen {
     type Item = ConvPlan;
 
     fn next(&mut self) -> Option<ConvPlan> {
-        let at = self.arrivals.next_offset(&mut self.rng)?;
+        let at = match &mut self.arrivals {
+            Some(a) => a.next_offset(&mut self.rng)?,
+            None => 0.0,
+        };
         let index = self.next_index;
         self.next_index += 1;
         let user = self.rng.gen_range(0..self.users);
