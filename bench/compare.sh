@@ -12,7 +12,8 @@
 #     --server mock or without nginx, `cutover mock bench/mock-zero.yaml` in its own process).
 #  3. Per round, in a rotating order: saturation (64 connections / 64 in flight, --duration s) for oha, wrk and
 #     cutover; then a fixed 20,000 req/s for oha (-q) and cutover (uniform arrivals at that rate).
-#     cutover's saturation is an open-model approximation: see bench/scenarios/openai-bench.yaml.
+#     cutover's saturation is its closed model (traffic.closed.vus = connections); --sat-open runs the old
+#     open-model approximation instead (--sat-rate arrivals/s with max_in_flight = connections).
 #     Per run: req/s, p50, p99, CPU (user+sys; cutover's taken at the end of its load phase, before it renders its
 #     report), max RSS, and for cutover the send lag (sent_ms - scheduled_ms) and rows == requests.
 #  4. Memory: cutover holding --streams concurrent SSE streams of a slow embedded mock (separate process), at
@@ -35,6 +36,7 @@ STREAMS=10000
 REPORT_ROWS="1000000 10000000"
 INSTR_N=1000
 INSTR_RATE=200
+SAT_OPEN=0
 DO_SAT=1 DO_FIXED=1 DO_MEM=1 DO_REPORT=1 DO_INSTR=1 DO_PROFILE=0 BUILD=1 INSTALL=1 KEEP=0
 OUT=""
 SERVER=nginx
@@ -52,6 +54,7 @@ while [[ $# -gt 0 ]]; do
         --instr-requests) INSTR_N=$2; shift ;;
         --instr-rate) INSTR_RATE=$2; shift ;;
         --no-saturation) DO_SAT=0 ;;
+        --sat-open) SAT_OPEN=1 ;;
         --no-fixed) DO_FIXED=0 ;;
         --no-memory) DO_MEM=0 ;;
         --no-report) DO_REPORT=0 ;;
@@ -184,17 +187,21 @@ run_wrk() { # MODE ROUND
     emit "$mode" wrk "$rnd" "$m" "$($PY "$HERE/tally.py" wrk "$o.txt")"
 }
 
-# cutover_scenario NAME RATE IN_FLIGHT STREAM PORT -> path of the rendered scenario
+# cutover_scenario NAME RATE IN_FLIGHT STREAM PORT [VUS] -> path of the rendered scenario (closed with VUS users)
 cutover_scenario() {
-    local f=$TMP/$1.yaml
+    local f=$TMP/$1.yaml closed="# open model: arrivals at time_scale/s"
+    [[ -z ${6:-} ]] || closed="closed: {vus: $6}"
     render "$HERE/scenarios/openai-bench.yaml" "$f" "NAME=$1" "PORT=$5" "RATE=$2" \
-        "IN_FLIGHT=$3" "STREAM=$4" "ROOT=$ROOT"
+        "IN_FLIGHT=$3" "STREAM=$4" "ROOT=$ROOT" "CLOSED=$closed"
     echo "$f"
 }
 
-run_cutover() { # MODE ROUND RATE
+# sat_vus: the saturation run's virtual users (empty: the open-model approximation, --sat-open)
+sat_vus() { [[ $SAT_OPEN == 1 ]] || echo "$CONNS"; }
+
+run_cutover() { # MODE ROUND RATE [VUS]
     local mode=$1 rnd=$2 rate=$3 out=$TMP/runs/$1-$2 scn m
-    scn=$(cutover_scenario "bench-$mode" "$rate" "$CONNS" 0 "$PORT")
+    scn=$(cutover_scenario "bench-$mode" "$rate" "$CONNS" 0 "$PORT" "${4:-}")
     mkdir -p "$out"
     m=$($PY "$HERE/measure.py" --mark "$(awk "BEGIN{print $DURATION + 0.4}")" --out "$out.out" --err "$out.err" -- \
         "$BIN" run "$scn" --out "$out" --duration "$DURATION" --quiet)
@@ -213,7 +220,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
             case $t in
                 oha) [[ $HAVE_OHA == 1 ]] && run_oha saturation "$r" ;;
                 wrk) [[ $HAVE_WRK == 1 ]] && run_wrk saturation "$r" ;;
-                cutover) run_cutover saturation "$r" "$SAT_RATE" ;;
+                cutover) run_cutover saturation "$r" "$SAT_RATE" "$(sat_vus)" ;;
             esac
         done
     fi
@@ -238,8 +245,13 @@ TABLE=$TMP/table.md
     echo
     $PY "$HERE/tally.py" table "$RES"
     echo
-    echo "cutover saturation = open model at $SAT_RATE arrivals/s with limits.max_in_flight: $CONNS (overflow rows are"
-    echo "'not sent'); cutover CPU and RSS are taken at the end of the load phase (its report rendering excluded)."
+    if [[ $SAT_OPEN == 1 ]]; then
+        echo "cutover saturation = open model at $SAT_RATE arrivals/s with limits.max_in_flight: $CONNS (overflow rows are"
+        echo "'not sent'); cutover CPU and RSS are taken at the end of the load phase (its report rendering excluded)."
+    else
+        echo "cutover saturation = closed model, traffic.closed.vus: $CONNS (each user sends when its previous answer"
+        echo "arrived); cutover CPU and RSS are taken at the end of the load phase (its report rendering excluded)."
+    fi
 } >"$TABLE"
 
 # --- 4. memory: concurrent SSE streams ------------------------------------------------------------------------------
@@ -355,7 +367,7 @@ fi
 # --- 7. profile at saturation (perf) -------------------------------------------------------------------------------
 if [[ $DO_PROFILE == 1 ]] && command -v perf >/dev/null; then
     log "perf record: cutover at saturation, $DURATION s"
-    scn=$(cutover_scenario bench-profile "$SAT_RATE" "$CONNS" 0 "$PORT")
+    scn=$(cutover_scenario bench-profile "$SAT_RATE" "$CONNS" 0 "$PORT" "$(sat_vus)")
     out=$TMP/runs/profile
     mkdir -p "$out"
     # Attach to the running process after its start-up and detach before its report: the load phase only.
