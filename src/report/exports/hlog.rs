@@ -13,7 +13,7 @@ use hdrhistogram::Histogram;
 
 use crate::report::error::{io, ReportError};
 use crate::report::rundir::Run;
-use crate::run::record::{read_records, Outcome, Record};
+use crate::run::record::{for_each_record, Outcome, Record};
 
 /// Which histogram a row feeds: non-stream chat latency or stream TTFT, ok rows only (as the report's tables).
 fn sample(r: &Record) -> Option<(&'static str, f64)> {
@@ -48,7 +48,11 @@ fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")
 }
 
-type Intervals = BTreeMap<u64, Histogram<u64>>;
+/// Per interval slot, the samples (microseconds, at least 1, clamped to `u32::MAX`, above the histogram's highest
+/// trackable value so `saturating_record` treats them alike). A histogram of these bounds is ~360 KB, so one per slot
+/// per metric held a run's whole log in histograms (673 MB for 1,000,000 rows over 53 minutes); each is now built
+/// from its samples when its line is written, and dropped.
+type Intervals = BTreeMap<u64, Vec<u32>>;
 
 /// Write the logs; returns the files written (relative to `dir`).
 pub(crate) fn write(run: &Run) -> Result<Vec<String>, ReportError> {
@@ -59,21 +63,37 @@ pub(crate) fn write(run: &Run) -> Result<Vec<String>, ReportError> {
         message: e.to_string(),
     };
     let step = interval_s(run.meta.elapsed_s.max(run.meta.window_s()));
-    let mut logs: BTreeMap<(String, &'static str), Intervals> = BTreeMap::new();
-    for r in read_records(&csv).map_err(data_err)? {
-        let Ok(r) = r else { continue };
-        let Some((metric, v)) = sample(&r) else {
-            continue;
+    // Per target (in first-seen order, a handful), per metric: the intervals. Rows are read borrowed into one
+    // reused record (`for_each_record`), and a target's name is cloned once, not per row.
+    let mut by_target: Vec<(String, BTreeMap<&'static str, Intervals>)> = Vec::new();
+    for_each_record(&csv, |r: &Record| -> Result<(), csv::Error> {
+        let Some((metric, v)) = sample(r) else {
+            return Ok(());
         };
         let done_ms = r.sent_ms.unwrap_or(r.scheduled_ms) + r.e2e_ms.unwrap_or(0.0);
         let slot = (done_ms.max(0.0) / 1000.0) as u64 / step;
-        let h = logs
-            .entry((r.target.clone(), metric))
+        let i = match by_target.iter().position(|(t, _)| *t == r.target) {
+            Some(i) => i,
+            None => {
+                by_target.push((r.target.clone(), BTreeMap::new()));
+                by_target.len() - 1
+            }
+        };
+        let us = ((v * 1000.0).round() as u64).clamp(1, u64::from(u32::MAX)) as u32;
+        by_target[i]
+            .1
+            .entry(metric)
             .or_default()
             .entry(slot)
-            .or_insert_with(hist);
-        h.saturating_record(((v * 1000.0).round() as u64).max(1));
-    }
+            .or_default()
+            .push(us);
+        Ok(())
+    })
+    .map_err(data_err)?;
+    let logs: BTreeMap<(String, &'static str), Intervals> = by_target
+        .into_iter()
+        .flat_map(|(t, m)| m.into_iter().map(move |(k, v)| ((t.clone(), k), v)))
+        .collect();
     let start = chrono::DateTime::parse_from_rfc3339(&run.meta.started_utc)
         .map(|t| SystemTime::from(t.with_timezone(&chrono::Utc)))
         .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -88,7 +108,7 @@ pub(crate) fn write(run: &Run) -> Result<Vec<String>, ReportError> {
         let bytes = encode(
             start,
             step,
-            &intervals_vec(intervals),
+            intervals.iter().map(|(slot, us)| (*slot, hist_of(us))),
             &format!("{target} {metric}"),
         )
         .map_err(|e| ReportError::Data {
@@ -101,15 +121,19 @@ pub(crate) fn write(run: &Run) -> Result<Vec<String>, ReportError> {
     Ok(written)
 }
 
-fn intervals_vec(m: &Intervals) -> Vec<(u64, &Histogram<u64>)> {
-    m.iter().map(|(k, h)| (*k, h)).collect()
+fn hist_of(us: &[u32]) -> Histogram<u64> {
+    let mut h = hist();
+    for &v in us {
+        h.saturating_record(u64::from(v));
+    }
+    h
 }
 
 /// One log: header lines as HdrHistogram's Java writer writes them, then one line per interval.
-pub(crate) fn encode(
+pub(crate) fn encode<H: std::borrow::Borrow<Histogram<u64>>>(
     start: SystemTime,
     step_s: u64,
-    intervals: &[(u64, &Histogram<u64>)],
+    intervals: impl IntoIterator<Item = (u64, H)>,
     what: &str,
 ) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
@@ -136,7 +160,7 @@ pub(crate) fn encode(
             .map_err(|e| e.to_string())?;
         for (slot, h) in intervals {
             w.write_histogram(
-                h,
+                h.borrow(),
                 Duration::from_secs(slot * step_s),
                 Duration::from_secs(step_s),
                 None,
@@ -161,7 +185,7 @@ mod tests {
         let mut b = hist();
         b.record(7_777).unwrap();
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
-        let bytes = encode(start, 1, &[(0, &a), (3, &b)], "gw latency").unwrap();
+        let bytes = encode(start, 1, [(0, &a), (3, &b)], "gw latency").unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(
             text.contains("#[Histogram log format version 1.3]\n"),
