@@ -251,6 +251,11 @@ fn groups_add_up_every_counter_and_histogram() {
     assert_eq!(t.measured_cost_nano(Some("m1")), 4010);
     assert_eq!(t.measured_cost_nano(Some("m2")), 2011);
     assert_eq!(t.measured_cost_nano(Some("m3")), 0);
+    let by_model = t.measured_cost_by_model();
+    assert_eq!(
+        (by_model.get("m1"), by_model.get("m2"), by_model.get("m3")),
+        (Some(&4010), Some(&2011), None)
+    );
     assert_eq!(m.monthly_cost_usd("nobody"), None);
 }
 

@@ -181,8 +181,10 @@ pub(crate) fn cost_lines(metrics: &Metrics) -> Vec<CostLine> {
                 monthly_usd: monthly_projection_usd(measured, conv, cpd),
             });
         };
+        let measured = t.measured_cost_by_model();
         for (model, (req, i, o, c)) in t.cost_by_model() {
-            push(&model, req, i, o, c, t.measured_cost_nano(Some(&model)));
+            let m = measured.get(model.as_str()).copied().unwrap_or(0);
+            push(&model, req, i, o, c, m);
         }
         let all = t.all();
         push(
