@@ -6,7 +6,8 @@
 #   bench/lag.sh BIN_A BIN_B [--rates "2000 20000 50000"] [--rounds 3] [--duration 5] [--server nginx|mock]
 #
 # Per run: achieved ok/s, send lag p50 / p90 / p99 / p99.9 / max (sent_ms - scheduled_ms of every sent request,
-# from requests.csv by bench/csvstats.py), not sent, and whether the accounting was exact. Prints one Markdown table
+# from requests.csv by bench/csvstats.py), CPU per ok request during the load phase (bench/measure.py), not sent, and
+# whether the accounting was exact. Prints one Markdown table
 # of the medians per (rate, binary) and the per-round B/A ratio of the lag p99.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -56,12 +57,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
             [[ $which == B ]] && bin=$B
             scn=$TMP/lag-$rate.yaml out=$TMP/run-$which-$rate-$r
             render "$HERE/scenarios/openai-bench.yaml" "$scn" "NAME=lag-$rate" "PORT=$PORT" "RATE=$rate" \
-                "IN_FLIGHT=$IN_FLIGHT" "STREAM=0" "ROOT=$ROOT"
+                "IN_FLIGHT=$IN_FLIGHT" "STREAM=0" "ROOT=$ROOT" "CLOSED=# open model"
             mkdir -p "$out"
-            "$bin" run "$scn" --out "$out" --duration "$DURATION" --quiet --allow-undecided >/dev/null 2>"$out.err" ||
+            m=$($PY "$HERE/measure.py" --mark "$(awk "BEGIN{print $DURATION + 0.4}")" --out "$out.out" \
+                --err "$out.err" -- "$bin" run "$scn" --out "$out" --duration "$DURATION" --quiet --allow-undecided)
+            ls -d "$out"/*/ >/dev/null 2>&1 ||
                 { echo "lag.sh: $which at $rate/s failed: $(tail -3 "$out.err")" >&2; continue; }
             f=$($PY "$HERE/csvstats.py" "$(ls -d "$out"/*/ | head -1)")
-            echo "{\"bin\": \"$which\", \"rate\": $rate, \"round\": $r, \"f\": $f}" >>"$RES"
+            echo "{\"bin\": \"$which\", \"rate\": $rate, \"round\": $r, \"f\": $f, \"m\": $m}" >>"$RES"
             rm -rf "$out"
         done
     done
@@ -72,18 +75,24 @@ res, a, b, server = sys.argv[1:]
 rows = [json.loads(l) for l in open(res)]
 med = lambda xs: statistics.median(xs) if xs else None
 print(f"server: {server}; A = {a}; B = {b}\n")
-print("| rate/s | bin | runs | ok/s | lag p50 ms | p90 | p99 | p99.9 | max | not sent | exact |")
-print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+print("| rate/s | bin | runs | ok/s | lag p50 ms | p90 | p99 | p99.9 | max | CPU us/req | not sent | exact |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+def cpu_us(r):
+    m, ok = r["m"], r["f"]["outcomes"].get("ok", 0)
+    cpu = m.get("mark_cpu_s") if m.get("mark_cpu_s") is not None else m["cpu_s"]
+    return cpu * 1e6 / ok if ok else None
 rates = sorted({r["rate"] for r in rows})
 for rate in rates:
     for which in "AB":
-        rs = [r["f"] for r in rows if r["rate"] == rate and r["bin"] == which]
+        full = [r for r in rows if r["rate"] == rate and r["bin"] == which]
+        rs = [r["f"] for r in full]
         if not rs:
             continue
+        cpu = med([c for c in map(cpu_us, full) if c is not None])
         m = lambda k: med([x[k] for x in rs if x[k] is not None])
         ns = med([x["outcomes"].get("not_sent", 0) for x in rs])
         print(f"| {rate:,} | {which} | {len(rs)} | {m('ok_per_s'):,.0f} | {m('lag_p50_ms'):.3f} | {m('lag_p90_ms'):.3f} | "
-              f"{m('lag_p99_ms'):.3f} | {m('lag_p999_ms'):.3f} | {m('lag_max_ms'):.1f} | {ns:,.0f} | "
+              f"{m('lag_p99_ms'):.3f} | {m('lag_p999_ms'):.3f} | {m('lag_max_ms'):.1f} | {cpu:.1f} | {ns:,.0f} | "
               f"{all(x['accounting_exact'] for x in rs)} |")
 print("\n| rate/s | lag p50 B/A | lag p99 B/A (median of per-round ratios) |\n|---:|---:|---:|")
 for rate in rates:
