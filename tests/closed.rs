@@ -194,3 +194,42 @@ fn a_closed_run_refuses_a_shape_a_canary_no_users_and_more_shards_than_users() {
         "--shard 0/3",
     );
 }
+
+#[test]
+fn a_sweep_of_a_closed_scenario_steps_open_model_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(10 * MS);
+    let mut scn = Scn::new(
+        vec![Target::openai("gw", "gateway", &srv.base_url)],
+        1.0,
+        1.0,
+    );
+    scn.closed_vus = Some(2);
+    let path = scn.write(dir.path());
+    let out = dir.path().join("sweep");
+    let o = cutover(
+        dir.path(),
+        &[
+            "sweep",
+            "--slo",
+            "error_rate < 0.5",
+            "--start-rps",
+            "20",
+            "--min-step-s",
+            "1",
+            "--max-step-s",
+            "1",
+            "--step-warmup-s",
+            "0.5",
+            "--max-steps",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ],
+    );
+    assert!(o.code == 0 || o.code == 1, "{}{}", o.stdout, o.stderr);
+    // One step at 20 requests/s for 0.5 + 1 s: 30 uniform arrivals. Two closed users answered in 10 ms would send
+    // ~250 in the same time.
+    assert_eq!(srv.count(), 30, "{}{}", o.stdout, o.stderr);
+}

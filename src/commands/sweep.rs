@@ -270,6 +270,8 @@ async fn step(
     sc.targets.retain(|t| t.name == target);
     sc.thresholds.clear();
     sc.canary = None;
+    // A sweep steps the offered rate: each step is open-model, even from a closed scenario.
+    sc.traffic.closed = None;
     sc.traffic.warmup_s = warm;
     sc.traffic.duration_s = warm + step_s;
     sc.traffic.shape = Some(Shape {
