@@ -1,6 +1,7 @@
-//! The runner: open-model arrivals at their planned instants, one tokio task per conversation, a governor limiter on
-//! the send rate, per-request timeouts, 429/5xx retries (Retry-After honoured, capped; else exponential backoff with
-//! jitter; bounded by count and by a time budget), hard caps, and cancellation that never loses a record.
+//! The runner: open-model arrivals at their planned instants (or a closed run's virtual users, `super::closed`), one
+//! tokio task per conversation, a governor limiter on the send rate, per-request timeouts, 429/5xx retries
+//! (Retry-After honoured, capped; else exponential backoff with jitter; bounded by count and by a time budget), hard
+//! caps, and cancellation that never loses a record.
 //!
 //! Every scheduled request ends as exactly one [`Record`]: ok, error, cancelled (in flight when the grace period ran
 //! out) or not sent (with the reason), so `scheduled = ok + errors + cancelled + not sent` holds exactly.
