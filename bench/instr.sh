@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Instructions per request of cutover's closed model (issue 12), for one or more builds, A/B style: valgrind
+# callgrind counts instructions, not seconds, so the figure holds on a shared, noisy machine. Loopback only (nginx,
+# one worker, `return 200`, or the embedded zero-latency mock); every run is bounded by limits.max_requests.
+#
+#   bench/instr.sh BIN [BIN ...] [--reps 3] [--requests 1000] [--users 8] [--server nginx|mock]
+#
+# Per build and repetition: a closed run of --users virtual users capped at N and at 2N requests (each user stops
+# at its first max_requests refusal, so exactly N are sent), and `cutover report` of both run directories. Per
+# request = (run(2N) - run(N)) / N minus the same for the report: what the load path costs, its report excluded.
+# Prints one Markdown table of the medians over --reps repetitions (builds interleaved), with every repetition.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+PY=${PYTHON:-python3}
+REPS=3 N=1000 USERS=8 SERVER=nginx BINS=()
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --reps) REPS=$2; shift ;;
+        --requests) N=$2; shift ;;
+        --users) USERS=$2; shift ;;
+        --server) SERVER=$2; shift ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        *) BINS+=("$(realpath "$1")") ;;
+    esac
+    shift
+done
+[[ ${#BINS[@]} -gt 0 ]] || { sed -n '2,11p' "$0"; exit 2; }
+command -v valgrind >/dev/null || { echo "instr.sh: valgrind is needed (apt-get install valgrind)" >&2; exit 2; }
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+. "$HERE/common.sh"
+PORT=$(free_port)
+URL=http://127.0.0.1:$PORT/v1/chat/completions
+if [[ $SERVER == nginx ]] && command -v nginx >/dev/null; then
+    mkdir -p "$TMP/nginx"
+    render "$HERE/nginx.conf" "$TMP/nginx/nginx.conf" "TMP=$TMP/nginx" "PORT=$PORT" \
+        "BODY=$(tr -d '\n' <"$HERE/body.json")"
+    nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
+else
+    SERVER=mock
+    "${BINS[0]}" mock "$HERE/mock-zero.yaml" --port "$PORT" >"$TMP/mock.out" 2>&1 &
+fi
+PIDS+=($!)
+for _ in $(seq 100); do curl -s -o /dev/null -X POST "$URL" -d '{}' && break; sleep 0.1; done
+
+for n in "$N" "$((2 * N))"; do
+    render "$HERE/scenarios/openai-bench.yaml" "$TMP/closed-$n.yaml" "NAME=instr-$n" "PORT=$PORT" "RATE=1000" \
+        "IN_FLIGHT=$((USERS * 2))" "STREAM=0" "ROOT=$ROOT" "CLOSED=closed: {vus: $USERS}"
+    sed -i "s/^  duration_s: .*/  duration_s: 600/; s/^  max_requests: .*/  max_requests: $n/" "$TMP/closed-$n.yaml"
+done
+
+refs() { grep -o 'refs: *[0-9,]*' "$1" | tr -d ', ' | cut -d: -f2; }
+RES=$TMP/res.txt
+for ((r = 1; r <= REPS; r++)); do
+    for i in "${!BINS[@]}"; do
+        bin=${BINS[$i]}
+        line="$i $r"
+        for n in "$N" "$((2 * N))"; do
+            o=$TMP/run-$i-$r-$n
+            mkdir -p "$o"
+            valgrind --tool=callgrind --callgrind-out-file="$o.cg" "$bin" run "$TMP/closed-$n.yaml" --out "$o" \
+                --quiet --allow-undecided >"$o.log" 2>&1 || true
+            d=$(ls -d "$o"/*/ | head -1)
+            valgrind --tool=callgrind --callgrind-out-file="$o.rcg" "$bin" report "$d" >"$o.rlog" 2>&1 || true
+            line="$line $(refs "$o.log") $(refs "$o.rlog")"
+            rm -rf "$o" "$o.cg" "$o.rcg"
+        done
+        echo "$line" >>"$RES"
+        echo "[$(date +%T)] build $i rep $r done" >&2
+    done
+done
+$PY - "$RES" "$N" "$SERVER" "$USERS" "${BINS[@]}" <<'PYEOF'
+import statistics, sys
+res, n, server, users, *bins = sys.argv[1:]
+n = int(n)
+per = {}
+for line in open(res):
+    i, r, run1, rep1, run2, rep2 = line.split()
+    load = ((int(run2) - int(run1)) - (int(rep2) - int(rep1))) / n
+    report = (int(rep2) - int(rep1)) / n
+    per.setdefault(int(i), []).append((load, report))
+print(f"server: {server}; closed, {users} users; N = {n} and {2 * n} requests\n")
+print("| build | load instructions per request, median | every repetition | report per row, median |")
+print("|---|---:|---|---:|")
+for i, b in enumerate(bins):
+    xs = per.get(i, [])
+    if not xs:
+        continue
+    print(f"| {b} | {statistics.median(x[0] for x in xs):,.0f} | {', '.join(f'{x[0]:,.0f}' for x in xs)} | "
+          f"{statistics.median(x[1] for x in xs):,.0f} |")
+PYEOF
