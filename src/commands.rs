@@ -486,8 +486,7 @@ pub async fn run(
     if let Some(b) = &opts.baseline {
         crate::report::RunMeta::load(b).map_err(|e| bad_input(format!("--baseline: {e}")))?;
     }
-    let (slice, start_at) = (shard::slice(opts)?, shard::start_at_utc(opts)?);
-    shard::check_vus(&loaded, opts)?;
+    let (slice, start_at) = (shard::slice(opts, &loaded)?, shard::start_at_utc(opts)?);
     let prepared = prepare_targets(&loaded, opts.allow_remote).await?;
     let dir = new_run_dir(&opts.out_root, &loaded.scenario.name)?;
     shard::wait_for_start(&slice, &control).await;

@@ -24,7 +24,7 @@ pub fn shard_from_flags(
 }
 
 /// A closed run splits its virtual users over the shards (`Shard::vus`); a shard left with none is refused.
-pub(super) fn check_vus(loaded: &Loaded, opts: &RunOptions) -> Result<(), AppError> {
+fn check_vus(loaded: &Loaded, opts: &RunOptions) -> Result<(), AppError> {
     if let (Some(c), Some(sh)) = (loaded.scenario.traffic.closed, opts.shard) {
         if sh.vus(c.vus) == 0 {
             return Err(bad_input(format!(
@@ -55,8 +55,9 @@ fn parse_start_at(opts: &RunOptions) -> Result<Option<chrono::DateTime<chrono::U
 
 /// Which conversations this process sends and the instant its schedule starts: `--start-at` mapped onto the
 /// monotonic clock, possibly in the past (a late shard keeps its schedule), refused when later than
-/// `--max-start-delay`.
-pub(super) fn slice(opts: &RunOptions) -> Result<Slice, AppError> {
+/// `--max-start-delay`; a shard a closed run leaves without a virtual user is refused too.
+pub(super) fn slice(opts: &RunOptions, loaded: &Loaded) -> Result<Slice, AppError> {
+    check_vus(loaded, opts)?;
     let max_delay = opts.max_start_delay_s.unwrap_or(DEFAULT_MAX_START_DELAY_S);
     if !(max_delay.is_finite() && max_delay >= 0.0) {
         return Err(bad_input(format!(

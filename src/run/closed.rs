@@ -12,8 +12,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::conversation::conversation;
 use super::progress::Progress;
-use super::runner::conversation;
 use super::state::{Shared, TargetState};
 use super::traffic::ConvPlan;
 

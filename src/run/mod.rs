@@ -5,6 +5,7 @@
 pub(crate) mod callbacks;
 pub(crate) mod clock;
 pub(crate) mod closed;
+pub(crate) mod conversation;
 pub(crate) mod fallback;
 pub(crate) mod plan;
 pub(crate) mod progress;

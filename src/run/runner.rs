@@ -12,16 +12,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::fallback;
+use super::conversation::{conversation, not_sent_conversation};
 use super::progress::Progress;
-use super::record::{ms, Outcome, Record};
-use super::request::{request, Slot};
+use super::record::Record;
 use super::shard::Slice;
 use super::sink::Accounting;
-use super::state::{base_record, Control, RunTarget, Shared, TargetState};
-use super::traffic::{canary_route, ConvPlan, TrafficGen, TurnPlan};
+use super::state::{Control, RunTarget, Shared, TargetState};
+use super::traffic::{canary_route, ConvPlan, TrafficGen};
 use crate::client::http::http_client;
-use crate::client::ConvState;
 use crate::config::prices as cost;
 use crate::config::scenario::{Loaded, Role};
 
@@ -53,17 +51,7 @@ pub(crate) async fn run(
     let (tx, rx) = mpsc::channel::<Record>(65_536);
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     // The exact number of conversations: the plan is deterministic, so count it.
-    let closed = s.traffic.closed;
-    let progress = progress.then(|| {
-        // A closed run has no plan to count: its conversations are as many as the targets get through.
-        let total = closed.is_none().then(|| {
-            targets
-                .iter()
-                .map(|t| routed(loaded, window, slice, t.role).count() as u64)
-                .sum()
-        });
-        Arc::new(Progress::new(total, targets.len()))
-    });
+    let progress = progress.then(|| new_progress(loaded, window, slice, &targets));
     let sink = tokio::spawn(crate::run::sink::write_records(
         csv_path.clone(),
         rx,
@@ -100,22 +88,7 @@ pub(crate) async fn run(
         .collect();
     let dispatchers: Vec<_> = states
         .iter()
-        .map(|state| {
-            let convs = routed(loaded, window, slice, state.target.role);
-            let (sh, st, pr) = (shared.clone(), state.clone(), progress.clone());
-            match closed {
-                None => tokio::spawn(dispatch(sh, st, convs, pr)),
-                Some(c) => {
-                    let vus = slice.shard.map_or(c.vus, |sh| sh.vus(c.vus));
-                    let vu = super::closed::Vus {
-                        count: vus,
-                        window: Duration::from_secs_f64(window),
-                        warmup: Duration::from_secs_f64(s.traffic.warmup_s),
-                    };
-                    tokio::spawn(super::closed::dispatch(sh, st, convs, vu, pr))
-                }
-            }
-        })
+        .map(|state| spawn_dispatcher(loaded, slice, &shared, state, &progress))
         .collect();
     tokio::select! {
         res = futures_util::future::join_all(dispatchers) => {
@@ -142,6 +115,47 @@ pub(crate) async fn run(
         write_error: sunk.write_error,
         lost_rows: sunk.lost_rows,
     })
+}
+
+/// The progress counters, with the exact planned number of conversations (none for a closed run, whose
+/// conversations are as many as the targets get through).
+fn new_progress(
+    loaded: &Loaded,
+    window: f64,
+    slice: Slice,
+    targets: &[RunTarget],
+) -> Arc<Progress> {
+    let total = loaded.scenario.traffic.closed.is_none().then(|| {
+        targets
+            .iter()
+            .map(|t| routed(loaded, window, slice, t.role).count() as u64)
+            .sum()
+    });
+    Arc::new(Progress::new(total, targets.len()))
+}
+
+/// One target's traffic: the open-model dispatcher, or a closed run's virtual users (this shard's share of them).
+fn spawn_dispatcher(
+    loaded: &Loaded,
+    slice: Slice,
+    shared: &Arc<Shared>,
+    state: &Arc<TargetState>,
+    progress: &Option<Arc<Progress>>,
+) -> tokio::task::JoinHandle<()> {
+    let t = &loaded.scenario.traffic;
+    let convs = routed(loaded, t.duration_s, slice, state.target.role);
+    let (sh, st, pr) = (shared.clone(), state.clone(), progress.clone());
+    match t.closed {
+        None => tokio::spawn(dispatch(sh, st, convs, pr)),
+        Some(c) => {
+            let vus = super::closed::Vus {
+                count: slice.shard.map_or(c.vus, |s| s.vus(c.vus)),
+                window: Duration::from_secs_f64(t.duration_s),
+                warmup: Duration::from_secs_f64(t.warmup_s),
+            };
+            tokio::spawn(super::closed::dispatch(sh, st, convs, vus, pr))
+        }
+    }
 }
 
 /// Output tokens assumed for the spend cap's worst case when the scenario sets no `traffic.max_tokens`.
@@ -271,166 +285,4 @@ fn write_gaps(path: &Path, states: &[Arc<TargetState>]) -> std::io::Result<()> {
         w.write_record(&row).map_err(std::io::Error::other)?;
     }
     w.flush()
-}
-
-/// Emit `not_sent` rows for every request of `conv` from `first_turn` on (0 = the create call, when there is one).
-pub(super) async fn not_sent_conversation(
-    shared: &Shared,
-    state: &TargetState,
-    conv: &ConvPlan,
-    phase: Option<u32>,
-    first_turn: u32,
-    reason: &str,
-) {
-    let from = if first_turn == 0 && !state.target.endpoint.needs_conversation() {
-        1
-    } else {
-        first_turn
-    };
-    for turn in from..=conv.turns.len() as u32 {
-        let mut r = base_record(state, conv, turn, phase);
-        r.outcome = Some(Outcome::NotSent);
-        r.not_sent_reason = reason.to_string();
-        r.scheduled_ms = ms(conv.offset);
-        emit(shared, r).await;
-    }
-}
-
-pub(super) async fn emit(shared: &Shared, r: Record) {
-    if let Some(observe) = &shared.control.observer {
-        observe(&r);
-    }
-    // The sink lives until every sender is gone, so this only fails if it crashed; then the run is lost anyway.
-    let _ = shared.tx.send(r).await;
-}
-
-/// One conversation: the create call where the protocol needs one, then its turns. True when a cap (max_requests,
-/// max_spend, max_in_flight) refused one of its requests: a closed run's virtual user then stops, rather than
-/// spinning through refusals.
-pub(super) async fn conversation(
-    shared: Arc<Shared>,
-    state: Arc<TargetState>,
-    conv: ConvPlan,
-    phase: Option<u32>,
-) -> bool {
-    let mut cs = ConvState {
-        user: format!("user-{}", conv.user),
-        ..Default::default()
-    };
-    let mut intended = shared.start + conv.offset;
-    let mut fb = None; // this conversation on the fallback target, if it falls back
-    if state.target.endpoint.needs_conversation() {
-        let model = conv.turns[0].model.clone();
-        let (rec, ok, done) = request(
-            &shared,
-            &state,
-            Slot {
-                conv: &conv,
-                turn: 0,
-                phase,
-                intended,
-            },
-            |c| {
-                let ep = &state.target.endpoint;
-                let client = shared.client.clone();
-                let model = model.clone();
-                let mut st = c.clone();
-                async move {
-                    let a = ep.create_conversation(&client, &mut st, &model).await;
-                    (a, st)
-                }
-            },
-            &mut cs,
-        )
-        .await;
-        let capped = refused_by_cap(&rec);
-        emit(&shared, rec).await;
-        if ok.is_none() {
-            let reason = if shared.control.stop_arrivals.is_cancelled() {
-                "interrupted"
-            } else {
-                "conversation_create_failed"
-            };
-            not_sent_conversation(&shared, &state, &conv, phase, 1, reason).await;
-            return capped;
-        }
-        intended = done;
-    }
-    let mut capped = false;
-    for (k, turn) in conv.turns.iter().enumerate() {
-        let turn_no = k as u32 + 1;
-        if k > 0 {
-            intended += turn.think;
-            tokio::select! {
-                _ = shared.timer.sleep_until(intended) => {}
-                _ = shared.control.stop_arrivals.cancelled() => {}
-            }
-        }
-        if shared.control.stop_arrivals.is_cancelled() {
-            not_sent_conversation(&shared, &state, &conv, phase, turn_no, "interrupted").await;
-            return capped;
-        }
-        let slot = Slot {
-            conv: &conv,
-            turn: turn_no,
-            phase,
-            intended,
-        };
-        let (rec, ok, done) = if state.target.endpoint.webhook.is_some() {
-            super::webhook::event(&shared, &state, slot, &mut cs).await
-        } else {
-            chat_turn(&shared, &state, slot, turn, &mut cs, &mut fb).await
-        };
-        if let Some(answer) = ok {
-            // Keep a bounded history so long conversations do not grow requests without end.
-            cs.history.push(("user", turn.prompt.to_string()));
-            cs.history.push(("assistant", answer));
-            if cs.history.len() > 20 {
-                cs.history.drain(..2);
-            }
-        }
-        capped |= refused_by_cap(&rec);
-        emit(&shared, rec).await;
-        intended = done;
-    }
-    capped
-}
-
-fn refused_by_cap(r: &Record) -> bool {
-    r.outcome == Some(Outcome::NotSent)
-        && matches!(
-            r.not_sent_reason.as_str(),
-            "max_requests" | "max_spend" | "max_in_flight"
-        )
-}
-
-/// One chat turn on a chat target: the request with its retries, then the fallback when it failed.
-async fn chat_turn(
-    shared: &Shared,
-    state: &TargetState,
-    slot: Slot<'_>,
-    turn: &TurnPlan,
-    cs: &mut ConvState,
-    fb: &mut Option<ConvState>,
-) -> (Record, Option<String>, Instant) {
-    let (prompt, model, stream) = (turn.prompt.clone(), turn.model.clone(), turn.stream);
-    let mut res = request(
-        shared,
-        state,
-        slot,
-        |c| {
-            let ep = &state.target.endpoint;
-            let client = shared.client.clone();
-            let (prompt, model) = (prompt.clone(), model.clone());
-            let st = c.clone();
-            async move {
-                let a = ep.send_turn(&client, &st, &prompt, &model, stream).await;
-                (a, st)
-            }
-        },
-        cs,
-    )
-    .await;
-    fallback::after_error(shared, state, fb, cs, turn, &mut res).await;
-    res
 }
