@@ -1,0 +1,95 @@
+//! Tests written against the `metrics.rs` mutants the run of 2026-12-07 found alive (docs/mutants.md). Expected
+//! figures are worked out in the comments from the rows each test adds.
+
+use super::{chat, ok};
+use crate::config::metric::Metric;
+use crate::measure::metrics::{Figure, Metrics};
+use crate::run::record::{Outcome, Record, OP_CREATE};
+
+#[test]
+fn unavailable_creates_count_in_the_target_total() {
+    let mut m = Metrics::new(1000.0, 10.0);
+    // One chat and one create, each a 503: both are unavailability.
+    let err = |conv, turn| Record {
+        error_kind: "http_503".into(),
+        ..chat(conv, turn, "m", false, Outcome::Error)
+    };
+    m.add(&err(0, 1));
+    m.add(&Record {
+        op: OP_CREATE.into(),
+        ..err(1, 0)
+    });
+    let all = m.targets["g"].all();
+    assert_eq!((all.errors, all.unavailable), (2, 2));
+    assert_eq!(m.metric("g", "availability"), Some(0.0));
+}
+
+#[test]
+fn cancelled_requests_are_a_figure_of_their_own() {
+    let mut m = Metrics::new(1000.0, 10.0);
+    m.add(&chat(0, 1, "m", true, Outcome::Cancelled));
+    m.add(&chat(1, 1, "m", true, Outcome::Cancelled));
+    m.add(&ok(2, 1, "m", false, 100.0, 0.0));
+    // summary.csv's column (thresholds do not name it).
+    let all = m.targets["g"].all();
+    assert_eq!(all.figure(Metric::Cancelled), Some(Figure::Count(2)));
+    assert_eq!(all.figure(Metric::Ok), Some(Figure::Count(1)));
+}
+
+#[test]
+fn send_lag_is_how_late_a_request_left_after_its_scheduled_instant() {
+    let mut m = Metrics::new(1000.0, 10.0);
+    // Scheduled at 100 ms and 200 ms, sent at 130 ms and 200 ms: 30 ms late, and on time (the 1 µs floor).
+    for (conv, sched, sent) in [(0, 100.0, 130.0), (1, 200.0, 200.0)] {
+        m.add(&Record {
+            scheduled_ms: sched,
+            ..ok(conv, 1, "m", false, 50.0, sent)
+        });
+    }
+    let lag = &m.targets["g"].send_lag.0;
+    assert_eq!(lag.len(), 2);
+    assert_eq!(lag.max(), lag.highest_equivalent(30_000));
+    assert_eq!(lag.min(), 1);
+}
+
+#[test]
+fn the_over_time_series_follows_the_interval_when_one_is_set() {
+    // 500 ms intervals: ok chats done at 10 + 110 = 120 ms and 600 + 110 = 710 ms, an error done at 1,100 + 0.
+    let mut m = Metrics::new(1000.0, 10.0);
+    m.interval_s = 0.5;
+    m.add(&ok(0, 1, "m", false, 100.0, 10.0));
+    m.add(&ok(1, 1, "m", false, 100.0, 600.0));
+    m.add(&Record {
+        sent_ms: Some(1100.0),
+        ..chat(2, 1, "m", false, Outcome::Error)
+    });
+    let series: Vec<(u64, u64)> = m.targets["g"]
+        .per_interval
+        .iter()
+        .map(|i| (i.ok, i.errors))
+        .collect();
+    assert_eq!(series, [(1, 0), (1, 0), (0, 1)]);
+    // Without an interval there is no such series.
+    let mut m = Metrics::new(1000.0, 10.0);
+    m.add(&ok(0, 1, "m", false, 100.0, 10.0));
+    assert!(m.targets["g"].per_interval.is_empty());
+}
+
+#[test]
+fn latency_by_model_keeps_the_stream_modes_apart() {
+    // Model m streamed, then plain, then streamed again; model n plain: three groups, each with its own rows.
+    let mut m = Metrics::new(1000.0, 10.0);
+    m.add(&ok(0, 1, "m", true, 100.0, 0.0));
+    m.add(&ok(1, 1, "m", false, 200.0, 0.0));
+    m.add(&ok(2, 1, "m", true, 300.0, 0.0));
+    m.add(&ok(3, 1, "n", false, 400.0, 0.0));
+    let groups: Vec<(&str, bool, u64, u64)> = m.targets["g"]
+        .by_model
+        .iter()
+        .map(|((model, stream), g)| (model.as_str(), *stream, g.requests, g.latency.len()))
+        .collect();
+    assert_eq!(
+        groups,
+        [("m", false, 1, 1), ("m", true, 2, 2), ("n", false, 1, 1)]
+    );
+}
