@@ -93,3 +93,28 @@ fn latency_by_model_keeps_the_stream_modes_apart() {
         [("m", false, 1, 1), ("m", true, 2, 2), ("n", false, 1, 1)]
     );
 }
+
+#[test]
+fn metrics_read_back_from_requests_csv() {
+    // Conversation 0: one ok chat costing 1,000 nano-USD; conversation 1: a request never sent (incomplete).
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("requests.csv");
+    let mut w = csv::Writer::from_path(&p).unwrap();
+    w.serialize(Record {
+        cost_nano_usd: 1000,
+        ..ok(0, 1, "m", false, 100.0, 0.0)
+    })
+    .unwrap();
+    w.serialize(chat(1, 1, "m", false, Outcome::NotSent))
+        .unwrap();
+    w.flush().unwrap();
+    drop(w);
+    let m = Metrics::from_csv(&p, 1000.0, 10.0).unwrap();
+    assert_eq!(m.metric("g", "requests"), Some(2.0));
+    // 1 finished request over the 10 s window.
+    assert_eq!(m.metric("g", "rps"), Some(0.1));
+    // Only conversation 0 is measured whole: 1,000 nano-USD x 1,000 conversations a day x 30 days = $0.03.
+    assert_eq!(m.targets["g"].measured_conversations(), 1);
+    let monthly = m.metric("g", "monthly_cost_usd").unwrap();
+    assert!((monthly - 0.03).abs() < 1e-12, "{monthly}");
+}
