@@ -219,13 +219,14 @@ async fn a_chat_request_records_its_timings_tokens_cost_and_answer() {
     assert_eq!(r.status, Some(200));
     assert_eq!(r.scheduled_ms, 2000.0);
     assert_eq!(r.latency_ms, Some(250.0));
-    // Sent about 3 s into the run, answered 250 ms after it went out, so about 1.25 s after it was due.
+    // Sent about 3 s into the run, answered 250 ms after it went out, so about 1.25 s after it was due (a second
+    // of slack for a loaded machine).
     let sent = r.sent_ms.unwrap();
-    assert!((3000.0..3500.0).contains(&sent), "{sent}");
+    assert!((3000.0..4000.0).contains(&sent), "{sent}");
     let e2e = r.e2e_ms.unwrap();
-    assert!((250.0..750.0).contains(&e2e), "{e2e}");
+    assert!((250.0..1250.0).contains(&e2e), "{e2e}");
     let late = r.from_scheduled_ms.unwrap();
-    assert!((1250.0..1750.0).contains(&late), "{late}");
+    assert!((1250.0..2250.0).contains(&late), "{late}");
     // The instant handed back is the answer's.
     let sent_at = script.sent_at.lock().unwrap().unwrap();
     assert_eq!(done, sent_at + Duration::from_millis(250));
