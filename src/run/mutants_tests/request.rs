@@ -92,6 +92,9 @@ fn conv(stream: bool) -> ConvPlan {
     }
 }
 
+/// Longest a scripted request may take: every test's waits add up to well under a second.
+const LONGEST: Duration = Duration::from_secs(10);
+
 /// One scripted attempt, built from the instant `make` was called (its send time).
 type Step = Box<dyn FnOnce(Instant) -> Attempt + Send>;
 
@@ -153,7 +156,10 @@ async fn send(
             (step(now), st)
         }
     };
-    request(shared, state, slot, make, cs).await
+    // Bounded: a loop that never ends (a backoff in hours, say) fails the test instead of hanging it.
+    tokio::time::timeout(LONGEST, request(shared, state, slot, make, cs))
+        .await
+        .expect("the request ends within LONGEST")
 }
 
 /// A 200 answering `answer` after `latency`, with the server's usage if given.
@@ -663,7 +669,12 @@ async fn a_request_that_outlives_the_timeout_fails_as_a_timeout() {
         }
     };
     let t = Instant::now();
-    let (r, answer, _) = request(&sh, &st, slot, make, &mut ConvState::default()).await;
+    let (r, answer, _) = tokio::time::timeout(
+        LONGEST,
+        request(&sh, &st, slot, make, &mut ConvState::default()),
+    )
+    .await
+    .unwrap();
     assert!(t.elapsed() < Duration::from_secs(5));
     assert_eq!(answer, None);
     assert_eq!(
