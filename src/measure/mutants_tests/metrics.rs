@@ -25,15 +25,78 @@ fn unavailable_creates_count_in_the_target_total() {
 }
 
 #[test]
-fn cancelled_requests_are_a_figure_of_their_own() {
+fn every_count_is_a_figure_of_its_own() {
+    // Two cancelled streams; one ok chat (2 attempts, 10 tokens in, 20 out); one estimated ok chat (3 in, 4 out);
+    // an error; a request not sent.
     let mut m = Metrics::new(1000.0, 10.0);
     m.add(&chat(0, 1, "m", true, Outcome::Cancelled));
     m.add(&chat(1, 1, "m", true, Outcome::Cancelled));
-    m.add(&ok(2, 1, "m", false, 100.0, 0.0));
-    // summary.csv's column (thresholds do not name it).
+    m.add(&Record {
+        attempts: 2,
+        retries: 1,
+        input_tokens: 10,
+        output_tokens: 20,
+        ..ok(2, 1, "m", false, 100.0, 0.0)
+    });
+    m.add(&Record {
+        input_tokens: 3,
+        output_tokens: 4,
+        tokens_estimated: true,
+        ..ok(3, 1, "m", false, 100.0, 0.0)
+    });
+    m.add(&chat(4, 1, "m", false, Outcome::Error));
+    m.add(&chat(5, 1, "m", false, Outcome::NotSent));
+    // summary.csv's columns (thresholds name most of them, not `cancelled`).
     let all = m.targets["g"].all();
-    assert_eq!(all.figure(Metric::Cancelled), Some(Figure::Count(2)));
-    assert_eq!(all.figure(Metric::Ok), Some(Figure::Count(1)));
+    let counts: Vec<Option<Figure>> = [
+        Metric::Requests,
+        Metric::Ok,
+        Metric::Errors,
+        Metric::Cancelled,
+        Metric::NotSent,
+        Metric::Retries,
+        Metric::InputTokens,
+        Metric::OutputTokens,
+        Metric::EstimatedTokenRows,
+    ]
+    .into_iter()
+    .map(|k| all.figure(k))
+    .collect();
+    let want = [6, 2, 1, 2, 1, 1, 13, 24, 1].map(|c| Some(Figure::Count(c)));
+    assert_eq!(counts, want);
+}
+
+#[test]
+fn retries_of_creates_count_in_the_target_total() {
+    let mut m = Metrics::new(1000.0, 10.0);
+    m.add(&Record {
+        retries: 2,
+        attempts: 3,
+        ..ok(0, 1, "m", false, 100.0, 0.0)
+    });
+    m.add(&Record {
+        op: OP_CREATE.into(),
+        retries: 1,
+        attempts: 2,
+        ..ok(0, 0, "m", false, 5.0, 0.0)
+    });
+    let all = m.targets["g"].all();
+    assert_eq!((all.retries, all.attempts), (3, 5));
+}
+
+#[test]
+fn a_stream_that_came_in_one_chunk_adds_nothing_to_tokens_per_second() {
+    // 5 tokens at ITL 10 ms: 4 tokens over 40 ms. 3 tokens in one chunk (ITL 0): no time to divide by, so its tokens
+    // stay out too. 4 / 0.040 s = 100 tokens/s.
+    let mut m = Metrics::new(1000.0, 10.0);
+    for (conv, tokens, itl) in [(0, 5, 10.0), (1, 3, 0.0)] {
+        m.add(&Record {
+            output_tokens: tokens,
+            itl_ms: Some(itl),
+            ..ok(conv, 1, "m", true, 100.0, 0.0)
+        });
+    }
+    assert_eq!(m.metric("g", "output_tokens_per_s"), Some(100.0));
 }
 
 #[test]
