@@ -181,3 +181,41 @@ fn metrics_read_back_from_requests_csv() {
     let monthly = m.metric("g", "monthly_cost_usd").unwrap();
     assert!((monthly - 0.03).abs() < 1e-12, "{monthly}");
 }
+
+#[test]
+fn cancelled_and_estimated_creates_count_in_the_target_total() {
+    // Chat: one cancelled, one estimated ok. Creates: one cancelled, two estimated ok.
+    let mut m = Metrics::new(1000.0, 10.0);
+    let estimated = |conv, turn| Record {
+        tokens_estimated: true,
+        ..ok(conv, turn, "m", false, 5.0, 0.0)
+    };
+    let create = |r: Record| Record {
+        op: OP_CREATE.into(),
+        ..r
+    };
+    m.add(&chat(0, 1, "m", false, Outcome::Cancelled));
+    m.add(&estimated(1, 1));
+    m.add(&create(chat(2, 0, "m", false, Outcome::Cancelled)));
+    m.add(&create(estimated(3, 0)));
+    m.add(&create(estimated(4, 0)));
+    let all = m.targets["g"].all();
+    assert_eq!((all.cancelled, all.estimated_rows), (2, 3));
+}
+
+#[test]
+fn failed_streams_give_no_ttft_sample_for_the_verdict() {
+    // A cancelled stream and a cut one, each with a first token; one ok stream at TTFT 40 ms.
+    let mut m = Metrics::new(1000.0, 10.0);
+    for (conv, outcome) in [(0, Outcome::Cancelled), (1, Outcome::Error)] {
+        m.add(&Record {
+            ttft_ms: Some(900.0),
+            ..chat(conv, 1, "m", true, outcome)
+        });
+    }
+    m.add(&Record {
+        ttft_ms: Some(40.0),
+        ..ok(2, 1, "m", true, 100.0, 0.0)
+    });
+    assert_eq!(m.targets["g"].ttft_samples, vec![40.0]);
+}
