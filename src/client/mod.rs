@@ -12,6 +12,9 @@ pub mod secret;
 pub mod sse;
 pub(crate) mod webhook;
 
+#[cfg(test)]
+mod mutants_tests;
+
 pub(crate) use attempt::{Attempt, ErrorKind};
 pub use http::{ConvState, Endpoint};
 

@@ -430,6 +430,7 @@ fn thresholds_print_their_figures_at_three_precisions() {
 }
 
 mod decision;
+mod metrics;
 
 #[test]
 fn goodput_counts_ok_chats_within_their_limit() {
