@@ -36,7 +36,7 @@ pub(super) async fn not_sent_conversation(
     }
 }
 
-pub(super) async fn emit(shared: &Shared, r: Record) {
+async fn emit(shared: &Shared, r: Record) {
     if let Some(observe) = &shared.control.observer {
         observe(&r);
     }

@@ -50,7 +50,6 @@ pub(crate) async fn run(
     let csv_path = out_dir.join("requests.csv");
     let (tx, rx) = mpsc::channel::<Record>(65_536);
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    // The exact number of conversations: the plan is deterministic, so count it.
     let progress = progress.then(|| new_progress(loaded, window, slice, &targets));
     let sink = tokio::spawn(crate::run::sink::write_records(
         csv_path.clone(),
@@ -117,8 +116,8 @@ pub(crate) async fn run(
     })
 }
 
-/// The progress counters, with the exact planned number of conversations (none for a closed run, whose
-/// conversations are as many as the targets get through).
+/// The progress counters, with the exact planned number of conversations, counted from the deterministic plan (none
+/// for a closed run, whose conversations are as many as the targets get through).
 fn new_progress(
     loaded: &Loaded,
     window: f64,
