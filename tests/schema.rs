@@ -127,6 +127,8 @@ fn fill_template(text: &str) -> String {
         ("__IN_FLIGHT__", "64"),
         ("__STREAM__", "0.5"),
         ("__ROOT__", ROOT),
+        // the saturation form (the fixed-rate form is a comment)
+        ("__CLOSED__", "closed: {vus: 64}"),
     ]
     .iter()
     .fold(text.to_string(), |t, (k, v)| t.replace(k, v))
