@@ -1,4 +1,4 @@
-# Shell helpers shared by bench/compare.sh and bench/lag.sh (sourced; needs $PY).
+# Shell helpers shared by bench/compare.sh, bench/lag.sh and bench/instr.sh (sourced; needs $PY).
 
 # free_port: a free TCP port on 127.0.0.1.
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -14,4 +14,23 @@ for pair in kv:
     t = t.replace(f"__{k}__", v)
 open(dst, "w").write(t)
 PYEOF
+}
+
+# start_server MOCK_BIN: the load server on a free port of 127.0.0.1: nginx (one worker, `return 200` of
+# bench/body.json) when $SERVER is nginx and nginx is installed, else `MOCK_BIN mock bench/mock-zero.yaml`. Sets
+# PORT, URL and SERVER, adds the server's pid to PIDS, and waits (at most 10 s) until it answers. Needs TMP and HERE.
+start_server() {
+    PORT=$(free_port)
+    URL=http://127.0.0.1:$PORT/v1/chat/completions
+    if [[ $SERVER == nginx ]] && command -v nginx >/dev/null; then
+        mkdir -p "$TMP/nginx"
+        render "$HERE/nginx.conf" "$TMP/nginx/nginx.conf" "TMP=$TMP/nginx" "PORT=$PORT" \
+            "BODY=$(tr -d '\n' <"$HERE/body.json")"
+        nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
+    else
+        SERVER=mock
+        "$1" mock "$HERE/mock-zero.yaml" --port "$PORT" >"$TMP/mock.out" 2>&1 &
+    fi
+    PIDS+=($!)
+    for _ in $(seq 100); do curl -s -o /dev/null -X POST "$URL" -d '{}' && break; sleep 0.1; done
 }

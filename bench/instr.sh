@@ -34,19 +34,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
 trap cleanup EXIT
 . "$HERE/common.sh"
-PORT=$(free_port)
-URL=http://127.0.0.1:$PORT/v1/chat/completions
-if [[ $SERVER == nginx ]] && command -v nginx >/dev/null; then
-    mkdir -p "$TMP/nginx"
-    render "$HERE/nginx.conf" "$TMP/nginx/nginx.conf" "TMP=$TMP/nginx" "PORT=$PORT" \
-        "BODY=$(tr -d '\n' <"$HERE/body.json")"
-    nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
-else
-    SERVER=mock
-    "${BINS[0]}" mock "$HERE/mock-zero.yaml" --port "$PORT" >"$TMP/mock.out" 2>&1 &
-fi
-PIDS+=($!)
-for _ in $(seq 100); do curl -s -o /dev/null -X POST "$URL" -d '{}' && break; sleep 0.1; done
+start_server "${BINS[0]}"
 
 for n in "$N" "$((2 * N))"; do
     render "$HERE/scenarios/openai-bench.yaml" "$TMP/closed-$n.yaml" "NAME=instr-$n" "PORT=$PORT" "RATE=1000" \

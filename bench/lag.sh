@@ -33,19 +33,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
 trap cleanup EXIT
 . "$HERE/common.sh"
-PORT=$(free_port)
-URL=http://127.0.0.1:$PORT/v1/chat/completions
-if [[ $SERVER == nginx ]] && command -v nginx >/dev/null; then
-    mkdir -p "$TMP/nginx"
-    render "$HERE/nginx.conf" "$TMP/nginx/nginx.conf" "TMP=$TMP/nginx" "PORT=$PORT" \
-        "BODY=$(tr -d '\n' <"$HERE/body.json")"
-    nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
-else
-    SERVER=mock
-    "$A" mock "$HERE/mock-zero.yaml" --port "$PORT" >"$TMP/mock.out" 2>&1 &
-fi
-PIDS+=($!)
-for _ in $(seq 100); do curl -s -o /dev/null -X POST "$URL" -d '{}' && break; sleep 0.1; done
+start_server "$A"
 RES=$TMP/res.jsonl
 : >"$RES"
 for ((r = 1; r <= ROUNDS; r++)); do
