@@ -444,24 +444,17 @@ impl TargetMetrics {
         self.conv_costs.values().filter(|c| !c.incomplete).count() as u64
     }
 
-    /// Cost of the conversations measured whole, of one model or (None) of all, in nano-dollars.
-    pub(crate) fn measured_cost_nano(&self, model: Option<&str>) -> u64 {
+    /// Cost of the conversations measured whole, in nano-dollars (per model: [`Self::measured_cost_by_model`]).
+    pub(crate) fn measured_cost_nano(&self) -> u64 {
         self.conv_costs
             .values()
             .filter(|c| !c.incomplete)
-            .map(|c| match model {
-                None => c.cost_nano,
-                Some(m) => c
-                    .by_model
-                    .iter()
-                    .find(|(n, _)| &**n == m)
-                    .map_or(0, |(_, v)| *v),
-            })
+            .map(|c| c.cost_nano)
             .fold(0u64, u64::saturating_add)
     }
 
-    /// [`measured_cost_nano`](Self::measured_cost_nano) of every model in one pass over the conversations (the cost
-    /// table asked once per model, each a pass: 12% of a 1,000,000-row report).
+    /// Cost of the conversations measured whole, per model, in one pass over the conversations (the cost table once
+    /// asked for each model in a pass of its own: 12% of a 1,000,000-row report).
     pub(crate) fn measured_cost_by_model(&self) -> BTreeMap<&str, u64> {
         let mut out: BTreeMap<&str, u64> = BTreeMap::new();
         for c in self.conv_costs.values().filter(|c| !c.incomplete) {
@@ -483,7 +476,7 @@ impl TargetMetrics {
         let conv = self.measured_conversations();
         (conv > 0).then(|| {
             crate::measure::cost::monthly_projection_usd(
-                self.measured_cost_nano(None),
+                self.measured_cost_nano(),
                 conv,
                 conversations_per_day,
             )
@@ -602,8 +595,7 @@ impl Metrics {
                     Metric::CostPer1kConversationsUsd => {
                         let c = t.measured_conversations();
                         (c > 0).then(|| {
-                            crate::config::prices::nano_to_usd(t.measured_cost_nano(None))
-                                / c as f64
+                            crate::config::prices::nano_to_usd(t.measured_cost_nano()) / c as f64
                                 * 1000.0
                         })
                     }

@@ -193,7 +193,7 @@ pub(crate) fn cost_lines(metrics: &Metrics) -> Vec<CostLine> {
             all.input_tokens,
             all.output_tokens,
             all.cost_nano,
-            t.measured_cost_nano(None),
+            t.measured_cost_nano(),
         );
     }
     out

@@ -86,8 +86,8 @@ fn interrupted_run_projects_from_completed_conversations() {
     m.align_measured_conversations();
     assert_eq!(m.targets["g"].measured_conversations(), 3);
     assert_eq!(m.targets["l"].measured_conversations(), 3);
-    assert_eq!(m.targets["l"].measured_cost_nano(None), 6000);
-    assert_eq!(m.targets["g"].measured_cost_nano(None), 3000);
+    assert_eq!(m.targets["l"].measured_cost_nano(), 6000);
+    assert_eq!(m.targets["g"].measured_cost_nano(), 3000);
 }
 
 #[test]
