@@ -103,10 +103,31 @@ pub(crate) fn plan(loaded: &Loaded, duration_s: f64) -> Plan {
 pub(crate) fn describe(loaded: &Loaded, p: &Plan) -> String {
     let s = &loaded.scenario;
     let mut o = String::new();
-    if let Some(c) = s.traffic.closed {
-        describe_closed(&mut o, loaded, p, c.vus);
-        return o;
+    match s.traffic.closed {
+        Some(c) => describe_closed(&mut o, loaded, p, c.vus),
+        None => describe_open(&mut o, loaded, p),
     }
+    if let Some(c) = &s.canary {
+        for (i, ph) in c.phases.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "  canary phase {i} `{}`: {:.0}% of users to the gateway for {} s, {} thresholds",
+                ph.name,
+                ph.share * 100.0,
+                ph.duration_s,
+                ph.thresholds.len()
+            );
+        }
+    }
+    for w in &p.warnings {
+        let _ = writeln!(o, "warning: {w}");
+    }
+    o
+}
+
+/// An open run's plan: its arrival rate, and per target the expected conversations, requests and offered rate.
+fn describe_open(o: &mut String, loaded: &Loaded, p: &Plan) {
+    let s = &loaded.scenario;
     let _ = writeln!(
         o,
         "{}: ok: {} targets, {:.1} conversations/s for {} s ({:?} arrivals, ~{:.1} turns per conversation), {} thresholds",
@@ -125,22 +146,6 @@ pub(crate) fn describe(loaded: &Loaded, p: &Plan) -> String {
             t.name, t.conversations_per_s, t.conversations, t.requests, t.offered_rps, s.limits.max_rps
         );
     }
-    if let Some(c) = &s.canary {
-        for (i, ph) in c.phases.iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "  canary phase {i} `{}`: {:.0}% of users to the gateway for {} s, {} thresholds",
-                ph.name,
-                ph.share * 100.0,
-                ph.duration_s,
-                ph.thresholds.len()
-            );
-        }
-    }
-    for w in &p.warnings {
-        let _ = writeln!(o, "warning: {w}");
-    }
-    o
 }
 
 /// A closed run's plan: its virtual users, not a rate (how many conversations they get through is the result).
@@ -161,9 +166,6 @@ fn describe_closed(o: &mut String, loaded: &Loaded, p: &Plan, vus: u32) {
             "  {:<12} {vus} virtual users: as many conversations as it answers (max_rps {})",
             t.name, s.limits.max_rps
         );
-    }
-    for w in &p.warnings {
-        let _ = writeln!(o, "warning: {w}");
     }
 }
 
