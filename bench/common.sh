@@ -34,3 +34,13 @@ start_server() {
     PIDS+=($!)
     for _ in $(seq 100); do curl -s -o /dev/null -X POST "$URL" -d '{}' && break; sleep 0.1; done
 }
+
+# cutover_scenario NAME RATE IN_FLIGHT STREAM PORT [VUS] -> path of bench/scenarios/openai-bench.yaml rendered into
+# $TMP/NAME.yaml: open-model arrivals at RATE/s, or closed with VUS virtual users. Needs TMP, HERE and ROOT.
+cutover_scenario() {
+    local f=$TMP/$1.yaml closed="# open model: arrivals at time_scale/s"
+    [[ -z ${6:-} ]] || closed="closed: {vus: $6}"
+    render "$HERE/scenarios/openai-bench.yaml" "$f" "NAME=$1" "PORT=$5" "RATE=$2" \
+        "IN_FLIGHT=$3" "STREAM=$4" "ROOT=$ROOT" "CLOSED=$closed"
+    echo "$f"
+}

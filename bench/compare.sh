@@ -187,15 +187,6 @@ run_wrk() { # MODE ROUND
     emit "$mode" wrk "$rnd" "$m" "$($PY "$HERE/tally.py" wrk "$o.txt")"
 }
 
-# cutover_scenario NAME RATE IN_FLIGHT STREAM PORT [VUS] -> path of the rendered scenario (closed with VUS users)
-cutover_scenario() {
-    local f=$TMP/$1.yaml closed="# open model: arrivals at time_scale/s"
-    [[ -z ${6:-} ]] || closed="closed: {vus: $6}"
-    render "$HERE/scenarios/openai-bench.yaml" "$f" "NAME=$1" "PORT=$5" "RATE=$2" \
-        "IN_FLIGHT=$3" "STREAM=$4" "ROOT=$ROOT" "CLOSED=$closed"
-    echo "$f"
-}
-
 # sat_vus: the saturation run's virtual users (empty: the open-model approximation, --sat-open)
 sat_vus() { [[ $SAT_OPEN == 1 ]] || echo "$CONNS"; }
 

@@ -37,9 +37,8 @@ trap cleanup EXIT
 start_server "${BINS[0]}"
 
 for n in "$N" "$((2 * N))"; do
-    render "$HERE/scenarios/openai-bench.yaml" "$TMP/closed-$n.yaml" "NAME=instr-$n" "PORT=$PORT" "RATE=1000" \
-        "IN_FLIGHT=$((USERS * 2))" "STREAM=0" "ROOT=$ROOT" "CLOSED=closed: {vus: $USERS}"
-    sed -i "s/^  duration_s: .*/  duration_s: 600/; s/^  max_requests: .*/  max_requests: $n/" "$TMP/closed-$n.yaml"
+    f=$(cutover_scenario "closed-$n" 1000 "$((USERS * 2))" 0 "$PORT" "$USERS")
+    sed -i "s/^  duration_s: .*/  duration_s: 600/; s/^  max_requests: .*/  max_requests: $n/" "$f"
 done
 
 refs() { grep -o 'refs: *[0-9,]*' "$1" | tr -d ', ' | cut -d: -f2; }

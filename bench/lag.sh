@@ -43,9 +43,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         for which in "${order[@]}"; do
             bin=$A
             [[ $which == B ]] && bin=$B
-            scn=$TMP/lag-$rate.yaml out=$TMP/run-$which-$rate-$r
-            render "$HERE/scenarios/openai-bench.yaml" "$scn" "NAME=lag-$rate" "PORT=$PORT" "RATE=$rate" \
-                "IN_FLIGHT=$IN_FLIGHT" "STREAM=0" "ROOT=$ROOT" "CLOSED=# open model"
+            scn=$(cutover_scenario "lag-$rate" "$rate" "$IN_FLIGHT" 0 "$PORT") out=$TMP/run-$which-$rate-$r
             mkdir -p "$out"
             m=$($PY "$HERE/measure.py" --mark "$(awk "BEGIN{print $DURATION + 0.4}")" --out "$out.out" \
                 --err "$out.err" -- "$bin" run "$scn" --out "$out" --duration "$DURATION" --quiet --allow-undecided)
