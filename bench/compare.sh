@@ -132,21 +132,12 @@ if [[ $SERVER == nginx ]] && ! command -v nginx >/dev/null; then
     log "nginx not installed: the embedded zero-latency mock serves instead"
     SERVER=mock
 fi
-PORT=$(free_port)
-URL=http://127.0.0.1:$PORT/v1/chat/completions
+# The embedded mock runs in its own process: ~1 ms per request (tokio timer), see bench/mock-zero.yaml.
+start_server "$BIN"
+wait_http "$URL"
 if [[ $SERVER == mock ]]; then
-    # The embedded mock, in its own process: ~1 ms per request (tokio timer), see bench/mock-zero.yaml.
-    "$BIN" mock "$HERE/mock-zero.yaml" --port "$PORT" >"$TMP/mock-zero.out" 2>&1 &
-    PIDS+=($!)
-    wait_http "$URL"
     log "cutover mock bench/mock-zero.yaml on 127.0.0.1:$PORT; tmp $TMP"
 else
-    mkdir -p "$TMP/nginx"
-    render "$HERE/nginx.conf" "$TMP/nginx/nginx.conf" "TMP=$TMP/nginx" "PORT=$PORT" \
-        "BODY=$(tr -d '\n' <"$HERE/body.json")"
-    nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" &
-    PIDS+=($!)
-    wait_http "$URL"
     log "nginx $(nginx -v 2>&1 | sed 's/.*\///') on 127.0.0.1:$PORT (1 worker); tmp $TMP"
 fi
 
