@@ -124,6 +124,25 @@ impl Script {
 }
 
 /// Send one request of `conv` (turn `turn`, due at `intended`) through the script.
+/// The common case of [`send`]: turn 1 of a non-streamed conversation, due at the run start, fresh state.
+async fn send_chat(
+    shared: &Shared,
+    state: &TargetState,
+    script: &Script,
+) -> (Record, Option<String>, Instant) {
+    let mut cs = ConvState::default();
+    send(
+        shared,
+        state,
+        &conv(false),
+        1,
+        shared.start,
+        script,
+        &mut cs,
+    )
+    .await
+}
+
 async fn send(
     shared: &Shared,
     state: &TargetState,
@@ -311,16 +330,7 @@ async fn a_server_error_is_retried_up_to_max_retries() {
         ok("late", Duration::ZERO, None),
     ];
     let script = Script::new(steps);
-    let (r, answer, _) = send(
-        &sh,
-        &st,
-        &conv(false),
-        1,
-        sh.start,
-        &script,
-        &mut ConvState::default(),
-    )
-    .await;
+    let (r, answer, _) = send_chat(&sh, &st, &script).await;
     assert_eq!(script.calls(), 3);
     assert_eq!(answer, None);
     assert_eq!((r.attempts, r.retries), (3, 2));
@@ -336,16 +346,7 @@ async fn a_server_error_is_retried_up_to_max_retries() {
     );
     // A retry that succeeds ends the loop with the answer.
     let script = Script::new(vec![http_500(), ok("yes", Duration::ZERO, None)]);
-    let (r, answer, _) = send(
-        &sh,
-        &st,
-        &conv(false),
-        1,
-        sh.start,
-        &script,
-        &mut ConvState::default(),
-    )
-    .await;
+    let (r, answer, _) = send_chat(&sh, &st, &script).await;
     assert_eq!((script.calls(), r.attempts, r.retries), (2, 2, 1));
     assert_eq!(
         (r.outcome, answer.as_deref()),
@@ -374,16 +375,7 @@ async fn retry_after_is_followed_and_capped() {
     };
     // 20 ms is followed as given; 5 s is capped to max_retry_after_s (50 ms): 70 ms waited in all.
     let script = Script::new(vec![hint(20), hint(5000), ok("ok", Duration::ZERO, None)]);
-    let (r, _, _) = send(
-        &sh,
-        &st,
-        &conv(false),
-        1,
-        sh.start,
-        &script,
-        &mut ConvState::default(),
-    )
-    .await;
+    let (r, _, _) = send_chat(&sh, &st, &script).await;
     assert_eq!(
         (r.outcome, r.attempts, r.retries),
         (Some(Outcome::Ok), 3, 2)
@@ -409,16 +401,7 @@ async fn the_retry_budget_allows_waits_up_to_and_including_it() {
         )
     };
     let script = Script::new((0..6).map(|_| hint()).collect());
-    let (r, _, _) = send(
-        &sh,
-        &st,
-        &conv(false),
-        1,
-        sh.start,
-        &script,
-        &mut ConvState::default(),
-    )
-    .await;
+    let (r, _, _) = send_chat(&sh, &st, &script).await;
     assert_eq!(script.calls(), 3);
     assert_eq!((r.attempts, r.retries, r.retry_wait_ms), (3, 2, 125.0));
     assert_eq!(
@@ -696,16 +679,7 @@ async fn an_abort_while_waiting_for_the_rate_limiter_leaves_the_request_unsent()
         abort.cancel();
     });
     let script = Script::new(vec![ok("no", Duration::ZERO, None)]);
-    let (r, _, _) = send(
-        &sh,
-        &st,
-        &conv(false),
-        1,
-        sh.start,
-        &script,
-        &mut ConvState::default(),
-    )
-    .await;
+    let (r, _, _) = send_chat(&sh, &st, &script).await;
     stop.await.unwrap();
     assert_eq!(script.calls(), 0);
     assert_eq!(
@@ -731,16 +705,7 @@ async fn an_abort_during_a_retry_wait_ends_the_request_as_cancelled() {
         ),
         ok("no", Duration::ZERO, None),
     ]);
-    let (r, answer, _) = send(
-        &sh,
-        &st,
-        &conv(false),
-        1,
-        sh.start,
-        &script,
-        &mut ConvState::default(),
-    )
-    .await;
+    let (r, answer, _) = send_chat(&sh, &st, &script).await;
     stop.await.unwrap();
     assert_eq!((script.calls(), answer), (1, None));
     assert_eq!(
