@@ -2,7 +2,7 @@
 //! (docs/mutants.md). Expected figures come from the rows each test sends, never from the sink's own tally. The attempt
 //! loop's are in [`request`].
 
-mod request;
+pub(super) mod request;
 
 use std::time::Duration;
 

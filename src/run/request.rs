@@ -389,48 +389,13 @@ pub(crate) fn backoff(p: &RetryPolicy, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::state::{Control, RunTarget};
 
+    /// The attempt-loop tests' fixtures with a spend cap of `cap_nano`.
     fn shared_and_state(cap_nano: u64) -> (Shared, TargetState) {
-        let (tx, _rx) = tokio::sync::mpsc::channel(1);
-        let endpoint = crate::client::Endpoint::new(
-            crate::config::scenario::ProtocolKind::Openai,
-            "http://127.0.0.1:9",
-            None,
-            &Default::default(),
-            None,
-            None,
-        )
-        .unwrap();
-        let target = RunTarget {
-            name: "gw".into(),
-            role: crate::config::scenario::Role::Gateway,
-            endpoint,
-            pricing: Default::default(),
-            is_mock: false,
-            fallback: None,
-        };
-        let limits = crate::config::scenario::Limits {
-            max_in_flight: 10,
-            ..Default::default()
-        };
-        let prices: crate::config::prices::PriceFile =
-            serde_yaml::from_str("models: {m: {input_per_mtok: 1, output_per_mtok: 10}}").unwrap();
-        let shared = Shared {
-            start: Instant::now(),
-            client: reqwest::Client::new(),
-            prices: cost::PriceTable::from_file(prices, "p.yaml").unwrap(),
-            retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(1),
-            max_requests: 10,
-            max_spend_nano: Some(cap_nano),
-            worst_output_tokens: 1000,
-            control: Control::default(),
-            tx,
-            callbacks: None,
-            timer: crate::run::clock::PreciseTimer::start(),
-        };
-        (shared, TargetState::new(target, &limits))
+        let mut shared = crate::run::mutants_tests::request::shared(Instant::now());
+        shared.max_spend_nano = Some(cap_nano);
+        let state = crate::run::mutants_tests::request::state(None, Default::default(), 1e6);
+        (shared, state)
     }
 
     #[test]

@@ -22,7 +22,8 @@ const PROMPT: &str = "how much is a ticket from here to there?";
 /// Prices of model `m`: $1 per million input tokens (1,000 nano-USD a token), $10 per million output (10,000).
 const PRICES: &str = "models: {m: {input_per_mtok: 1, output_per_mtok: 10}}";
 
-fn shared(start: Instant) -> Shared {
+/// The run's shared state for these tests (also `run::request`'s own unit tests).
+pub(in crate::run) fn shared(start: Instant) -> Shared {
     let (tx, _rx) = tokio::sync::mpsc::channel(1);
     let prices: crate::config::prices::PriceFile = serde_yaml::from_str(PRICES).unwrap();
     Shared {
@@ -46,7 +47,12 @@ fn shared(start: Instant) -> Shared {
     }
 }
 
-fn state(webhook: Option<WebhookSettings>, pricing: TargetPricing, max_rps: f64) -> TargetState {
+/// One OpenAI target on a closed port, 4 requests in flight at most (also `run::request`'s own unit tests).
+pub(in crate::run) fn state(
+    webhook: Option<WebhookSettings>,
+    pricing: TargetPricing,
+    max_rps: f64,
+) -> TargetState {
     let mut endpoint = Endpoint::new(
         ProtocolKind::Openai,
         "http://127.0.0.1:9",
