@@ -24,15 +24,25 @@ fn server(delay: Duration) -> Server {
     })
 }
 
-/// One OpenAI target on `srv`, a 1 s window of `vus` closed users (the arrival rate is then unused).
-fn closed(srv: &Server, vus: u32) -> Scn {
-    let mut scn = Scn::new(
-        vec![Target::openai("gw", "gateway", &srv.base_url)],
-        1.0,
-        1.0,
-    );
+/// A 1 s window of `vus` closed users per target (the arrival rate is then unused).
+fn closed_with(targets: Vec<Target>, vus: u32) -> Scn {
+    let mut scn = Scn::new(targets, 1.0, 1.0);
     scn.closed_vus = Some(vus);
     scn
+}
+
+/// One OpenAI gateway on `srv`.
+fn closed(srv: &Server, vus: u32) -> Scn {
+    closed_with(vec![Target::openai("gw", "gateway", &srv.base_url)], vus)
+}
+
+/// A legacy target on `legacy` and a gateway on `gw`, both OpenAI.
+fn closed_pair(legacy: &Server, gw: &Server, vus: u32) -> Scn {
+    let targets = vec![
+        Target::openai("legacy", "legacy", &legacy.base_url),
+        Target::openai("gw", "gateway", &gw.base_url),
+    ];
+    closed_with(targets, vus)
 }
 
 /// The most requests the server received within any span shorter than `span` (sliding over its own receipt log).
@@ -107,15 +117,7 @@ fn virtual_users_run_conversations_back_to_back_never_more_than_n_at_once() {
 fn every_target_gets_the_same_conversations_in_the_same_order_as_many_as_it_answers() {
     let dir = tempfile::tempdir().unwrap();
     let (fast, slow) = (server(50 * MS), server(200 * MS));
-    let mut scn = Scn::new(
-        vec![
-            Target::openai("legacy", "legacy", &fast.base_url),
-            Target::openai("gw", "gateway", &slow.base_url),
-        ],
-        1.0,
-        1.0,
-    );
-    scn.closed_vus = Some(2);
+    let mut scn = closed_pair(&fast, &slow, 2);
     scn.users = 1_000_000;
     let path = scn.write(dir.path());
     let (out, run) = run_scenario(dir.path(), &path, "r");
@@ -148,18 +150,7 @@ fn every_target_gets_the_same_conversations_in_the_same_order_as_many_as_it_answ
 fn a_closed_run_refuses_a_shape_a_canary_no_users_and_more_shards_than_users() {
     let dir = tempfile::tempdir().unwrap();
     let srv = server(MS);
-    let base = || {
-        let mut s = Scn::new(
-            vec![
-                Target::openai("legacy", "legacy", &srv.base_url),
-                Target::openai("gw", "gateway", &srv.base_url),
-            ],
-            1.0,
-            1.0,
-        );
-        s.closed_vus = Some(2);
-        s
-    };
+    let base = || closed_pair(&srv, &srv, 2);
     let check = |scn: Scn, args: &[&str], field: &str| {
         let path = scn.write(dir.path());
         let mut a = args.to_vec();
