@@ -1,27 +1,29 @@
 //! A precise timer for arrivals and think times. tokio's timer wheel has a 1 ms resolution: a sleep fires on the tick
 //! after its instant, so an arrival planned 50 µs ahead is sent up to about 1 ms late, and at 20,000 arrivals/s every
-//! send lags by a tick (issue 12 measured p50 1.1 ms, p99 2.0 ms). This timer keeps the pending instants in a heap
-//! served by one thread that waits on a condition variable with the exact timeout (an hrtimer on Linux), spins for
-//! the last few microseconds, and wakes each sleeper through a oneshot. The thread asks Linux for a 1 µs timer slack
-//! (the default 50 µs lets a timed wait return up to 50 µs late), so it can wait until [`SPIN`] before the instant
-//! rather than spin through the last 50 µs: at 20,000 arrivals/s (50 µs apart) the old 40 µs spin window kept the
-//! thread spinning almost all the time, a whole core.
-//! Cost: one lock, one heap push and one cross-thread wake per sleep; no task spins.
+//! send lags by a tick (issue 12 measured p50 1.1 ms, p99 2.0 ms).
+//!
+//! On Linux this timer keeps the pending instants in one heap and arms one `timerfd` (an hrtimer, no timer slack) at
+//! the earliest of them, registered with tokio's reactor: when it expires, the worker waiting in `epoll` wakes, a
+//! small task pops what is due and wakes those sleepers on that same worker. So an arrival costs one wake of a
+//! parked worker, and none when the workers are busy: no thread of its own, no cross-thread hand-off, no spinning.
+//! (The timer this replaces had its own thread: every arrival woke that thread and then a worker, and at 20,000
+//! arrivals/s the context switches were most of the generator's CPU.)
+//!
+//! Wake-ups are at least [`MIN_GAP`] apart: an instant that falls sooner after the previous wake-up waits for that
+//! gap and is released with the others due by then. Below 1 / `MIN_GAP` arrivals per second every sleeper has its own
+//! wake-up; above it, arrivals go out in small batches, late by less than `MIN_GAP`, so the number of wake-ups stays
+//! bounded at any rate. A sleep never ends early. Elsewhere (no timerfd), tokio's timer.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-/// Below this much time left the timer thread spins instead of waiting: a timed wait returns late by the wake-up
-/// latency (a few µs to ~15 µs with a 1 µs slack on an idle core), which the spin absorbs.
-const SPIN: Duration = Duration::from_micros(15);
-
-/// The timer slack the timer thread asks for (Linux `PR_SET_TIMERSLACK`, nanoseconds).
-#[cfg(target_os = "linux")]
-const SLACK_NS: libc::c_ulong = 1_000;
+/// The shortest time between two wake-ups of the timer (see the module docs): the most a sleep ends late by
+/// batching, on top of the wake-up latency.
+pub(crate) const MIN_GAP: Duration = Duration::from_micros(50);
 
 struct Entry {
     at: Instant,
@@ -46,107 +48,224 @@ impl Ord for Entry {
     }
 }
 
+/// The pending sleeps and when the timerfd is armed.
 #[derive(Default)]
 struct Queue {
     heap: BinaryHeap<Reverse<Entry>>,
     seq: u64,
-    closed: bool,
+    /// The instant the timerfd is armed for, if it is.
+    armed: Option<Instant>,
+    /// The last wake-up, which the next one keeps [`MIN_GAP`] away from.
+    last_fire: Option<Instant>,
 }
 
+/// The handle a run shares. The timerfd and its task start with the first sleep that needs them (inside the
+/// runtime) and stop when the handle is dropped; sleeps still pending then end at once.
 #[derive(Default)]
+pub(crate) struct PreciseTimer {
+    started: OnceLock<Option<Started>>,
+}
+
+struct Started {
+    inner: Arc<Inner>,
+    task: tokio::task::JoinHandle<()>,
+}
+
 struct Inner {
     queue: Mutex<Queue>,
-    changed: Condvar,
-}
-
-/// The handle a run shares; the thread ends when it is dropped (entries left are those of sleeps given up).
-pub(crate) struct PreciseTimer {
-    inner: Arc<Inner>,
+    fd: fd::TimerFd,
 }
 
 impl PreciseTimer {
     pub(crate) fn start() -> Self {
-        let inner = Arc::new(Inner::default());
-        let worker = inner.clone();
-        std::thread::Builder::new()
-            .name("cutover-timer".into())
-            .spawn(move || {
-                // Best effort: without it the timer is as precise, it only spins longer.
-                #[cfg(target_os = "linux")]
-                // SAFETY: PR_SET_TIMERSLACK takes one integer argument and affects only the calling thread.
-                unsafe {
-                    libc::prctl(libc::PR_SET_TIMERSLACK, SLACK_NS);
-                }
-                serve(&worker)
-            })
-            .expect("spawning the timer thread");
-        PreciseTimer { inner }
+        Self::default()
     }
 
-    /// Resolve at `at` (at once if it has passed). Never early; late by the wake-up latency only.
+    /// Resolve at `at` (at once if it has passed). Never early; late by the wake-up latency and, above 1 /
+    /// [`MIN_GAP`] sleeps per second, by less than `MIN_GAP` more.
     pub(crate) async fn sleep_until(&self, at: Instant) {
         if at <= Instant::now() {
             return;
         }
+        let Some(started) = self.started.get_or_init(Started::new) else {
+            return tokio::time::sleep_until(at.into()).await;
+        };
         let (tx, rx) = oneshot::channel();
-        {
-            let mut q = self.inner.queue.lock().expect("timer lock");
-            q.seq += 1;
-            let seq = q.seq;
-            let earliest = q.heap.peek().is_none_or(|Reverse(e)| at < e.at);
-            q.heap.push(Reverse(Entry { at, seq, wake: tx }));
-            if earliest {
-                self.inner.changed.notify_one();
-            }
-        }
-        // The thread sends at `at` or later. (The timer cannot close under a sleeper: it borrows the handle.)
+        started.inner.register(Entry {
+            at,
+            seq: 0,
+            wake: tx,
+        });
+        // The task sends at `at` or later; an error means the timer was dropped, which ends the sleep.
         let _ = rx.await;
     }
 }
 
 impl Drop for PreciseTimer {
     fn drop(&mut self) {
-        let mut q = self.inner.queue.lock().expect("timer lock");
-        q.closed = true;
-        q.heap.clear();
-        self.inner.changed.notify_one();
+        if let Some(Some(s)) = self.started.get() {
+            s.task.abort();
+        }
     }
 }
 
-fn serve(inner: &Inner) {
-    let mut q = inner.queue.lock().expect("timer lock");
-    loop {
-        if q.closed {
-            return;
+impl Started {
+    /// The timerfd and its task, or None outside a tokio runtime with I/O or where there is no timerfd.
+    fn new() -> Option<Started> {
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        let _guard = handle.enter();
+        let inner = Arc::new(Inner {
+            queue: Mutex::new(Queue::default()),
+            fd: fd::TimerFd::new()?,
+        });
+        let task = handle.spawn(drive(inner.clone()));
+        Some(Started { inner, task })
+    }
+}
+
+impl Inner {
+    fn register(&self, mut e: Entry) {
+        let mut q = self.queue.lock().expect("timer lock");
+        q.seq += 1;
+        e.seq = q.seq;
+        let at = q.last_fire.map_or(e.at, |l| e.at.max(l + MIN_GAP));
+        if q.armed.is_none_or(|armed| at < armed) {
+            self.fd.arm(at);
+            q.armed = Some(at);
         }
-        let Some(Reverse(next)) = q.heap.peek() else {
-            q = inner.changed.wait(q).expect("timer lock");
-            continue;
-        };
-        let now = Instant::now();
-        let left = next.at.saturating_duration_since(now);
-        if left > SPIN {
-            q = inner
-                .changed
-                .wait_timeout(q, left - SPIN)
-                .expect("timer lock")
-                .0;
-            continue;
-        }
-        if !left.is_zero() {
-            // The last microseconds: spin with the lock released so sleepers can still register.
-            let at = next.at;
-            drop(q);
-            while Instant::now() < at {
-                std::hint::spin_loop();
-            }
-            q = inner.queue.lock().expect("timer lock");
-            continue;
-        }
+        q.heap.push(Reverse(e));
+    }
+
+    /// Wake every sleeper that is due and arm the timerfd for the next one, at least [`MIN_GAP`] from now.
+    fn fire(&self) {
+        let mut q = self.queue.lock().expect("timer lock");
         let now = Instant::now();
         while q.heap.peek().is_some_and(|Reverse(e)| e.at <= now) {
             let Reverse(e) = q.heap.pop().expect("peeked");
             let _ = e.wake.send(());
+        }
+        q.last_fire = Some(now);
+        q.armed = q.heap.peek().map(|Reverse(e)| e.at.max(now + MIN_GAP));
+        if let Some(at) = q.armed {
+            self.fd.arm(at);
+        }
+    }
+}
+
+/// The timer's task: on every expiry of the timerfd, wake what is due.
+async fn drive(inner: Arc<Inner>) {
+    while inner.fd.expired().await {
+        inner.fire();
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod fd {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::time::Instant;
+
+    use tokio::io::unix::AsyncFd;
+
+    /// A non-blocking `CLOCK_MONOTONIC` timerfd registered with tokio's reactor, armed at absolute instants.
+    pub(super) struct TimerFd {
+        fd: AsyncFd<OwnedFd>,
+        /// One `Instant` and the same moment on `CLOCK_MONOTONIC` (the clock `Instant` reads on Linux), so an
+        /// `Instant` converts to the timerfd's absolute time.
+        base: (Instant, libc::timespec),
+    }
+
+    impl TimerFd {
+        pub(super) fn new() -> Option<TimerFd> {
+            // SAFETY: timerfd_create takes two integer arguments and returns a new descriptor or -1.
+            let raw = unsafe {
+                libc::timerfd_create(
+                    libc::CLOCK_MONOTONIC,
+                    libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+                )
+            };
+            if raw < 0 {
+                return None;
+            }
+            // SAFETY: `raw` is a descriptor just created and owned by nobody else.
+            let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: clock_gettime writes one timespec through a valid pointer.
+            let base_instant = Instant::now();
+            if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+                return None;
+            }
+            // SAFETY: an OwnedFd's descriptor stays open and the same until the AsyncFd that owns it drops it.
+            let fd =
+                unsafe { AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE) }
+                    .ok()?;
+            Some(TimerFd {
+                fd,
+                base: (base_instant, ts),
+            })
+        }
+
+        /// Arm for `at` (an instant already past expires at once). Replaces the previous setting.
+        pub(super) fn arm(&self, at: Instant) {
+            let (b, ts) = self.base;
+            let d = at.saturating_duration_since(b);
+            let nanos = ts.tv_nsec as u64 + u64::from(d.subsec_nanos());
+            let value = libc::timespec {
+                tv_sec: ts.tv_sec
+                    + d.as_secs() as libc::time_t
+                    + (nanos / 1_000_000_000) as libc::time_t,
+                tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+            };
+            let spec = libc::itimerspec {
+                it_interval: libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                },
+                it_value: value,
+            };
+            // SAFETY: the descriptor is a timerfd we own; `spec` is valid; the old value is not asked for. The
+            // absolute value is never zero (the monotonic clock was past zero at `base`), so this never disarms.
+            unsafe {
+                libc::timerfd_settime(
+                    self.fd.as_raw_fd(),
+                    libc::TFD_TIMER_ABSTIME,
+                    &spec,
+                    std::ptr::null_mut(),
+                )
+            };
+        }
+
+        /// Wait for the next expiry and consume it; false when the reactor is gone.
+        pub(super) async fn expired(&self) -> bool {
+            let Ok(mut ready) = self.fd.readable().await else {
+                return false;
+            };
+            let mut count = [0u8; 8];
+            // SAFETY: reads at most 8 bytes into an 8-byte buffer; EAGAIN (a re-arm reset the count) is fine: the
+            // caller looks at the clock, not at the count.
+            unsafe { libc::read(self.fd.as_raw_fd(), count.as_mut_ptr().cast(), 8) };
+            ready.clear_ready();
+            true
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod fd {
+    use std::time::Instant;
+
+    /// No timerfd here: [`super::PreciseTimer`] falls back to tokio's timer.
+    pub(super) struct TimerFd;
+
+    impl TimerFd {
+        pub(super) fn new() -> Option<TimerFd> {
+            None
+        }
+        pub(super) fn arm(&self, _at: Instant) {}
+        pub(super) async fn expired(&self) -> bool {
+            false
         }
     }
 }
