@@ -7,13 +7,14 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
 use super::attempt::{Attempt, ErrorKind};
 use super::secret::Secret;
 use super::sse::{self, SseParser, StreamItem};
+use super::transport::{self, Outgoing, PlainClient, Response};
 use crate::config::scenario::{CozeSettings, ProtocolKind};
 
 /// Build the HTTP client: no proxies and no redirects (traffic must go where the scenario says: a followed redirect
@@ -65,6 +66,11 @@ pub struct Endpoint {
     /// `POST /v1/chat/completions` under `base`, joined once: joining per request re-parsed the URL (~13,000
     /// instructions a request, callgrind).
     pub(crate) chat_url: reqwest::Url,
+    /// hyper's client for a plain-`http` target's POSTs (see `client::transport`); None for https, or when
+    /// `CUTOVER_TRANSPORT=reqwest` asks for reqwest everywhere (to compare the two).
+    pub(crate) plain: Option<PlainClient>,
+    /// `chat_url` as the `http::Uri` hyper takes, parsed once.
+    chat_uri: Option<http::Uri>,
 }
 
 /// Per-conversation state the protocol keeps between turns.
@@ -100,7 +106,11 @@ impl Endpoint {
         let base =
             reqwest::Url::parse(base_url).map_err(|e| format!("base_url `{base_url}`: {e}"))?;
         let chat_url = join(&base, "/v1/chat/completions", &[]);
+        let reqwest_only = std::env::var_os("CUTOVER_TRANSPORT").is_some_and(|v| v == "reqwest");
+        let plain = (base.scheme() == "http" && !reqwest_only).then(transport::plain_client);
         Ok(Endpoint {
+            plain,
+            chat_uri: chat_url.as_str().parse().ok(),
             kind,
             base,
             key,
@@ -162,7 +172,7 @@ impl Endpoint {
         url: reqwest::Url,
     ) -> (Attempt, Value) {
         let rb = self.request(client, reqwest::Method::GET, url);
-        self.send_json(rb).await
+        self.send_json(rb.into()).await
     }
 
     pub(super) async fn post_json(
@@ -171,8 +181,8 @@ impl Endpoint {
         url: reqwest::Url,
         body: &impl serde::Serialize,
     ) -> (Attempt, Value) {
-        let rb = self.request(client, reqwest::Method::POST, url).json(body);
-        self.send_json(rb).await
+        let out = self.post(client, url, body, None);
+        self.send_json(out).await
     }
 
     /// POST a JSON body and take the whole answer's bytes, checked to be declared JSON (not parsed: the caller
@@ -183,12 +193,51 @@ impl Endpoint {
         url: reqwest::Url,
         body: &impl serde::Serialize,
     ) -> (Attempt, Vec<u8>) {
-        let rb = self.request(client, reqwest::Method::POST, url).json(body);
-        self.send_for_bytes(rb).await
+        let out = self.post(client, url, body, None);
+        self.send_for_bytes(out).await
     }
 
-    async fn send_for_bytes(&self, rb: reqwest::RequestBuilder) -> (Attempt, Vec<u8>) {
-        let (mut a, resp) = match self.start(self.attempt(), rb).await {
+    /// A POST of `body` as JSON: through hyper directly for a plain-`http` target, through reqwest otherwise (see
+    /// `client::transport`); the same headers either way.
+    fn post(
+        &self,
+        client: &reqwest::Client,
+        url: reqwest::Url,
+        body: &impl serde::Serialize,
+        accept: Option<&'static str>,
+    ) -> Outgoing {
+        let Some(plain) = &self.plain else {
+            let rb = self.request(client, reqwest::Method::POST, url);
+            let rb = match accept {
+                Some(v) => rb.header(ACCEPT, v),
+                None => rb,
+            };
+            return rb.json(body).into();
+        };
+        let uri = match (&self.chat_uri, url == self.chat_url) {
+            (Some(u), true) => Ok(u.clone()),
+            _ => url.as_str().parse::<http::Uri>(),
+        };
+        // Serialising our own structs to JSON cannot fail; a URL that `url` parsed but `http` does not goes the other
+        // way, whose error then says so.
+        let (Ok(uri), Ok(json)) = (uri, serde_json::to_vec(body)) else {
+            return self
+                .request(client, reqwest::Method::POST, url)
+                .json(body)
+                .into();
+        };
+        let mut req = http::Request::new(http_body_util::Full::new(Bytes::from(json)));
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = uri;
+        let h = req.headers_mut();
+        *h = self.headers.clone();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(ACCEPT, HeaderValue::from_static(accept.unwrap_or("*/*")));
+        Outgoing::Plain(plain.clone(), req)
+    }
+
+    async fn send_for_bytes(&self, out: Outgoing) -> (Attempt, Vec<u8>) {
+        let (mut a, resp) = match self.start(self.attempt(), out).await {
             Ok(x) => x,
             Err(a) => return (a, Vec::new()),
         };
@@ -205,8 +254,8 @@ impl Endpoint {
         (a, body)
     }
 
-    async fn send_json(&self, rb: reqwest::RequestBuilder) -> (Attempt, Value) {
-        let (a, body) = self.send_for_bytes(rb).await;
+    async fn send_json(&self, out: Outgoing) -> (Attempt, Value) {
+        let (a, body) = self.send_for_bytes(out).await;
         if a.error.is_some() {
             return (a, Value::Null);
         }
@@ -217,18 +266,18 @@ impl Endpoint {
     pub(super) async fn start(
         &self,
         mut a: Attempt,
-        rb: reqwest::RequestBuilder,
-    ) -> Result<(Attempt, reqwest::Response), Attempt> {
+        out: impl Into<Outgoing>,
+    ) -> Result<(Attempt, Response), Attempt> {
         a.restart(Instant::now());
-        let resp = match rb.send().await {
+        let resp = match out.into().send().await {
             Ok(r) => r,
-            Err(e) => return Err(a.fail(classify_send_error(&e), self.redact(&e.to_string()))),
+            Err((kind, e)) => return Err(a.fail(kind, self.redact(&e))),
         };
         a.timer.on_first_byte(Instant::now());
-        let status = resp.status().as_u16();
+        let status = resp.status();
         a.status = Some(status);
         if (300..400).contains(&status) {
-            let detail = redirect_detail(&resp);
+            let detail = redirect_detail(&resp, &self.base);
             return Err(a.fail(ErrorKind::Redirect(status), self.redact(&detail)));
         }
         if status == 429 || status >= 400 {
@@ -257,11 +306,8 @@ impl Endpoint {
         body: &impl serde::Serialize,
         classify: fn(&sse::SseEvent) -> StreamItem,
     ) -> Attempt {
-        let rb = self
-            .request(client, reqwest::Method::POST, url)
-            .header(reqwest::header::ACCEPT, "text/event-stream")
-            .json(body);
-        let (a, resp) = match self.start(self.attempt(), rb).await {
+        let out = self.post(client, url, body, Some("text/event-stream"));
+        let (a, resp) = match self.start(self.attempt(), out).await {
             Ok(x) => x,
             Err(a) => return a,
         };
@@ -291,7 +337,7 @@ impl Endpoint {
     async fn read_stream(
         &self,
         mut a: Attempt,
-        resp: reqwest::Response,
+        mut resp: Response,
         classify: fn(&sse::SseEvent) -> StreamItem,
     ) -> Attempt {
         let cap = self.limits.max_response_bytes;
@@ -299,13 +345,13 @@ impl Endpoint {
             c.min(sse::DEFAULT_MAX_EVENT_BYTES)
         });
         let mut parser = SseParser::with_max_event_bytes(event_cap);
-        let mut bytes = resp.bytes_stream();
         let mut read = 0u64;
         let mut finished = false;
-        'read: while let Some(chunk) = bytes.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => return a.fail(classify_body_error(&e), self.redact(&e.to_string())),
+        'read: loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err((kind, e)) => return a.fail(kind, self.redact(&e)),
             };
             let now = Instant::now();
             read = read.saturating_add(chunk.len() as u64);
@@ -382,7 +428,7 @@ fn join(base: &reqwest::Url, path: &str, params: &[(&str, &str)]) -> reqwest::Ur
     u
 }
 
-fn content_type(resp: &reqwest::Response) -> String {
+fn content_type(resp: &Response) -> String {
     resp.headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -393,9 +439,10 @@ fn content_type(resp: &reqwest::Response) -> String {
 /// The whole body, at most `cap` bytes: a larger one (by Content-Length or as it arrives) is `oversize_body` and is
 /// never buffered past the cap. Used by the adapters and by `compat`.
 pub(crate) async fn read_body(
-    resp: reqwest::Response,
+    resp: impl Into<Response>,
     cap: u64,
 ) -> Result<Vec<u8>, (ErrorKind, String)> {
+    let mut resp = resp.into();
     if resp.content_length().is_some_and(|l| l > cap) {
         return Err((
             ErrorKind::OversizeBody,
@@ -403,9 +450,7 @@ pub(crate) async fn read_body(
         ));
     }
     let mut out = Vec::new();
-    let mut s = resp.bytes_stream();
-    while let Some(c) = s.next().await {
-        let c = c.map_err(|e| (classify_body_error(&e), e.to_string()))?;
+    while let Some(c) = resp.chunk().await? {
         if (out.len() + c.len()) as u64 > cap {
             return Err((ErrorKind::OversizeBody, format!("body over {cap} bytes")));
         }
@@ -425,9 +470,14 @@ fn error_message(body: &[u8]) -> Option<String> {
 }
 
 /// `HTTP 308 redirect to host:port (not followed)`: the Location's host only, so credentials, path and query in it
-/// never reach an output. A relative Location names the request's own host.
-fn redirect_detail(resp: &reqwest::Response) -> String {
-    let status = resp.status().as_u16();
+/// never reach an output. A relative Location names the request's own host (`base`'s, for hyper's answers, which
+/// do not carry their URL: the same host).
+fn redirect_detail(resp: &Response, base: &reqwest::Url) -> String {
+    let status = resp.status();
+    let url = match resp {
+        Response::Reqwest(r) => r.url(),
+        Response::Plain(_) => base,
+    };
     let Some(loc) = resp
         .headers()
         .get(reqwest::header::LOCATION)
@@ -435,7 +485,7 @@ fn redirect_detail(resp: &reqwest::Response) -> String {
     else {
         return format!("HTTP {status} redirect without a Location (not followed)");
     };
-    match resp.url().join(loc) {
+    match url.join(loc) {
         Ok(u) => {
             let host = u.host_str().unwrap_or("?");
             match u.port_or_known_default() {
@@ -444,24 +494,6 @@ fn redirect_detail(resp: &reqwest::Response) -> String {
             }
         }
         Err(_) => format!("HTTP {status} redirect to an unparsable Location (not followed)"),
-    }
-}
-
-fn classify_send_error(e: &reqwest::Error) -> ErrorKind {
-    if e.is_timeout() {
-        ErrorKind::Timeout
-    } else if e.is_connect() {
-        ErrorKind::Connect
-    } else {
-        ErrorKind::NoResponse
-    }
-}
-
-fn classify_body_error(e: &reqwest::Error) -> ErrorKind {
-    if e.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::BodyInterrupted
     }
 }
 

@@ -10,10 +10,13 @@ pub(crate) mod openai;
 pub(crate) mod retry_hint;
 pub mod secret;
 pub mod sse;
+pub(crate) mod transport;
 pub(crate) mod webhook;
 
 #[cfg(test)]
 mod mutants_tests;
+#[cfg(test)]
+mod transport_tests;
 
 pub(crate) use attempt::{Attempt, ErrorKind};
 pub use http::{ConvState, Endpoint};
