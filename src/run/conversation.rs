@@ -188,8 +188,9 @@ mod tests {
     /// its size is memory per concurrent stream (issue 12, bench/RESULTS.md "Memory per SSE stream"). An async fn
     /// holds every future it awaits inline, the largest one deciding: the rare big ones (a Coze turn, the Coze
     /// create call, a webhook event, the fallback) are boxed, so that an OpenAI stream's task is the size of its
-    /// own path; the attempt loop holds neither the record nor the previous attempt across a send. 7,912 bytes
-    /// before, 4,856 after (rustc 1.95, release); the bound fails if one of them comes back inline.
+    /// own path; the attempt loop holds neither the record nor the previous attempt across a send; the error
+    /// bodies' reads are boxed. 7,912 bytes before, 4,520 after (rustc 1.95, release); the bound fails if one of
+    /// them comes back inline.
     #[tokio::test]
     async fn a_conversation_future_stays_small() {
         let shared = Arc::new(shared(Instant::now()));
@@ -220,6 +221,6 @@ mod tests {
             ),
         ];
         eprintln!("future sizes: {sizes:?}");
-        assert!(sizes[1].1 <= 4864, "{sizes:?}");
+        assert!(sizes[1].1 <= 4608, "{sizes:?}");
     }
 }
