@@ -26,8 +26,8 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 /// mimalloc's RSS per concurrent SSE stream (issue 12, bench/RESULTS.md "Memory per SSE stream"): by default it asks
 /// for transparent huge pages on its arenas (madvise), so memory is resident in 2 MiB steps, and keeps freed pages
-/// for a second before returning them. 2,000 open streams held 134-140 MB; without huge pages and with freed pages
-/// returned after 10 ms, 68 MB, at the same CPU per request at saturation (17-18 us either way: 64 closed-model
+/// for a second before returning them. 2,000 open streams held 125-136 MiB; without huge pages and with freed pages
+/// returned after 10 ms, 66 MiB, at the same CPU per request at saturation (17-18 us either way: 64 closed-model
 /// users against bench/mock-zero.yaml). Set before the runtime starts: what mimalloc mapped before is unaffected.
 fn tune_allocator() {
     // SAFETY: PR_SET_THP_DISABLE takes one integer argument and only stops huge pages for this process's later page
