@@ -289,8 +289,9 @@ impl Endpoint {
             } else {
                 ErrorKind::Http(status)
             };
-            // Read (bounded) the error body for the detail, ignoring failures: the status already decided.
-            let detail = match read_body(resp, self.limits.max_response_bytes).await {
+            // Read (bounded) the error body for the detail, ignoring failures: the status already decided. Boxed, as
+            // the other error path's read in `post_stream`: inline, it would size every request's task.
+            let detail = match Box::pin(read_body(resp, self.limits.max_response_bytes)).await {
                 Ok(b) => error_message(&b).unwrap_or_else(|| format!("HTTP {status}")),
                 Err(_) => format!("HTTP {status}"),
             };
@@ -314,7 +315,7 @@ impl Endpoint {
         let ct = content_type(&resp);
         if !ct.starts_with("text/event-stream") {
             // A JSON envelope error (Coze answers errors as JSON even for stream requests) is still an error.
-            let body = read_body(resp, self.limits.max_response_bytes)
+            let body = Box::pin(read_body(resp, self.limits.max_response_bytes))
                 .await
                 .unwrap_or_default();
             if let Ok(v) = serde_json::from_slice::<Value>(&body) {

@@ -35,7 +35,11 @@ impl Endpoint {
     ) -> Attempt {
         let a = match self.kind {
             ProtocolKind::Openai => self.openai_turn(client, conv, prompt, model, stream).await,
-            ProtocolKind::Coze => self.coze_turn(client, conv, prompt, model, stream).await,
+            // Boxed: its polling loop makes its future the largest of the two, and every OpenAI turn's task would
+            // carry that size inline for the whole stream (issue 12: memory per concurrent stream).
+            ProtocolKind::Coze => {
+                Box::pin(self.coze_turn(client, conv, prompt, model, stream)).await
+            }
             // The runner sends a webhook target events (`run::webhook`), never chat turns.
             ProtocolKind::Webhook => self.attempt().fail(
                 ErrorKind::WrongContentType,

@@ -380,7 +380,7 @@ fn find_eol(s: &[u8]) -> Option<usize> {
 /// client's [`Attempt`](super::Attempt) records every answer through it, and the bench measures the same code.
 ///
 /// Memory per stream is bounded however long the stream: `size_of::<StreamTimer>()` plus its [`GapStats`] (a list
-/// of the first [`LISTED_GAPS`](super::gaps::LISTED_GAPS) gaps, then a histogram; see
+/// of the first [`LISTED_GAPS`](super::gaps::LISTED_GAPS) gaps, then a counter per histogram cell reached; see
 /// [`heap_bytes`](Self::heap_bytes)).
 #[derive(Debug, Clone)]
 pub struct StreamTimer {

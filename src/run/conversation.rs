@@ -61,7 +61,8 @@ pub(super) async fn conversation(
     let mut fb = None; // this conversation on the fallback target, if it falls back
     if state.target.endpoint.needs_conversation() {
         let model = conv.turns[0].model.clone();
-        let (rec, ok, done) = request(
+        // Boxed, as the webhook event below: once per conversation, where inline it would size the whole task.
+        let (rec, ok, done) = Box::pin(request(
             &shared,
             &state,
             Slot {
@@ -81,7 +82,7 @@ pub(super) async fn conversation(
                 }
             },
             &mut cs,
-        )
+        ))
         .await;
         let capped = refused_by_cap(&rec);
         emit(&shared, rec).await;
@@ -117,7 +118,7 @@ pub(super) async fn conversation(
             intended,
         };
         let (rec, ok, done) = if state.target.endpoint.webhook.is_some() {
-            super::webhook::event(&shared, &state, slot, &mut cs).await
+            Box::pin(super::webhook::event(&shared, &state, slot, &mut cs)).await
         } else {
             chat_turn(&shared, &state, slot, turn, &mut cs, &mut fb).await
         };
@@ -173,4 +174,53 @@ async fn chat_turn(
     .await;
     fallback::after_error(shared, state, fb, cs, turn, &mut res).await;
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::run::mutants_tests::request::{shared, state};
+    use crate::run::traffic::TurnPlan;
+
+    /// A conversation task's future is allocated whole when it is spawned and lives as long as the conversation, so
+    /// its size is memory per concurrent stream (issue 12, bench/RESULTS.md "Memory per SSE stream"). An async fn
+    /// holds every future it awaits inline, the largest one deciding: the rare big ones (a Coze turn, the Coze
+    /// create call, a webhook event, the fallback) are boxed, so that an OpenAI stream's task is the size of its
+    /// own path; the attempt loop holds neither the record nor the previous attempt across a send; the error
+    /// bodies' reads are boxed. 7,912 bytes before, 4,568 after (rustc 1.95, release); the bound fails if one of
+    /// them comes back inline.
+    #[tokio::test]
+    async fn a_conversation_future_stays_small() {
+        let shared = Arc::new(shared(Instant::now()));
+        let state = Arc::new(state(None, Default::default(), 1e6));
+        let conv = ConvPlan {
+            index: 0,
+            user: 1,
+            offset: Duration::ZERO,
+            warmup: false,
+            turns: vec![TurnPlan {
+                prompt: "hi".into(),
+                model: "m".into(),
+                stream: true,
+                think: Duration::ZERO,
+            }],
+        };
+        let ep = &state.target.endpoint;
+        let cs = ConvState::default();
+        let client = reqwest::Client::new();
+        let sizes = [
+            (
+                "send_turn",
+                std::mem::size_of_val(&ep.send_turn(&client, &cs, "hi", "m", true)),
+            ),
+            (
+                "conversation",
+                std::mem::size_of_val(&conversation(shared, state.clone(), conv, None)),
+            ),
+        ];
+        eprintln!("future sizes: {sizes:?}");
+        assert!(sizes[1].1 <= 4608, "{sizes:?}");
+    }
 }

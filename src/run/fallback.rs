@@ -36,7 +36,8 @@ pub(super) async fn after_error(
         return;
     }
     r.fallback_target = target.name.clone();
-    let a = attempt(shared, target, fb, cs, turn).await;
+    // Boxed: taken only after a failure, and inline it would size every conversation task for it.
+    let a = Box::pin(attempt(shared, target, fb, cs, turn)).await;
     let done = a.done.max(*ended);
     r.fallback_latency_ms = Some(ms(done.saturating_duration_since(*ended)));
     r.fallback_outcome = if a.ok() { "ok" } else { "error" }.to_string();

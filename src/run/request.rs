@@ -8,7 +8,7 @@ use rand::Rng;
 
 use super::record::{ms, Outcome, Record, OP_CHAT};
 use super::state::{base_record, Shared, TargetState};
-use super::traffic::ConvPlan;
+use super::traffic::{ConvPlan, TurnPlan};
 use crate::client::{Attempt, ConvState, ErrorKind};
 use crate::config::prices as cost;
 use crate::config::scenario::RetryPolicy;
@@ -33,24 +33,31 @@ where
     F: Fn(&ConvState) -> Fut,
     Fut: std::future::Future<Output = (Attempt, ConvState)>,
 {
-    let mut r = base_record(state, slot.conv, slot.turn, slot.phase);
-    r.scheduled_ms = ms(slot.intended.saturating_duration_since(shared.start));
-    let not_sent = |mut r: Record, reason: &str| {
+    // The record is built once the attempts are over: held across them, its 480 bytes would sit in every
+    // in-flight request's task for the whole stream (issue 12: memory per concurrent stream).
+    let record = || {
+        let mut r = base_record(state, slot.conv, slot.turn, slot.phase);
+        r.scheduled_ms = ms(slot.intended.saturating_duration_since(shared.start));
+        r
+    };
+    let not_sent = |reason: &str| {
+        let mut r = record();
         r.outcome = Some(Outcome::NotSent);
         r.not_sent_reason = reason.to_string();
         (r, None, Instant::now())
     };
-    let reserve = worst_cost_nano(shared, state, &r, slot.prompt(), cs);
+    let reserve = worst_cost_nano(shared, state, &slot, cs);
     let admission = match admit(shared, state, reserve) {
         Ok(a) => a,
-        Err(reason) => return not_sent(r, reason),
+        Err(reason) => return not_sent(reason),
     };
     let Some(run) = attempts(shared, state, &make, cs).await else {
-        return not_sent(r, "interrupted");
+        return not_sent("interrupted");
     };
     let Some(run) = run else {
-        return not_sent(r, "max_requests");
+        return not_sent("max_requests");
     };
+    let mut r = record();
     fill_timings(&mut r, shared, state, &run, slot.intended);
     if r.op == OP_CHAT {
         fill_tokens_and_cost(&mut r, shared, state, &run.attempt, slot.prompt(), cs);
@@ -71,9 +78,14 @@ where
 }
 
 impl Slot<'_> {
+    /// The turn of this request (none for the conversation-create call).
+    fn turn(&self) -> Option<&TurnPlan> {
+        (self.turn > 0).then(|| &self.conv.turns[self.turn as usize - 1])
+    }
+
     /// The user's message of this request (none for the conversation-create call).
     fn prompt(&self) -> Option<&str> {
-        (self.turn > 0).then(|| &*self.conv.turns[self.turn as usize - 1].prompt)
+        self.turn().map(|t| &*t.prompt)
     }
 }
 
@@ -145,17 +157,14 @@ fn admit<'a>(
 
 /// The most a request can cost: its estimated input (prompt and history) and the output token cap, at the model's
 /// price with the target's markup and fee. Zero for the conversation-create call, which carries no tokens.
-fn worst_cost_nano(
-    shared: &Shared,
-    state: &TargetState,
-    r: &Record,
-    prompt: Option<&str>,
-    cs: &ConvState,
-) -> u64 {
-    let (Some(prompt), Ok(price)) = (prompt, shared.prices.price(&r.model)) else {
+fn worst_cost_nano(shared: &Shared, state: &TargetState, slot: &Slot<'_>, cs: &ConvState) -> u64 {
+    let Some(turn) = slot.turn() else {
         return 0;
     };
-    let input = estimate_input(prompt, cs);
+    let Ok(price) = shared.prices.price(&turn.model) else {
+        return 0;
+    };
+    let input = estimate_input(&turn.prompt, cs);
     let p = &state.target.pricing;
     cost::request_cost_nano(
         price,
@@ -224,18 +233,22 @@ where
     let cap_after = Duration::from_secs_f64(policy.max_retry_after_s);
     let mut last: Option<Attempt> = None;
     let attempt = loop {
+        // The previous failed attempt is needed only until this one is sent: moved out and dropped before the
+        // send, it is not held across it (the loop's future would carry its 304 bytes for the whole stream).
+        let previous = last;
         if !wait_turn(shared, state).await {
-            match last {
+            match previous {
                 None => return None,
                 Some(_) => break cancelled_attempt(),
             }
         }
         if state.sent.fetch_add(1, Ordering::Relaxed) >= shared.max_requests {
-            match last {
+            match previous {
                 None => return Some(None),
                 Some(a) => break a,
             }
         }
+        drop(previous);
         count += 1;
         let t0 = Instant::now();
         first_sent.get_or_insert(t0);

@@ -485,7 +485,7 @@ fn timer_without_content_and_gap_limit() {
     let ms = Duration::from_millis;
     assert_eq!(t.gaps().listed(), &[ms(10), ms(20), ms(30)]);
     assert_eq!(t.gaps().count(), 3);
-    // A stream of a million chunks holds bounded state: the list, then a histogram.
+    // A stream of a million chunks holds bounded state: the list, then a counter per histogram cell reached.
     let mut t = StreamTimer::new(at(b, 0));
     for k in 0..1_000_000u64 {
         t.on_content(b + Duration::from_micros(k * 150 + k % 7 * 10), 1);
