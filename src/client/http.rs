@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::attempt::{Attempt, ErrorKind};
 use super::secret::Secret;
 use super::sse::{self, SseParser, StreamItem};
-use super::transport::{self, Outgoing, PlainClient, Response};
+use super::transport::{self, Outgoing, PlainClient, Response, SendFuture};
 use crate::config::scenario::{CozeSettings, ProtocolKind};
 
 /// Build the HTTP client: no proxies and no redirects (traffic must go where the scenario says: a followed redirect
@@ -172,7 +172,7 @@ impl Endpoint {
         url: reqwest::Url,
     ) -> (Attempt, Value) {
         let rb = self.request(client, reqwest::Method::GET, url);
-        self.send_json(rb.into()).await
+        self.send_json(Outgoing::from(rb).send()).await
     }
 
     pub(super) async fn post_json(
@@ -182,7 +182,7 @@ impl Endpoint {
         body: &impl serde::Serialize,
     ) -> (Attempt, Value) {
         let out = self.post(client, url, body, None);
-        self.send_json(out).await
+        self.send_json(out.send()).await
     }
 
     /// POST a JSON body and take the whole answer's bytes, checked to be declared JSON (not parsed: the caller
@@ -194,7 +194,7 @@ impl Endpoint {
         body: &impl serde::Serialize,
     ) -> (Attempt, Vec<u8>) {
         let out = self.post(client, url, body, None);
-        self.send_for_bytes(out).await
+        self.send_for_bytes(out.send()).await
     }
 
     /// A POST of `body` as JSON: through hyper directly for a plain-`http` target, through reqwest otherwise (see
@@ -236,8 +236,8 @@ impl Endpoint {
         Outgoing::Plain(plain.clone(), req)
     }
 
-    async fn send_for_bytes(&self, out: Outgoing) -> (Attempt, Vec<u8>) {
-        let (mut a, resp) = match self.start(self.attempt(), out).await {
+    async fn send_for_bytes(&self, send: SendFuture) -> (Attempt, Vec<u8>) {
+        let (mut a, resp) = match self.start(self.attempt(), send).await {
             Ok(x) => x,
             Err(a) => return (a, Vec::new()),
         };
@@ -254,8 +254,8 @@ impl Endpoint {
         (a, body)
     }
 
-    async fn send_json(&self, out: Outgoing) -> (Attempt, Value) {
-        let (a, body) = self.send_for_bytes(out).await;
+    async fn send_json(&self, send: SendFuture) -> (Attempt, Value) {
+        let (a, body) = self.send_for_bytes(send).await;
         if a.error.is_some() {
             return (a, Value::Null);
         }
@@ -266,10 +266,10 @@ impl Endpoint {
     pub(super) async fn start(
         &self,
         mut a: Attempt,
-        out: impl Into<Outgoing>,
+        send: SendFuture,
     ) -> Result<(Attempt, Response), Attempt> {
         a.restart(Instant::now());
-        let resp = match out.into().send().await {
+        let resp = match send.await {
             Ok(r) => r,
             Err((kind, e)) => return Err(a.fail(kind, self.redact(&e))),
         };
@@ -308,7 +308,7 @@ impl Endpoint {
         classify: fn(&sse::SseEvent) -> StreamItem,
     ) -> Attempt {
         let out = self.post(client, url, body, Some("text/event-stream"));
-        let (a, resp) = match self.start(self.attempt(), out).await {
+        let (a, resp) = match self.start(self.attempt(), out.send()).await {
             Ok(x) => x,
             Err(a) => return a,
         };

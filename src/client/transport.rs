@@ -68,8 +68,18 @@ impl From<reqwest::Response> for Response {
 /// Why a request got no answer: its kind and a message (not yet redacted).
 pub(crate) type SendError = (ErrorKind, String);
 
+/// A request on its way: boxed, so the futures that wait for it hold a pointer, not either client's future and
+/// the request itself (over 2 KB, for the whole of a long stream: issue 12's memory per stream).
+pub(crate) type SendFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, SendError>> + Send>>;
+
 impl Outgoing {
-    pub(crate) async fn send(self) -> Result<Response, SendError> {
+    /// Send (when first polled) and wait for the status line and headers.
+    pub(crate) fn send(self) -> SendFuture {
+        Box::pin(self.send_inline())
+    }
+
+    async fn send_inline(self) -> Result<Response, SendError> {
         match self {
             Outgoing::Reqwest(rb) => rb.send().await.map(Response::Reqwest).map_err(|e| {
                 let kind = if e.is_timeout() {

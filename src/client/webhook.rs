@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::attempt::{Attempt, ErrorKind};
 use super::http::{read_body, Endpoint};
+use super::transport::Outgoing;
 
 /// Header naming a redelivery's number (1 for the first redelivery).
 pub(crate) const RETRY_NUM_HEADER: &str = "x-webhook-retry-num";
@@ -129,7 +130,7 @@ impl Endpoint {
                 .header(RETRY_NUM_HEADER, n)
                 .header(RETRY_REASON_HEADER, reason.as_str());
         }
-        let a = match self.start(self.attempt(), rb).await {
+        let a = match self.start(self.attempt(), Outgoing::from(rb).send()).await {
             Ok((mut a, resp)) => match read_body(resp, self.limits.max_response_bytes).await {
                 Ok(_) => {
                     a.done = std::time::Instant::now();
