@@ -57,9 +57,9 @@ pub(crate) fn saving_interval(
     let diffs: Vec<f64> = a
         .conv_costs
         .iter()
-        .filter(|(_, c)| !c.incomplete)
-        .filter_map(|(id, ca)| {
-            let cb = b.conv_costs.get(id).filter(|c| !c.incomplete)?;
+        .filter(|c| !c.incomplete)
+        .filter_map(|ca| {
+            let cb = b.conv_costs.get(ca.id).filter(|c| !c.incomplete)?;
             Some(nano_to_usd(ca.cost_nano) - nano_to_usd(cb.cost_nano))
         })
         .collect();

@@ -1,0 +1,195 @@
+//! What each conversation cost on one target, for the monthly projection and the saving's paired interval: the one
+//! piece of the report's state that grows with the run (by conversation, never by row), so it is kept compact.
+//!
+//! A conversation is 24 bytes in a vector sorted by id (a `BTreeMap<u64, _>` with a per-conversation list of model
+//! costs was ~110 bytes and an allocation each: 400 MB of a 10,000,000-row report). Its cost per model is implied when
+//! only one model cost anything (by far the usual case: the conversation's cost is that model's); conversations that
+//! spent on several models keep their split in a side map. Rows come roughly in conversation order (a run's arrivals
+//! are), so a row's conversation is found among the last few entries or appended; anything else is a binary search,
+//! and an insertion in the middle is correct, only slower.
+
+use std::collections::BTreeMap;
+
+/// No model has cost anything in the conversation yet.
+const NO_MODEL: u32 = u32::MAX;
+
+/// One conversation on one target.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConvCost {
+    pub(crate) id: u64,
+    pub(crate) cost_nano: u64,
+    /// Index (into [`ConvCosts::models`]) of the model that cost something, [`NO_MODEL`] before any did; with
+    /// `multi` the split is in [`ConvCosts::split`].
+    model: u32,
+    multi: bool,
+    /// A request of the conversation was never sent or was cancelled: it is not measured whole.
+    pub(crate) incomplete: bool,
+}
+
+/// Every conversation of one target, in id order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConvCosts {
+    convs: Vec<ConvCost>,
+    /// Model names the conversations' costs point to, each once.
+    models: Vec<String>,
+    /// Per conversation that spent on more than one model: (model index, cost) in first-spent order.
+    split: BTreeMap<u64, Vec<(u32, u64)>>,
+}
+
+impl ConvCosts {
+    /// Count one request of conversation `id`: `cost` nano-dollars spent on `model`; `incomplete` when it was not
+    /// sent or was cancelled.
+    pub(crate) fn add(&mut self, id: u64, model: &str, cost: u64, incomplete: bool) {
+        let i = self.slot(id);
+        let c = &mut self.convs[i];
+        c.cost_nano = c.cost_nano.saturating_add(cost);
+        c.incomplete |= incomplete;
+        if cost == 0 {
+            return;
+        }
+        let m = match self.models.iter().position(|n| n == model) {
+            Some(m) => m as u32,
+            None => {
+                self.models.push(model.to_string());
+                (self.models.len() - 1) as u32
+            }
+        };
+        let c = &mut self.convs[i];
+        if c.model == NO_MODEL {
+            c.model = m;
+        } else if c.model != m || c.multi {
+            // The first model's share is the cost before this row (only it had cost anything).
+            let split = self.split.entry(id).or_insert_with(|| {
+                c.multi = true;
+                vec![(c.model, c.cost_nano.saturating_sub(cost))]
+            });
+            match split.iter_mut().find(|(k, _)| *k == m) {
+                Some((_, v)) => *v = v.saturating_add(cost),
+                None => split.push((m, cost)),
+            }
+        }
+    }
+
+    /// Index of conversation `id`, inserted (at its place in id order) if new.
+    fn slot(&mut self, id: u64) -> usize {
+        let n = self.convs.len();
+        // The usual cases: one of the last few conversations, or a new one after them all.
+        for i in (n.saturating_sub(8)..n).rev() {
+            if self.convs[i].id == id {
+                return i;
+            }
+        }
+        let at = match self.convs.last() {
+            Some(last) if last.id > id => match self.convs.binary_search_by_key(&id, |c| c.id) {
+                Ok(i) => return i,
+                Err(i) => i,
+            },
+            _ => n,
+        };
+        self.convs.insert(
+            at,
+            ConvCost {
+                id,
+                cost_nano: 0,
+                model: NO_MODEL,
+                multi: false,
+                incomplete: false,
+            },
+        );
+        at
+    }
+
+    /// Every conversation, in id order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &ConvCost> + '_ {
+        self.convs.iter()
+    }
+
+    /// Conversation `id`, if the target saw it.
+    pub(crate) fn get(&self, id: u64) -> Option<&ConvCost> {
+        let i = self.convs.binary_search_by_key(&id, |c| c.id).ok()?;
+        Some(&self.convs[i])
+    }
+
+    /// Leave conversation `id` out of the projection (another target did not measure it whole).
+    pub(crate) fn mark_incomplete(&mut self, id: u64) {
+        if let Ok(i) = self.convs.binary_search_by_key(&id, |c| c.id) {
+            self.convs[i].incomplete = true;
+        }
+    }
+
+    /// A conversation's cost per model (models that cost nothing are left out), as (name, nano-dollars).
+    pub(crate) fn by_model<'a>(
+        &'a self,
+        c: &'a ConvCost,
+    ) -> impl Iterator<Item = (&'a str, u64)> + 'a {
+        let single = (!c.multi && c.model != NO_MODEL).then_some((c.model, c.cost_nano));
+        let split = c
+            .multi
+            .then(|| self.split.get(&c.id))
+            .flatten()
+            .into_iter()
+            .flatten()
+            .copied();
+        single
+            .into_iter()
+            .chain(split)
+            .map(|(m, v)| (self.models[m as usize].as_str(), v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by_model(cc: &ConvCosts, id: u64) -> Vec<(String, u64)> {
+        let c = cc.get(id).unwrap();
+        let mut v: Vec<(String, u64)> = cc.by_model(c).map(|(m, v)| (m.to_string(), v)).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn conversations_in_id_order_with_their_cost_per_model() {
+        let mut cc = ConvCosts::default();
+        // Rows out of order, as a run writes them (by completion): 5, 3, 9, 5 again, 1, 3 again, 7.
+        cc.add(5, "a", 100, false);
+        cc.add(3, "a", 10, false);
+        cc.add(9, "b", 0, true);
+        cc.add(5, "b", 40, false);
+        cc.add(1, "a", 0, false);
+        cc.add(3, "a", 20, false);
+        cc.add(7, "b", 7, false);
+        cc.add(5, "a", 1, false);
+        let ids: Vec<u64> = cc.iter().map(|c| c.id).collect();
+        assert_eq!(ids, vec![1, 3, 5, 7, 9]);
+        let costs: Vec<u64> = cc.iter().map(|c| c.cost_nano).collect();
+        assert_eq!(costs, vec![0, 30, 141, 7, 0]);
+        assert_eq!(by_model(&cc, 1), vec![]);
+        assert_eq!(by_model(&cc, 3), vec![("a".into(), 30)]);
+        // 100 + 1 on a, 40 on b.
+        assert_eq!(by_model(&cc, 5), vec![("a".into(), 101), ("b".into(), 40)]);
+        assert_eq!(by_model(&cc, 7), vec![("b".into(), 7)]);
+        assert!(cc.get(9).unwrap().incomplete && !cc.get(7).unwrap().incomplete);
+        cc.mark_incomplete(3);
+        cc.mark_incomplete(4);
+        assert!(cc.get(3).unwrap().incomplete);
+        assert!(cc.get(4).is_none());
+    }
+
+    #[test]
+    fn many_conversations_in_any_order_are_each_found_once() {
+        // 0..2000 by a stride coprime to 2000 (every id once, far from sorted), then each again: 2000 conversations
+        // of 2 nano-dollars each.
+        let mut cc = ConvCosts::default();
+        for round in 0..2 {
+            for k in 0..2000u64 {
+                cc.add((k * 7 + round) % 2000, "m", 1, false);
+            }
+        }
+        assert_eq!(cc.iter().count(), 2000);
+        assert!(cc
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.id == i as u64 && c.cost_nano == 2));
+    }
+}
