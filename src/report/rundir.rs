@@ -1,4 +1,6 @@
-//! A run directory loaded back: `run.json` and `requests.csv` rebuilt into metrics (whole run and per canary phase).
+//! A run directory loaded back: `run.json` and `requests.csv` rebuilt into metrics (whole run and per canary phase)
+//! and the HdrHistogram interval logs, in one pass over the rows: every figure, chart and export of the report is
+//! rendered from what this pass gathers, none reads `requests.csv` again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,8 @@ pub struct Run {
     pub(crate) fallbacks: crate::measure::fallback::Fallbacks,
     /// Webhook events' figures, per webhook target.
     pub(crate) webhooks: crate::measure::webhook::Webhooks,
+    /// The interval logs' histograms (`hlog/`), taken by [`super::exports::hlog::write`].
+    pub(crate) hlog: Option<super::exports::hlog::Logs>,
 }
 
 impl Run {
@@ -45,6 +49,7 @@ impl Run {
         let mut phases: BTreeMap<u32, Metrics> = BTreeMap::new();
         let mut fallbacks = crate::measure::fallback::Fallbacks::default();
         let mut webhooks = crate::measure::webhook::Webhooks::default();
+        let mut hlog = super::exports::hlog::Logs::new(meta.elapsed_s.max(meta.window_s()));
         let data_err = |e: csv::Error| ReportError::Data {
             path: p.display().to_string(),
             message: e.to_string(),
@@ -68,6 +73,7 @@ impl Run {
             metrics.add(r);
             fallbacks.add(r);
             webhooks.add(r);
+            hlog.add(r);
             Ok(())
         })
         .map_err(data_err)?;
@@ -83,6 +89,7 @@ impl Run {
             skipped_partial_rows: u64::from(whole < file_len),
             fallbacks,
             webhooks,
+            hlog: Some(hlog),
         })
     }
 
