@@ -13,6 +13,7 @@ pub mod markdown;
 pub(crate) mod merge;
 pub(crate) mod meta;
 pub(crate) mod results;
+mod rows;
 pub mod rundir;
 pub(crate) mod soak;
 pub(crate) mod sweep;
