@@ -5,10 +5,13 @@
 //! costs was ~110 bytes and an allocation each: 400 MB of a 10,000,000-row report). Its cost per model is implied when
 //! only one model cost anything (by far the usual case: the conversation's cost is that model's); conversations that
 //! spent on several models keep their split in a side map. Rows come roughly in conversation order (a run's arrivals
-//! are), so a row's conversation is found among the last few entries or appended; anything else is a binary search,
-//! and an insertion in the middle is correct, only slower.
+//! are), so a row's conversation is found among the latest ones or appended; anything else is a binary search over
+//! them all, and an insertion in the middle is correct, only slower.
 
 use std::collections::BTreeMap;
+
+/// How many of the latest conversations a row's is looked for among first.
+const RECENT: usize = 1024;
 
 /// No model has cost anything in the conversation yet.
 const NO_MODEL: u32 = u32::MAX;
@@ -34,12 +37,27 @@ pub(crate) struct ConvCosts {
     models: Vec<String>,
     /// Per conversation that spent on more than one model: (model index, cost) in first-spent order.
     split: BTreeMap<u64, Vec<(u32, u64)>>,
+    /// The sums over the conversations measured whole, computed on first use after the last change: the report
+    /// reads them for every cost line, chart and export, and each was a pass over every conversation.
+    measured: std::sync::OnceLock<Measured>,
+}
+
+/// Sums over one target's conversations.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Measured {
+    /// Conversations measured whole, and the others.
+    pub(crate) conversations: u64,
+    pub(crate) incomplete: u64,
+    /// Their cost in nano-dollars (saturating), in all and per model.
+    pub(crate) cost_nano: u64,
+    pub(crate) by_model: BTreeMap<String, u64>,
 }
 
 impl ConvCosts {
     /// Count one request of conversation `id`: `cost` nano-dollars spent on `model`; `incomplete` when it was not
     /// sent or was cancelled.
     pub(crate) fn add(&mut self, id: u64, model: &str, cost: u64, incomplete: bool) {
+        self.changed();
         let i = self.slot(id);
         let c = &mut self.convs[i];
         c.cost_nano = c.cost_nano.saturating_add(cost);
@@ -70,20 +88,50 @@ impl ConvCosts {
         }
     }
 
+    fn changed(&mut self) {
+        if self.measured.get().is_some() {
+            self.measured = std::sync::OnceLock::new();
+        }
+    }
+
+    /// Sums over the conversations measured whole (and a count of the others), in one pass, kept until a change.
+    pub(crate) fn measured(&self) -> &Measured {
+        self.measured.get_or_init(|| {
+            let mut m = Measured::default();
+            for c in &self.convs {
+                if c.incomplete {
+                    m.incomplete += 1;
+                    continue;
+                }
+                m.conversations += 1;
+                m.cost_nano = m.cost_nano.saturating_add(c.cost_nano);
+                for (name, v) in self.by_model(c) {
+                    match m.by_model.get_mut(name) {
+                        Some(e) => *e = e.saturating_add(v),
+                        None => {
+                            m.by_model.insert(name.to_string(), v);
+                        }
+                    }
+                }
+            }
+            m
+        })
+    }
+
     /// Index of conversation `id`, inserted (at its place in id order) if new.
     fn slot(&mut self, id: u64) -> usize {
         let n = self.convs.len();
-        // The usual cases: one of the last few conversations, or a new one after them all.
-        for i in (n.saturating_sub(8)..n).rev() {
-            if self.convs[i].id == id {
-                return i;
-            }
-        }
         let at = match self.convs.last() {
-            Some(last) if last.id > id => match self.convs.binary_search_by_key(&id, |c| c.id) {
-                Ok(i) => return i,
-                Err(i) => i,
-            },
+            Some(last) if last.id == id => return n - 1,
+            Some(last) if last.id > id => {
+                // The conversations in flight are among the most recent: search those first.
+                let tail = n.saturating_sub(RECENT);
+                let from = if self.convs[tail].id <= id { tail } else { 0 };
+                match self.convs[from..].binary_search_by_key(&id, |c| c.id) {
+                    Ok(i) => return from + i,
+                    Err(i) => from + i,
+                }
+            }
             _ => n,
         };
         self.convs.insert(
@@ -112,6 +160,7 @@ impl ConvCosts {
 
     /// Leave conversation `id` out of the projection (another target did not measure it whole).
     pub(crate) fn mark_incomplete(&mut self, id: u64) {
+        self.changed();
         if let Ok(i) = self.convs.binary_search_by_key(&id, |c| c.id) {
             self.convs[i].incomplete = true;
         }
@@ -170,10 +219,26 @@ mod tests {
         assert_eq!(by_model(&cc, 5), vec![("a".into(), 101), ("b".into(), 40)]);
         assert_eq!(by_model(&cc, 7), vec![("b".into(), 7)]);
         assert!(cc.get(9).unwrap().incomplete && !cc.get(7).unwrap().incomplete);
+        // Measured whole: 1, 3, 5, 7 (9 was not): 0 + 30 + 141 + 7 = 178; a: 30 + 101, b: 40 + 7.
+        let m = cc.measured().clone();
+        assert_eq!((m.conversations, m.incomplete, m.cost_nano), (4, 1, 178));
+        assert_eq!(
+            m.by_model,
+            BTreeMap::from([("a".into(), 131), ("b".into(), 47)])
+        );
         cc.mark_incomplete(3);
         cc.mark_incomplete(4);
         assert!(cc.get(3).unwrap().incomplete);
         assert!(cc.get(4).is_none());
+        // The sums follow the change: 3 (30 on a) left them.
+        let m = cc.measured().clone();
+        assert_eq!((m.conversations, m.incomplete, m.cost_nano), (3, 2, 148));
+        assert_eq!(
+            m.by_model,
+            BTreeMap::from([("a".into(), 101), ("b".into(), 47)])
+        );
+        cc.add(11, "b", 3, false);
+        assert_eq!(cc.measured().by_model["b"], 50);
     }
 
     #[test]

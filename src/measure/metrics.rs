@@ -416,34 +416,24 @@ impl TargetMetrics {
 
     /// Conversations measured whole (every request finished): the denominator of every projection.
     pub(crate) fn measured_conversations(&self) -> u64 {
-        self.conv_costs.iter().filter(|c| !c.incomplete).count() as u64
+        self.conv_costs.measured().conversations
     }
 
     /// Cost of the conversations measured whole, in nano-dollars (per model: [`Self::measured_cost_by_model`]).
     pub(crate) fn measured_cost_nano(&self) -> u64 {
-        self.conv_costs
-            .iter()
-            .filter(|c| !c.incomplete)
-            .map(|c| c.cost_nano)
-            .fold(0u64, u64::saturating_add)
+        self.conv_costs.measured().cost_nano
     }
 
-    /// Cost of the conversations measured whole, per model, in one pass over the conversations (the cost table once
-    /// asked for each model in a pass of its own: 12% of a 1,000,000-row report).
+    /// Cost of the conversations measured whole, per model (kept from one pass over the conversations until they
+    /// change: the cost lines ask for it for every table, chart and export).
     pub(crate) fn measured_cost_by_model(&self) -> BTreeMap<&str, u64> {
-        let mut out: BTreeMap<&str, u64> = BTreeMap::new();
-        for c in self.conv_costs.iter().filter(|c| !c.incomplete) {
-            for (m, v) in self.conv_costs.by_model(c) {
-                let e = out.entry(m).or_default();
-                *e = e.saturating_add(v);
-            }
-        }
-        out
+        let m = &self.conv_costs.measured().by_model;
+        m.iter().map(|(k, v)| (k.as_str(), *v)).collect()
     }
 
     /// Conversations not measured whole (left out of the projection).
     pub(crate) fn incomplete_conversations(&self) -> u64 {
-        self.conv_costs.iter().filter(|c| c.incomplete).count() as u64
+        self.conv_costs.measured().incomplete
     }
 
     /// Projected monthly cost (USD) from the conversations measured whole; None when there are none.
