@@ -3,10 +3,10 @@
 //!
 //! A conversation is 24 bytes in a vector sorted by id (a `BTreeMap<u64, _>` with a per-conversation list of model
 //! costs was ~110 bytes and an allocation each: 400 MB of a 10,000,000-row report). Its cost per model is implied when
-//! only one model cost anything (by far the usual case: the conversation's cost is that model's); conversations that
-//! spent on several models keep their split in a side map. Rows come roughly in conversation order (a run's arrivals
-//! are), so a row's conversation is found among the latest ones or appended; anything else is a binary search over
-//! them all, and an insertion in the middle is correct, only slower.
+//! only one model cost anything (the conversation's cost is then that model's); conversations that spent on several
+//! models keep their split in a side vector, 24 bytes a model. Rows come roughly in conversation order (a run's
+//! arrivals are), so a row's conversation is found among the latest ones or appended; anything else is a binary search
+//! over them all, and an insertion in the middle is correct, only slower.
 
 use std::collections::BTreeMap;
 
@@ -35,11 +35,26 @@ pub(crate) struct ConvCosts {
     convs: Vec<ConvCost>,
     /// Model names the conversations' costs point to, each once.
     models: Vec<String>,
-    /// Per conversation that spent on more than one model: (model index, cost) in first-spent order.
-    split: BTreeMap<u64, Vec<(u32, u64)>>,
+    /// The cost per model of the conversations that spent on more than one, sorted by (conversation, model).
+    split: Vec<Split>,
     /// The sums over the conversations measured whole, computed on first use after the last change: the report
     /// reads them for every cost line, chart and export, and each was a pass over every conversation.
     measured: std::sync::OnceLock<Measured>,
+}
+
+/// One model's cost in a conversation that spent on several (24 bytes; a scenario that picks a model per turn has
+/// more than half its conversations so).
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    id: u64,
+    model: u32,
+    cost: u64,
+}
+
+impl Split {
+    fn key(&self) -> (u64, u32) {
+        (self.id, self.model)
+    }
 }
 
 /// Sums over one target's conversations.
@@ -75,17 +90,41 @@ impl ConvCosts {
         let c = &mut self.convs[i];
         if c.model == NO_MODEL {
             c.model = m;
-        } else if c.model != m || c.multi {
+        } else if c.multi {
+            self.add_split(id, m, cost);
+        } else if c.model != m {
             // The first model's share is the cost before this row (only it had cost anything).
-            let split = self.split.entry(id).or_insert_with(|| {
-                c.multi = true;
-                vec![(c.model, c.cost_nano.saturating_sub(cost))]
-            });
-            match split.iter_mut().find(|(k, _)| *k == m) {
-                Some((_, v)) => *v = v.saturating_add(cost),
-                None => split.push((m, cost)),
-            }
+            c.multi = true;
+            let (first, before) = (c.model, c.cost_nano.saturating_sub(cost));
+            self.add_split(id, first, before);
+            self.add_split(id, m, cost);
         }
+    }
+
+    /// Add `cost` to model `m`'s share of conversation `id` (a conversation of several models).
+    fn add_split(&mut self, id: u64, m: u32, cost: u64) {
+        let key = (id, m);
+        let n = self.split.len();
+        let at = match self.split.last() {
+            Some(last) if last.key() >= key => {
+                let tail = n.saturating_sub(RECENT);
+                let from = if self.split[tail].key() <= key {
+                    tail
+                } else {
+                    0
+                };
+                match self.split[from..].binary_search_by_key(&key, Split::key) {
+                    Ok(i) => {
+                        let s = &mut self.split[from + i];
+                        s.cost = s.cost.saturating_add(cost);
+                        return;
+                    }
+                    Err(i) => from + i,
+                }
+            }
+            _ => n,
+        };
+        self.split.insert(at, Split { id, model: m, cost });
     }
 
     fn changed(&mut self) {
@@ -172,13 +211,15 @@ impl ConvCosts {
         c: &'a ConvCost,
     ) -> impl Iterator<Item = (&'a str, u64)> + 'a {
         let single = (!c.multi && c.model != NO_MODEL).then_some((c.model, c.cost_nano));
-        let split = c
-            .multi
-            .then(|| self.split.get(&c.id))
-            .flatten()
-            .into_iter()
-            .flatten()
-            .copied();
+        let from = if c.multi {
+            self.split.partition_point(|s| s.id < c.id)
+        } else {
+            self.split.len()
+        };
+        let split = self.split[from..]
+            .iter()
+            .take_while(|s| s.id == c.id)
+            .map(|s| (s.model, s.cost));
         single
             .into_iter()
             .chain(split)
@@ -239,6 +280,41 @@ mod tests {
         );
         cc.add(11, "b", 3, false);
         assert_eq!(cc.measured().by_model["b"], 50);
+    }
+
+    #[test]
+    fn conversations_of_several_models_out_of_order_keep_each_share() {
+        // 3,000 conversations (more than RECENT, so the whole-vector search runs too), visited by a stride coprime to
+        // 3,000 three times: k spends 1 on "a", then 10 on "b" if k is even, then 100 on "a" again if k % 3 == 0.
+        let mut cc = ConvCosts::default();
+        for round in 0..3u64 {
+            for j in 0..3000u64 {
+                let k = (j * 11) % 3000;
+                match round {
+                    0 => cc.add(k, "a", 1, false),
+                    1 if k % 2 == 0 => cc.add(k, "b", 10, false),
+                    2 if k % 3 == 0 => cc.add(k, "a", 100, false),
+                    _ => cc.add(k, "b", 0, false),
+                }
+            }
+        }
+        for k in [0u64, 1, 2, 3, 2999] {
+            let a = 1 + if k % 3 == 0 { 100 } else { 0 };
+            let b = if k % 2 == 0 { 10 } else { 0 };
+            let mut want = vec![("a".to_string(), a)];
+            if b > 0 {
+                want.push(("b".into(), b));
+            }
+            assert_eq!(by_model(&cc, k), want, "conversation {k}");
+            assert_eq!(cc.get(k).unwrap().cost_nano, a + b);
+        }
+        // a: 3,000 x 1 + 1,000 x 100; b: 1,500 x 10.
+        let m = cc.measured();
+        assert_eq!(
+            m.by_model,
+            BTreeMap::from([("a".into(), 103_000), ("b".into(), 15_000)])
+        );
+        assert_eq!(m.cost_nano, 118_000);
     }
 
     #[test]
