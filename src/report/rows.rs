@@ -69,12 +69,38 @@ fn num<T: FromStr>(b: &[u8]) -> Option<T> {
     text(b)?.parse().ok()
 }
 
+/// An unsigned integer of plain decimal digits, read from the bytes (no UTF-8 pass, no `str::parse`); None for
+/// anything else (a sign, hexadecimal, overflow), which [`num`] or serde reads or rejects.
+fn uint<T: TryFrom<u64>>(b: &[u8]) -> Option<T> {
+    if b.is_empty() {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    T::try_from(v).ok()
+}
+
 /// An optional field: empty is `None`.
 fn opt<T: FromStr>(b: &[u8]) -> Option<Option<T>> {
     if b.is_empty() {
         Some(None)
     } else {
         num(b).map(Some)
+    }
+}
+
+/// An optional unsigned integer: empty is `None`.
+fn opt_uint<T: TryFrom<u64>>(b: &[u8]) -> Option<Option<T>> {
+    if b.is_empty() {
+        Some(None)
+    } else {
+        uint(b).map(Some)
     }
 }
 
@@ -103,18 +129,18 @@ fn fill(row: &csv::ByteRecord, r: &mut Record) -> Option<()> {
     let mut next = || it.next();
     set(&mut r.target, next()?)?;
     set(&mut r.role, next()?)?;
-    r.conversation = num(next()?)?;
-    r.user = num(next()?)?;
-    r.turn = num(next()?)?;
+    r.conversation = uint(next()?)?;
+    r.user = uint(next()?)?;
+    r.turn = uint(next()?)?;
     set(&mut r.op, next()?)?;
     set(&mut r.model, next()?)?;
     r.stream = flag(next()?)?;
     r.outcome = outcome(next()?)?;
     set(&mut r.error_kind, next()?)?;
     set(&mut r.not_sent_reason, next()?)?;
-    r.status = opt(next()?)?;
-    r.attempts = num(next()?)?;
-    r.retries = num(next()?)?;
+    r.status = opt_uint(next()?)?;
+    r.attempts = uint(next()?)?;
+    r.retries = uint(next()?)?;
     r.scheduled_ms = num(next()?)?;
     r.sent_ms = opt(next()?)?;
     r.ttfb_ms = opt(next()?)?;
@@ -125,19 +151,19 @@ fn fill(row: &csv::ByteRecord, r: &mut Record) -> Option<()> {
     r.retry_wait_ms = num(next()?)?;
     r.itl_ms = opt(next()?)?;
     r.max_gap_ms = opt(next()?)?;
-    r.chunks = num(next()?)?;
-    r.input_tokens = num(next()?)?;
-    r.output_tokens = num(next()?)?;
+    r.chunks = uint(next()?)?;
+    r.input_tokens = uint(next()?)?;
+    r.output_tokens = uint(next()?)?;
     r.tokens_estimated = flag(next()?)?;
-    r.cost_nano_usd = num(next()?)?;
-    r.canary_phase = opt(next()?)?;
+    r.cost_nano_usd = uint(next()?)?;
+    r.canary_phase = opt_uint(next()?)?;
     set(&mut r.detail, next()?)?;
     r.warmup = flag(next()?)?;
     set(&mut r.fallback_target, next()?)?;
     set(&mut r.fallback_outcome, next()?)?;
     r.fallback_latency_ms = opt(next()?)?;
-    r.ack_timeouts = num(next()?)?;
-    r.answers = opt(next()?)?;
+    r.ack_timeouts = uint(next()?)?;
+    r.answers = opt_uint(next()?)?;
     r.answer_ms = opt(next()?)?;
     next().is_none().then_some(())
 }

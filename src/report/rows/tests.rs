@@ -114,3 +114,39 @@ fn declines_what_it_does_not_read_exactly() {
     std::fs::write(&p, swapped).unwrap();
     assert!(matches!(fast(&p), Err(Fast::Declined)));
 }
+
+/// Integers read from the bytes: what `str::parse` (serde's reader) reads, the same value; the rest declined.
+#[test]
+fn integers_from_bytes_agree_with_str_parse() {
+    assert_eq!(uint::<u64>(b"0"), Some(0));
+    assert_eq!(uint::<u64>(b"007"), Some(7));
+    assert_eq!(uint::<u64>(b"18446744073709551615"), Some(u64::MAX));
+    assert_eq!(uint::<u16>(b"65535"), Some(65_535));
+    for declined in [
+        &b"18446744073709551616"[..],
+        b"",
+        b"+1",
+        b"-1",
+        b"0x1A",
+        b"1.0",
+        b" 1",
+    ] {
+        assert_eq!(uint::<u64>(declined), None, "{declined:?}");
+    }
+    assert_eq!(uint::<u16>(b"65536"), None);
+    assert_eq!(uint::<u32>(b"4294967296"), None);
+    for s in [
+        "0",
+        "1",
+        "42",
+        "999999",
+        "4294967295",
+        "12345678901234567890",
+    ] {
+        assert_eq!(uint::<u64>(s.as_bytes()), s.parse::<u64>().ok(), "{s}");
+        assert_eq!(uint::<u32>(s.as_bytes()), s.parse::<u32>().ok(), "{s}");
+    }
+    assert_eq!(opt_uint::<u16>(b""), Some(None));
+    assert_eq!(opt_uint::<u16>(b"503"), Some(Some(503)));
+    assert_eq!(opt_uint::<u16>(b"x"), None);
+}
