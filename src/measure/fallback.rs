@@ -45,7 +45,12 @@ impl Fallbacks {
         if r.warmup {
             return; // counted in the accounting, in no statistic
         }
-        let t = self.targets.entry(r.target.clone()).or_default();
+        // The target's entry looked up before its name is cloned: once per target, not once per row.
+        if !self.targets.contains_key(&r.target) {
+            self.targets
+                .insert(r.target.clone(), TargetFallback::default());
+        }
+        let t = self.targets.get_mut(&r.target).expect("inserted above");
         match r.outcome {
             Some(Outcome::Ok) => t.finished += 1,
             Some(Outcome::Error) => {

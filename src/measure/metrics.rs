@@ -282,10 +282,8 @@ pub struct TargetMetrics {
     /// Raw samples for statistical tests (ms): ok non-stream chat latency, ok stream TTFT.
     pub(crate) latency_samples: Vec<f64>,
     pub(crate) ttft_samples: Vec<f64>,
-    /// Cost per conversation, for the projection (complete conversations only) and its bootstrap interval.
-    pub(crate) conv_costs: BTreeMap<u64, ConvCost>,
-    /// The model names the conversations' costs point to, each allocated once per target.
-    pub(crate) model_names: Vec<std::sync::Arc<str>>,
+    /// Cost per conversation, for the projection (complete conversations only) and the saving's interval.
+    pub(crate) conv_costs: crate::measure::conv_costs::ConvCosts,
     pub(crate) users: std::collections::BTreeSet<u64>,
     pub(crate) first_sent_ms: Option<f64>,
     pub(crate) last_done_ms: f64,
@@ -329,42 +327,19 @@ pub(super) fn has_room(len: usize) -> bool {
     len < MAX_SAMPLES
 }
 
-/// What one conversation cost on one target, and whether it was measured whole: a conversation with a request that
-/// was never sent or was cancelled (an interrupted run, a cap) is left out of the monthly projection, which is
-/// projected from the conversations actually completed.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ConvCost {
-    pub(crate) cost_nano: u64,
-    /// Cost per model (usually one): a short list sharing the target's model names, where a `BTreeMap<String, u64>`
-    /// per conversation cost ~400 bytes each (1.9 GB for a 10,000,000-row report).
-    pub(crate) by_model: Vec<(std::sync::Arc<str>, u64)>,
-    pub(crate) incomplete: bool,
-}
-
 impl TargetMetrics {
     pub fn add(&mut self, r: &Record) {
         if self.role.is_empty() {
             self.role = r.role.clone();
         }
-        let c = self.conv_costs.entry(r.conversation).or_default();
-        c.cost_nano = c.cost_nano.saturating_add(r.cost_nano_usd);
-        if r.cost_nano_usd > 0 {
-            match c.by_model.iter_mut().find(|(m, _)| **m == *r.model) {
-                Some((_, v)) => *v = v.saturating_add(r.cost_nano_usd),
-                None => {
-                    let name = match self.model_names.iter().find(|m| ***m == *r.model) {
-                        Some(m) => m.clone(),
-                        None => {
-                            self.model_names
-                                .push(std::sync::Arc::from(r.model.as_str()));
-                            self.model_names.last().expect("just pushed").clone()
-                        }
-                    };
-                    c.by_model.push((name, r.cost_nano_usd));
-                }
-            }
-        }
-        c.incomplete |= !matches!(r.outcome, Some(Outcome::Ok | Outcome::Error));
+        // A conversation with a request that was never sent or was cancelled (an interrupted run, a cap) is left out
+        // of the monthly projection, which is projected from the conversations actually completed.
+        self.conv_costs.add(
+            r.conversation,
+            &r.model,
+            r.cost_nano_usd,
+            !matches!(r.outcome, Some(Outcome::Ok | Outcome::Error)),
+        );
         if self.last_user != Some(r.user) {
             self.users.insert(r.user);
             self.last_user = Some(r.user);
@@ -441,34 +416,24 @@ impl TargetMetrics {
 
     /// Conversations measured whole (every request finished): the denominator of every projection.
     pub(crate) fn measured_conversations(&self) -> u64 {
-        self.conv_costs.values().filter(|c| !c.incomplete).count() as u64
+        self.conv_costs.measured().conversations
     }
 
     /// Cost of the conversations measured whole, in nano-dollars (per model: [`Self::measured_cost_by_model`]).
     pub(crate) fn measured_cost_nano(&self) -> u64 {
-        self.conv_costs
-            .values()
-            .filter(|c| !c.incomplete)
-            .map(|c| c.cost_nano)
-            .fold(0u64, u64::saturating_add)
+        self.conv_costs.measured().cost_nano
     }
 
-    /// Cost of the conversations measured whole, per model, in one pass over the conversations (the cost table once
-    /// asked for each model in a pass of its own: 12% of a 1,000,000-row report).
+    /// Cost of the conversations measured whole, per model (kept from one pass over the conversations until they
+    /// change: the cost lines ask for it for every table, chart and export).
     pub(crate) fn measured_cost_by_model(&self) -> BTreeMap<&str, u64> {
-        let mut out: BTreeMap<&str, u64> = BTreeMap::new();
-        for c in self.conv_costs.values().filter(|c| !c.incomplete) {
-            for (m, v) in &c.by_model {
-                let e = out.entry(&**m).or_default();
-                *e = e.saturating_add(*v);
-            }
-        }
-        out
+        let m = &self.conv_costs.measured().by_model;
+        m.iter().map(|(k, v)| (k.as_str(), *v)).collect()
     }
 
     /// Conversations not measured whole (left out of the projection).
     pub(crate) fn incomplete_conversations(&self) -> u64 {
-        self.conv_costs.values().filter(|c| c.incomplete).count() as u64
+        self.conv_costs.measured().incomplete
     }
 
     /// Projected monthly cost (USD) from the conversations measured whole; None when there are none.
@@ -551,14 +516,12 @@ impl Metrics {
         let cut: std::collections::BTreeSet<u64> = self
             .targets
             .values()
-            .flat_map(|t| t.conv_costs.iter().filter(|(_, c)| c.incomplete))
-            .map(|(id, _)| *id)
+            .flat_map(|t| t.conv_costs.iter().filter(|c| c.incomplete))
+            .map(|c| c.id)
             .collect();
         for t in self.targets.values_mut() {
             for id in &cut {
-                if let Some(c) = t.conv_costs.get_mut(id) {
-                    c.incomplete = true;
-                }
+                t.conv_costs.mark_incomplete(*id);
             }
         }
     }

@@ -3,6 +3,7 @@
 
 pub(crate) mod abort;
 pub(crate) mod capacity;
+pub(crate) mod conv_costs;
 pub(crate) mod cost;
 pub mod decision;
 pub(crate) mod fallback;

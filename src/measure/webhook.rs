@@ -75,7 +75,10 @@ impl Webhooks {
         if r.warmup {
             return;
         }
-        let t = self.targets.entry(r.target.clone()).or_default();
+        if !self.targets.contains_key(&r.target) {
+            self.targets.insert(r.target.clone(), Default::default());
+        }
+        let t = self.targets.get_mut(&r.target).expect("inserted above");
         t.events += 1;
         if r.sent_ms.is_none() {
             return; // not sent or cancelled before its first delivery: no figure beyond the count

@@ -13,6 +13,7 @@ pub mod markdown;
 pub(crate) mod merge;
 pub(crate) mod meta;
 pub(crate) mod results;
+mod rows;
 pub mod rundir;
 pub(crate) mod soak;
 pub(crate) mod sweep;
@@ -78,7 +79,7 @@ pub fn render_with(
     dir: &Path,
     chart_format: charts::ChartFormat,
 ) -> Result<(Decision, Run), ReportError> {
-    let run = Run::load(dir)?;
+    let mut run = Run::load(dir)?;
     tables::write_summary_csv(&run)?;
     tables::write_cost_csv(&run)?;
     let charts_written = charts::plan::write_charts(&run, chart_format);
@@ -100,6 +101,8 @@ pub fn render_with(
     .map_err(io(&p))?;
     junit::write_junit(dir, "thresholds", &decision)?;
     exports::openmetrics::write(dir, &exports::series::run_series(&run))?;
-    exports::hlog::write(&run)?;
+    if let Some(logs) = run.hlog.take() {
+        exports::hlog::write(dir, &run.meta.started_utc, logs)?;
+    }
     Ok((decision, run))
 }

@@ -1,4 +1,6 @@
-//! A run directory loaded back: `run.json` and `requests.csv` rebuilt into metrics (whole run and per canary phase).
+//! A run directory loaded back: `run.json` and `requests.csv` rebuilt into metrics (whole run and per canary phase)
+//! and the HdrHistogram interval logs, in one pass over the rows: every figure, chart and export of the report is
+//! rendered from what this pass gathers, none reads `requests.csv` again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,8 @@ pub struct Run {
     pub(crate) fallbacks: crate::measure::fallback::Fallbacks,
     /// Webhook events' figures, per webhook target.
     pub(crate) webhooks: crate::measure::webhook::Webhooks,
+    /// The interval logs' histograms (`hlog/`), taken by [`super::exports::hlog::write`].
+    pub(crate) hlog: Option<super::exports::hlog::Logs>,
 }
 
 impl Run {
@@ -37,40 +41,22 @@ impl Run {
             // the time from the start to the last write of requests.csv.
             meta.elapsed_s = unfinished_elapsed_s(&meta, &file);
         }
-        let cpd = meta.scenario.traffic.conversations_per_day;
-        let window = meta.window_s();
-        let mut metrics = Metrics::new(cpd, window);
-        metrics.goodput = meta.scenario.goodput;
-        metrics.interval_s = crate::measure::soak::chart_interval_s(meta.elapsed_s);
-        let mut phases: BTreeMap<u32, Metrics> = BTreeMap::new();
-        let mut fallbacks = crate::measure::fallback::Fallbacks::default();
-        let mut webhooks = crate::measure::webhook::Webhooks::default();
-        let data_err = |e: csv::Error| ReportError::Data {
+        let pass = match Pass::read(&meta, &p, true) {
+            Some(pass) => pass,
+            // The fast reader declined a row: the reference reader reads the file again, with its values or errors.
+            None => Pass::read(&meta, &p, false).expect("the reference reader is never declined"),
+        }
+        .map_err(|e: csv::Error| ReportError::Data {
             path: p.display().to_string(),
             message: e.to_string(),
-        };
-        crate::run::record::for_each_record(&p, |r| {
-            if let Some(ph) = r.canary_phase {
-                let d = meta
-                    .scenario
-                    .canary
-                    .as_ref()
-                    .and_then(|c| c.phases.get(ph as usize))
-                    .map_or(window, |x| x.duration_s);
-                phases
-                    .entry(ph)
-                    .or_insert_with(|| Metrics {
-                        goodput: meta.scenario.goodput,
-                        ..Metrics::new(cpd, d)
-                    })
-                    .add(r);
-            }
-            metrics.add(r);
-            fallbacks.add(r);
-            webhooks.add(r);
-            Ok(())
-        })
-        .map_err(data_err)?;
+        })?;
+        let Pass {
+            mut metrics,
+            mut phases,
+            fallbacks,
+            webhooks,
+            hlog,
+        } = pass;
         metrics.align_measured_conversations();
         for m in phases.values_mut() {
             m.align_measured_conversations();
@@ -83,6 +69,7 @@ impl Run {
             skipped_partial_rows: u64::from(whole < file_len),
             fallbacks,
             webhooks,
+            hlog: Some(hlog),
         })
     }
 
@@ -102,6 +89,68 @@ impl Run {
             .iter()
             .find(|t| t.role == role)
             .map(|t| t.name.as_str())
+    }
+}
+
+/// Everything the report gathers from requests.csv, in one pass over its rows.
+struct Pass {
+    metrics: Metrics,
+    phases: BTreeMap<u32, Metrics>,
+    fallbacks: crate::measure::fallback::Fallbacks,
+    webhooks: crate::measure::webhook::Webhooks,
+    hlog: super::exports::hlog::Logs,
+}
+
+impl Pass {
+    fn new(meta: &RunMeta) -> Pass {
+        let mut metrics =
+            Metrics::new(meta.scenario.traffic.conversations_per_day, meta.window_s());
+        metrics.goodput = meta.scenario.goodput;
+        metrics.interval_s = crate::measure::soak::chart_interval_s(meta.elapsed_s);
+        Pass {
+            metrics,
+            phases: BTreeMap::new(),
+            fallbacks: Default::default(),
+            webhooks: Default::default(),
+            hlog: super::exports::hlog::Logs::new(meta.elapsed_s.max(meta.window_s())),
+        }
+    }
+
+    /// The pass over `path`: with the fast reader (`fast`; None when it declined the file) or the reference one.
+    fn read(meta: &RunMeta, path: &Path, fast: bool) -> Option<Result<Pass, csv::Error>> {
+        let mut pass = Pass::new(meta);
+        if fast {
+            super::rows::for_each_fast(path, |r| pass.add(meta, r)).ok()?;
+            return Some(Ok(pass));
+        }
+        let read = crate::run::record::for_each_record(path, |r| {
+            pass.add(meta, r);
+            Ok::<(), csv::Error>(())
+        });
+        Some(read.map(|()| pass))
+    }
+
+    fn add(&mut self, meta: &RunMeta, r: &crate::run::record::Record) {
+        if let Some(ph) = r.canary_phase {
+            let cpd = meta.scenario.traffic.conversations_per_day;
+            let d = meta
+                .scenario
+                .canary
+                .as_ref()
+                .and_then(|c| c.phases.get(ph as usize))
+                .map_or(meta.window_s(), |x| x.duration_s);
+            self.phases
+                .entry(ph)
+                .or_insert_with(|| Metrics {
+                    goodput: meta.scenario.goodput,
+                    ..Metrics::new(cpd, d)
+                })
+                .add(r);
+        }
+        self.metrics.add(r);
+        self.fallbacks.add(r);
+        self.webhooks.add(r);
+        self.hlog.add(r);
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
@@ -12,8 +13,7 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
 
 use crate::report::error::{io, ReportError};
-use crate::report::rundir::Run;
-use crate::run::record::{for_each_record, Outcome, Record};
+use crate::run::record::{Outcome, Record};
 
 /// Which histogram a row feeds: non-stream chat latency or stream TTFT, ok rows only (as the report's tables).
 fn sample(r: &Record) -> Option<(&'static str, f64)> {
@@ -48,53 +48,122 @@ fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")
 }
 
-/// Per interval slot, the samples (microseconds, at least 1, clamped to `u32::MAX`, above the histogram's highest
-/// trackable value so `saturating_record` treats them alike). A histogram of these bounds is ~360 KB, so one per slot
-/// per metric held a run's whole log in histograms (673 MB for 1,000,000 rows over 53 minutes); each is now built
-/// from its samples when its line is written, and dropped.
-type Intervals = BTreeMap<u64, Vec<u32>>;
+/// Samples not yet folded into an interval's counts.
+const PENDING: usize = 1024;
 
-/// Write the logs; returns the files written (relative to `dir`).
-pub(crate) fn write(run: &Run) -> Result<Vec<String>, ReportError> {
-    let dir = &run.dir;
-    let csv = dir.join("requests.csv");
-    let data_err = |e: csv::Error| ReportError::Data {
-        path: csv.display().to_string(),
-        message: e.to_string(),
-    };
-    let step = interval_s(run.meta.elapsed_s.max(run.meta.window_s()));
-    // Per target (in first-seen order, a handful), per metric: the intervals. Rows are read borrowed into one
-    // reused record (`for_each_record`), and a target's name is cloned once, not per row.
-    let mut by_target: Vec<(String, BTreeMap<&'static str, Intervals>)> = Vec::new();
-    for_each_record(&csv, |r: &Record| -> Result<(), csv::Error> {
+/// One interval of one log: counts per histogram bucket, sorted by the bucket's lowest value. A histogram of these
+/// bounds is ~190 KB (one per interval held a 1,000,000-row run's logs in 673 MB), and the raw samples grow with the
+/// rows; the distinct buckets an interval's samples fall in are bounded by the histogram's resolution (3 significant
+/// digits), so a long run's intervals stay small however many rows they hold. Recording a bucket's lowest value
+/// `count` times gives the histogram the samples themselves would (same counts; its max and min are reported at the
+/// bucket's bounds either way), so the logs are unchanged.
+#[derive(Debug, Default)]
+struct Slot {
+    counts: Vec<(u32, u32)>,
+    pending: Vec<u32>,
+}
+
+impl Slot {
+    fn push(&mut self, bucket: u32) {
+        self.pending.push(bucket);
+        if self.pending.len() >= PENDING {
+            self.fold();
+        }
+    }
+
+    /// Merge the pending samples into the sorted counts.
+    fn fold(&mut self) {
+        self.pending.sort_unstable();
+        let mut out = Vec::with_capacity(self.counts.len() + 16);
+        let mut old = self.counts.iter().copied().peekable();
+        let mut new = self.pending.iter().copied().peekable();
+        loop {
+            let next = match (old.peek(), new.peek()) {
+                (None, None) => break,
+                (Some(&(k, _)), Some(&v)) if v < k => (v, 0),
+                (None, Some(&v)) => (v, 0),
+                _ => old.next().expect("peeked"),
+            };
+            let (k, mut n) = next;
+            while new.next_if_eq(&k).is_some() {
+                n = n.saturating_add(1);
+            }
+            out.push((k, n));
+        }
+        self.counts = out;
+        self.pending.clear();
+    }
+
+    fn histogram(mut self) -> Histogram<u64> {
+        self.fold();
+        let mut h = hist();
+        for (k, n) in self.counts {
+            h.saturating_record_n(u64::from(k), u64::from(n));
+        }
+        h
+    }
+}
+
+/// Per interval slot of one log.
+type Intervals = BTreeMap<u64, Slot>;
+
+/// The logs of a run, gathered in the report's one pass over requests.csv (`Run::load`).
+#[derive(Debug)]
+pub(crate) struct Logs {
+    step: u64,
+    /// Bucket arithmetic only (a histogram of the logs' bounds, never recorded into).
+    template: Histogram<u64>,
+    /// Per target (in first-seen order, a handful; its name cloned once, not per row), per metric: the intervals.
+    by_target: Vec<(String, BTreeMap<&'static str, Intervals>)>,
+}
+
+impl Logs {
+    /// Logs of a run whose arrivals and finish span `window_s` seconds.
+    pub(crate) fn new(window_s: f64) -> Logs {
+        Logs {
+            step: interval_s(window_s),
+            template: hist(),
+            by_target: Vec::new(),
+        }
+    }
+
+    /// Count a row (by its completion time) if it feeds a log.
+    pub(crate) fn add(&mut self, r: &Record) {
         let Some((metric, v)) = sample(r) else {
-            return Ok(());
+            return;
         };
         let done_ms = r.sent_ms.unwrap_or(r.scheduled_ms) + r.e2e_ms.unwrap_or(0.0);
-        let slot = (done_ms.max(0.0) / 1000.0) as u64 / step;
-        let i = match by_target.iter().position(|(t, _)| *t == r.target) {
+        let slot = (done_ms.max(0.0) / 1000.0) as u64 / self.step;
+        let i = match self.by_target.iter().position(|(t, _)| *t == r.target) {
             Some(i) => i,
             None => {
-                by_target.push((r.target.clone(), BTreeMap::new()));
-                by_target.len() - 1
+                self.by_target.push((r.target.clone(), BTreeMap::new()));
+                self.by_target.len() - 1
             }
         };
-        let us = ((v * 1000.0).round() as u64).clamp(1, u64::from(u32::MAX)) as u32;
-        by_target[i]
+        // Microseconds, at least 1, at most `u32::MAX`: past the histogram's highest trackable value (3.6e9) but
+        // inside its last bucket (2^32), so every sample is recorded as it is.
+        let us = ((v * 1000.0).round() as u64).clamp(1, u64::from(u32::MAX));
+        let bucket = self.template.lowest_equivalent(us) as u32;
+        self.by_target[i]
             .1
             .entry(metric)
             .or_default()
             .entry(slot)
             .or_default()
-            .push(us);
-        Ok(())
-    })
-    .map_err(data_err)?;
-    let logs: BTreeMap<(String, &'static str), Intervals> = by_target
+            .push(bucket);
+    }
+}
+
+/// Write the logs in `dir`/hlog for a run started at `started_utc`; returns the files written (relative to `dir`).
+pub(crate) fn write(dir: &Path, started_utc: &str, logs: Logs) -> Result<Vec<String>, ReportError> {
+    let step = logs.step;
+    let logs: BTreeMap<(String, &'static str), Intervals> = logs
+        .by_target
         .into_iter()
         .flat_map(|(t, m)| m.into_iter().map(move |(k, v)| ((t.clone(), k), v)))
         .collect();
-    let start = chrono::DateTime::parse_from_rfc3339(&run.meta.started_utc)
+    let start = chrono::DateTime::parse_from_rfc3339(started_utc)
         .map(|t| SystemTime::from(t.with_timezone(&chrono::Utc)))
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let out = dir.join("hlog");
@@ -102,13 +171,13 @@ pub(crate) fn write(run: &Run) -> Result<Vec<String>, ReportError> {
         std::fs::create_dir_all(&out).map_err(io(&out))?;
     }
     let mut written = Vec::new();
-    for ((target, metric), intervals) in &logs {
-        let name = format!("{}.{metric}.hlog", file_part(target));
+    for ((target, metric), intervals) in logs {
+        let name = format!("{}.{metric}.hlog", file_part(&target));
         let p = out.join(&name);
         let bytes = encode(
             start,
             step,
-            intervals.iter().map(|(slot, us)| (*slot, hist_of(us))),
+            intervals.into_iter().map(|(slot, s)| (slot, s.histogram())),
             &format!("{target} {metric}"),
         )
         .map_err(|e| ReportError::Data {
@@ -119,14 +188,6 @@ pub(crate) fn write(run: &Run) -> Result<Vec<String>, ReportError> {
         written.push(format!("hlog/{name}"));
     }
     Ok(written)
-}
-
-fn hist_of(us: &[u32]) -> Histogram<u64> {
-    let mut h = hist();
-    for &v in us {
-        h.saturating_record(u64::from(v));
-    }
-    h
 }
 
 /// One log: header lines as HdrHistogram's Java writer writes them, then one line per interval.
@@ -175,6 +236,7 @@ pub(crate) fn encode<H: std::borrow::Borrow<Histogram<u64>>>(
 mod tests {
     use super::*;
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use hdrhistogram::serialization::Serializer as _;
 
     #[test]
     fn logs_read_back_with_the_same_counts_and_quantiles() {
@@ -233,6 +295,46 @@ mod tests {
             }
         }
         out
+    }
+
+    /// An interval fed more samples than [`PENDING`] (so folded several times), in no order, with values past the
+    /// histogram's top and below its floor, serialises exactly as a histogram of the raw samples would.
+    #[test]
+    fn an_interval_of_bucket_counts_is_the_histogram_of_its_samples() {
+        let mut logs = Logs::new(10.0);
+        let mut raw = hist();
+        for i in 0..5_000u64 {
+            // 37 distinct latencies between 0 and ~6 s; every 1,000th sample 4e9 us, past the highest trackable value.
+            let ms = match i % 1_000 {
+                0 => 4.0e6,
+                _ => ((i * 7_919) % 37) as f64 * 163.271,
+            };
+            logs.add(&Record {
+                target: "gw".into(),
+                op: "chat".into(),
+                outcome: Some(Outcome::Ok),
+                sent_ms: Some(1_000.0),
+                e2e_ms: Some(5.0),
+                latency_ms: Some(ms),
+                ..Default::default()
+            });
+            raw.saturating_record(((ms * 1000.0).round() as u64).max(1));
+        }
+        let (_, mut metrics) = logs.by_target.pop().unwrap();
+        let mut slots = metrics.remove("latency").unwrap();
+        let slot = slots.remove(&1).unwrap(); // done at 1.005 s: interval 1
+        assert!(slot.counts.len() <= 37 + 1 && slot.pending.len() < PENDING);
+        let h = slot.histogram();
+        assert_eq!(
+            (h.len(), h.max(), h.min_nz()),
+            (5_000, raw.max(), raw.min_nz())
+        );
+        let bytes = |h: &Histogram<u64>| {
+            let mut v = Vec::new();
+            V2DeflateSerializer::new().serialize(h, &mut v).unwrap();
+            v
+        };
+        assert_eq!(bytes(&h), bytes(&raw));
     }
 
     #[test]

@@ -221,9 +221,13 @@ fn before_after(o: &mut String, run: &Run, p: &PairVerdict, only_pair: bool) {
 fn saving_call(sv: &crate::measure::saving::Saving) -> String {
     match sv.ci {
         Some((lo, hi)) => format!(
-            "95% interval {} to {} (bootstrap over conversations): {}.",
+            "95% interval {} to {} ({} over conversations): {}.",
             usd(lo),
             usd(hi),
+            match sv.method {
+                crate::measure::saving::IntervalMethod::Bootstrap => "bootstrap",
+                crate::measure::saving::IntervalMethod::Normal => "normal approximation",
+            },
             if lo > 0.0 {
                 "a saving"
             } else if hi < 0.0 {

@@ -1,0 +1,152 @@
+use super::*;
+use crate::run::record::read_records;
+
+fn write(path: &std::path::Path, rows: &[Record]) {
+    let mut w = csv::Writer::from_path(path).unwrap();
+    for r in rows {
+        w.serialize(r).unwrap();
+    }
+    w.flush().unwrap();
+}
+
+fn fast(path: &std::path::Path) -> Result<Vec<Record>, Fast> {
+    let mut out = Vec::new();
+    for_each_fast(path, |r| out.push(r.clone()))?;
+    Ok(out)
+}
+
+/// Rows with every field set, every optional field empty, and text that needs quoting: the fast reader gives
+/// exactly the records the reference reader (serde) does.
+#[test]
+fn reads_the_rows_the_reference_reader_reads() {
+    let full = Record {
+        target: "gate,way \"2\"".into(),
+        role: "gateway".into(),
+        conversation: 18_446_744_073_709_551_615,
+        user: 7,
+        turn: 3,
+        op: "chat".into(),
+        model: "gpt-4o-mini\nnext line".into(),
+        stream: true,
+        outcome: Some(Outcome::Error),
+        error_kind: "http_503".into(),
+        not_sent_reason: String::new(),
+        status: Some(503),
+        attempts: 4,
+        retries: 3,
+        scheduled_ms: 1_234.567,
+        sent_ms: Some(1_234.6),
+        ttfb_ms: Some(0.001),
+        ttft_ms: Some(12.5),
+        latency_ms: Some(99.999),
+        e2e_ms: Some(1e-3),
+        from_scheduled_ms: Some(250.25),
+        retry_wait_ms: 42.0,
+        itl_ms: Some(3.25),
+        max_gap_ms: Some(8.0),
+        chunks: 17,
+        input_tokens: 1_000,
+        output_tokens: 2_000,
+        tokens_estimated: true,
+        cost_nano_usd: 123_456_789,
+        canary_phase: Some(2),
+        detail: "é ✓ 日本".into(),
+        warmup: true,
+        fallback_target: "legacy".into(),
+        fallback_outcome: "ok".into(),
+        fallback_latency_ms: Some(5.5),
+        ack_timeouts: 1,
+        answers: Some(2),
+        answer_ms: Some(77.7),
+    };
+    let empty = Record {
+        outcome: None,
+        ..Default::default()
+    };
+    let not_sent = Record {
+        target: "l".into(),
+        outcome: Some(Outcome::NotSent),
+        not_sent_reason: "max_in_flight".into(),
+        ..Default::default()
+    };
+    let rows = vec![full, empty, not_sent.clone(), not_sent];
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("requests.csv");
+    write(&p, &rows);
+    let reference: Vec<Record> = read_records(&p).unwrap().map(Result::unwrap).collect();
+    assert_eq!(reference, rows);
+    assert_eq!(fast(&p).unwrap(), rows);
+    // A trailing partial row is skipped, as the reference reader skips it.
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes.extend_from_slice(b"g,gateway,9,9");
+    std::fs::write(&p, bytes).unwrap();
+    assert_eq!(fast(&p).unwrap(), rows);
+}
+
+/// What it does not read as serde would, it declines (and the caller asks the reference reader): a hexadecimal
+/// integer (serde takes it), columns in another order (serde matches names), a value serde rejects too.
+#[test]
+fn declines_what_it_does_not_read_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("requests.csv");
+    let rows = vec![Record {
+        target: "g".into(),
+        conversation: 26,
+        outcome: Some(Outcome::Ok),
+        ..Default::default()
+    }];
+    write(&p, &rows);
+    let text = std::fs::read_to_string(&p).unwrap();
+    let (head, row) = text.split_once('\n').unwrap();
+    // conversation 26 written as 0x1A: serde reads 26.
+    let hex = format!("{head}\n{}", row.replacen(",26,", ",0x1A,", 1));
+    std::fs::write(&p, &hex).unwrap();
+    assert!(matches!(fast(&p), Err(Fast::Declined)));
+    let reference: Vec<Record> = read_records(&p).unwrap().map(Result::unwrap).collect();
+    assert_eq!(reference, rows);
+    // An outcome serde does not know either.
+    let bad = format!("{head}\n{}", row.replacen(",ok,", ",fine,", 1));
+    std::fs::write(&p, &bad).unwrap();
+    assert!(matches!(fast(&p), Err(Fast::Declined)));
+    assert!(read_records(&p).unwrap().next().unwrap().is_err());
+    // Another tool's column order.
+    let swapped = text.replacen("target,role", "role,target", 1);
+    std::fs::write(&p, swapped).unwrap();
+    assert!(matches!(fast(&p), Err(Fast::Declined)));
+}
+
+/// Integers read from the bytes: what `str::parse` (serde's reader) reads, the same value; the rest declined.
+#[test]
+fn integers_from_bytes_agree_with_str_parse() {
+    assert_eq!(uint::<u64>(b"0"), Some(0));
+    assert_eq!(uint::<u64>(b"007"), Some(7));
+    assert_eq!(uint::<u64>(b"18446744073709551615"), Some(u64::MAX));
+    assert_eq!(uint::<u16>(b"65535"), Some(65_535));
+    for declined in [
+        &b"18446744073709551616"[..],
+        b"",
+        b"+1",
+        b"-1",
+        b"0x1A",
+        b"1.0",
+        b" 1",
+    ] {
+        assert_eq!(uint::<u64>(declined), None, "{declined:?}");
+    }
+    assert_eq!(uint::<u16>(b"65536"), None);
+    assert_eq!(uint::<u32>(b"4294967296"), None);
+    for s in [
+        "0",
+        "1",
+        "42",
+        "999999",
+        "4294967295",
+        "12345678901234567890",
+    ] {
+        assert_eq!(uint::<u64>(s.as_bytes()), s.parse::<u64>().ok(), "{s}");
+        assert_eq!(uint::<u32>(s.as_bytes()), s.parse::<u32>().ok(), "{s}");
+    }
+    assert_eq!(opt_uint::<u16>(b""), Some(None));
+    assert_eq!(opt_uint::<u16>(b"503"), Some(Some(503)));
+    assert_eq!(opt_uint::<u16>(b"x"), None);
+}
