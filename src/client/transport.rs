@@ -68,31 +68,52 @@ impl From<reqwest::Response> for Response {
 /// Why a request got no answer: its kind and a message (not yet redacted).
 pub(crate) type SendError = (ErrorKind, String);
 
-/// A request on its way: boxed, so the futures that wait for it hold a pointer, not either client's future and
-/// the request itself (over 2 KB, for the whole of a long stream: issue 12's memory per stream).
-pub(crate) type SendFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, SendError>> + Send>>;
+/// A request on its way: either client's own future, which holds the request in a box of its own, so this is a
+/// few words wherever it waits (the first version boxed an async wrapper around the whole `Outgoing`: 1.5 KB more
+/// per request in flight, for as long as a slow server kept the answer's head back).
+pub(crate) enum SendFuture {
+    /// reqwest does not name its future's type: boxed (a few words).
+    Reqwest(
+        std::pin::Pin<
+            Box<dyn std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send>,
+        >,
+    ),
+    Plain(hyper_util::client::legacy::ResponseFuture),
+}
 
 impl Outgoing {
-    /// Send (when first polled) and wait for the status line and headers.
+    /// The request's future: sent when first polled, ready at the answer's status line and headers.
     pub(crate) fn send(self) -> SendFuture {
-        Box::pin(self.send_inline())
-    }
-
-    async fn send_inline(self) -> Result<Response, SendError> {
         match self {
-            Outgoing::Reqwest(rb) => rb.send().await.map(Response::Reqwest).map_err(|e| {
-                let kind = if e.is_timeout() {
-                    ErrorKind::Timeout
-                } else if e.is_connect() {
-                    ErrorKind::Connect
-                } else {
-                    ErrorKind::NoResponse
-                };
-                (kind, e.to_string())
+            Outgoing::Reqwest(rb) => SendFuture::Reqwest(Box::pin(rb.send())),
+            Outgoing::Plain(client, req) => SendFuture::Plain(client.request(req)),
+        }
+    }
+}
+
+impl std::future::Future for SendFuture {
+    type Output = Result<Response, SendError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // Both are Unpin: a box, and hyper_util's future (which boxes its state).
+        match self.get_mut() {
+            SendFuture::Reqwest(p) => p.as_mut().poll(cx).map(|r| {
+                r.map(Response::Reqwest).map_err(|e| {
+                    let kind = if e.is_timeout() {
+                        ErrorKind::Timeout
+                    } else if e.is_connect() {
+                        ErrorKind::Connect
+                    } else {
+                        ErrorKind::NoResponse
+                    };
+                    (kind, e.to_string())
+                })
             }),
-            Outgoing::Plain(client, req) => {
-                client.request(req).await.map(Response::Plain).map_err(|e| {
+            SendFuture::Plain(f) => std::pin::Pin::new(f).poll(cx).map(|r| {
+                r.map(Response::Plain).map_err(|e| {
                     let kind = if timed_out(&e) {
                         ErrorKind::Timeout
                     } else if e.is_connect() {
@@ -102,7 +123,7 @@ impl Outgoing {
                     };
                     (kind, chain(&e))
                 })
-            }
+            }),
         }
     }
 }
