@@ -137,8 +137,8 @@ async fn rows_reach_the_disk_while_the_run_goes_on() {
 
 #[tokio::test]
 async fn a_full_disk_stops_arrivals_and_counts_the_rows_it_lost() {
-    // /dev/full accepts the file and refuses every write. Rows of equal length fill the sink's 256 KiB buffer; the
-    // row that does not fit forces a write, which fails: that row and every later one are lost, and counted.
+    // /dev/full accepts the file and refuses every write. Rows of equal length fill the sink's file buffer (a page);
+    // the row that does not fit forces a write, which fails: that row and every later one are lost, and counted.
     const N: usize = 3000;
     let detail = "x".repeat(200);
     let rows: Vec<Record> = (0..N)
@@ -153,7 +153,7 @@ async fn a_full_disk_stops_arrivals_and_counts_the_rows_it_lost() {
     let first = w.into_inner().unwrap().len();
     let header = HEADER.len() + 1;
     let len = first - header;
-    let fitted = (256 * 1024 - header) / len;
+    let fitted = (super::sink::FILE_BUFFER - header) / len;
     assert!(fitted < N / 2, "{len}-byte rows must overflow the buffer");
     let control = Control::default();
     let out = sink("/dev/full".into(), &rows, &control).await;

@@ -51,7 +51,7 @@ const ROW_BUFFER: usize = 512;
 /// and the 256 KiB buffer this replaces gave such a kill 64 page boundaries per write to cut a row at (seen in CI);
 /// now a row is cut only if the kill lands inside the copy of the one row that crosses a page. Costs a `write` per
 /// ~25 rows (~2,000 a second at 50,000 rows/s).
-const FILE_BUFFER: usize = 4096;
+pub(super) const FILE_BUFFER: usize = 4096;
 
 struct RowWriter {
     path: PathBuf,
