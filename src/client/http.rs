@@ -338,9 +338,10 @@ impl Endpoint {
     async fn read_stream(
         &self,
         mut a: Attempt,
-        mut resp: Response,
+        resp: Response,
         classify: fn(&sse::SseEvent) -> StreamItem,
     ) -> Attempt {
+        let mut body = resp.into_body();
         let cap = self.limits.max_response_bytes;
         let event_cap = usize::try_from(cap).map_or(sse::DEFAULT_MAX_EVENT_BYTES, |c| {
             c.min(sse::DEFAULT_MAX_EVENT_BYTES)
@@ -349,7 +350,7 @@ impl Endpoint {
         let mut read = 0u64;
         let mut finished = false;
         'read: loop {
-            let chunk = match resp.chunk().await {
+            let chunk = match body.chunk().await {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
                 Err((kind, e)) => return a.fail(kind, self.redact(&e)),
@@ -443,7 +444,7 @@ pub(crate) async fn read_body(
     resp: impl Into<Response>,
     cap: u64,
 ) -> Result<Vec<u8>, (ErrorKind, String)> {
-    let mut resp = resp.into();
+    let resp: Response = resp.into();
     if resp.content_length().is_some_and(|l| l > cap) {
         return Err((
             ErrorKind::OversizeBody,
@@ -451,7 +452,8 @@ pub(crate) async fn read_body(
         ));
     }
     let mut out = Vec::new();
-    while let Some(c) = resp.chunk().await? {
+    let mut body = resp.into_body();
+    while let Some(c) = body.chunk().await? {
         if (out.len() + c.len()) as u64 > cap {
             return Err((ErrorKind::OversizeBody, format!("body over {cap} bytes")));
         }

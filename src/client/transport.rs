@@ -151,18 +151,37 @@ impl Response {
         }
     }
 
+    /// The body alone: the status line and headers are let go (their bytes share the allocation of the buffer the
+    /// head was read into, which a stream would otherwise keep for its whole life).
+    pub(crate) fn into_body(self) -> Body {
+        match self {
+            Response::Reqwest(r) => Body::Reqwest(Box::pin(r.bytes_stream())),
+            Response::Plain(r) => Body::Plain(r.into_body()),
+        }
+    }
+}
+
+/// An answer's body, read as it arrives.
+pub(crate) enum Body {
+    /// reqwest does not name its stream's type: boxed.
+    Reqwest(std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<Bytes>> + Send>>),
+    Plain(hyper::body::Incoming),
+}
+
+impl Body {
     /// The next piece of the body as it arrives; None at its end.
     pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, SendError> {
+        use futures_util::StreamExt as _;
         match self {
-            Response::Reqwest(r) => r.chunk().await.map_err(|e| {
+            Body::Reqwest(s) => s.next().await.transpose().map_err(|e| {
                 let kind = match e.is_timeout() {
                     true => ErrorKind::Timeout,
                     false => ErrorKind::BodyInterrupted,
                 };
                 (kind, e.to_string())
             }),
-            Response::Plain(r) => loop {
-                match r.body_mut().frame().await {
+            Body::Plain(b) => loop {
+                match b.frame().await {
                     None => return Ok(None),
                     Some(Err(e)) => return Err((ErrorKind::BodyInterrupted, chain(&e))),
                     // Trailers carry no body bytes.
