@@ -206,13 +206,16 @@ impl Endpoint {
         body: &impl serde::Serialize,
         accept: Option<&'static str>,
     ) -> Outgoing {
-        let Some(plain) = &self.plain else {
+        let via_reqwest = |url: reqwest::Url| {
             let rb = self.request(client, reqwest::Method::POST, url);
             let rb = match accept {
                 Some(v) => rb.header(ACCEPT, v),
                 None => rb,
             };
-            return rb.json(body).into();
+            rb.json(body).into()
+        };
+        let Some(plain) = &self.plain else {
+            return via_reqwest(url);
         };
         let uri = match (&self.chat_uri, url == self.chat_url) {
             (Some(u), true) => Ok(u.clone()),
@@ -221,10 +224,7 @@ impl Endpoint {
         // Serialising our own structs to JSON cannot fail; a URL that `url` parsed but `http` does not goes the other
         // way, whose error then says so.
         let (Ok(uri), Ok(json)) = (uri, serde_json::to_vec(body)) else {
-            return self
-                .request(client, reqwest::Method::POST, url)
-                .json(body)
-                .into();
+            return via_reqwest(url);
         };
         let mut req = http::Request::new(http_body_util::Full::new(Bytes::from(json)));
         *req.method_mut() = http::Method::POST;

@@ -102,25 +102,13 @@ impl std::future::Future for SendFuture {
         match self.get_mut() {
             SendFuture::Reqwest(p) => p.as_mut().poll(cx).map(|r| {
                 r.map(Response::Reqwest).map_err(|e| {
-                    let kind = if e.is_timeout() {
-                        ErrorKind::Timeout
-                    } else if e.is_connect() {
-                        ErrorKind::Connect
-                    } else {
-                        ErrorKind::NoResponse
-                    };
+                    let kind = send_kind(e.is_timeout(), e.is_connect());
                     (kind, e.to_string())
                 })
             }),
             SendFuture::Plain(f) => std::pin::Pin::new(f).poll(cx).map(|r| {
                 r.map(Response::Plain).map_err(|e| {
-                    let kind = if timed_out(&e) {
-                        ErrorKind::Timeout
-                    } else if e.is_connect() {
-                        ErrorKind::Connect
-                    } else {
-                        ErrorKind::NoResponse
-                    };
+                    let kind = send_kind(timed_out(&e), e.is_connect());
                     (kind, chain(&e))
                 })
             }),
@@ -192,6 +180,17 @@ impl Body {
                 }
             },
         }
+    }
+}
+
+/// What kind of failure a request that got no answer is, either client.
+fn send_kind(timed_out: bool, connect: bool) -> ErrorKind {
+    if timed_out {
+        ErrorKind::Timeout
+    } else if connect {
+        ErrorKind::Connect
+    } else {
+        ErrorKind::NoResponse
     }
 }
 
