@@ -27,7 +27,7 @@ pub mod exit {
     pub const THRESHOLDS_FAILED: i32 = 1;
     /// Bad input or environment: scenario/profile errors, missing key variable, unreachable target, port in use,
     /// runs that cannot be compared.
-    pub(crate) const BAD_INPUT: i32 = 2;
+    pub const BAD_INPUT: i32 = 2;
     /// The harness failed at run time (cannot write the report directory, ...).
     pub const HARNESS: i32 = 3;
     /// Interrupted (Ctrl-C / SIGTERM / duration cap) after a graceful drain: report written, marked interrupted;
@@ -345,11 +345,12 @@ pub(crate) async fn prepare_targets(
                     }
                     _ => profile.auth.as_ref().map(|a| Secret::new(a.bearer.clone())),
                 };
-                let handle = crate::mock::serve(*profile, SocketAddr::from(([127, 0, 0, 1], 0)))
-                    .await
-                    .map_err(|e| {
-                        bad_input(format!("target `{}`: mock {}: {e}", t.name, path.display()))
-                    })?;
+                let handle =
+                    crate::mock::serve_apart(*profile, SocketAddr::from(([127, 0, 0, 1], 0)))
+                        .await
+                        .map_err(|e| {
+                            bad_input(format!("target `{}`: mock {}: {e}", t.name, path.display()))
+                        })?;
                 let url = handle.base_url();
                 out.mocks.push(handle);
                 (

@@ -309,14 +309,54 @@ fn main() {
     std::process::exit(code);
 }
 
+/// The variable that sets how many threads drive a run's traffic (see [`runtime`]).
+const WORKERS_VAR: &str = "CUTOVER_WORKERS";
+
+/// The runtime a command runs on. `cutover mock` is a server: tokio's multi-threaded runtime, a worker per core.
+/// Everything else (a run's generator, its sink, its report) runs on one thread, as wrk and oha give each of their
+/// threads its own event loop: a multi-threaded runtime wakes an idle worker to steal every task spawned or woken, and
+/// at 20,000 requests/s those cross-thread wake-ups were a quarter of the generator's CPU (bench/RESULTS.md, "Session
+/// of 2026-12-07 (third)"). One thread holds about 80,000 requests/s on this project's bench machine, far above what
+/// an LLM endpoint serves; `CUTOVER_WORKERS=N` (N > 1) puts the run on N worker threads instead. Embedded mocks get a
+/// thread of their own either way (`mock::serve_apart`).
+fn runtime(server: bool) -> Result<tokio::runtime::Runtime, AppError> {
+    let workers = match std::env::var(WORKERS_VAR) {
+        Err(std::env::VarError::NotPresent) => None,
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=1024).contains(&n) => Some(n),
+            _ => {
+                return Err(AppError {
+                    code: exit::BAD_INPUT,
+                    message: format!(
+                        "{WORKERS_VAR}={v:?}: expected a whole number of threads from 1 to 1024"
+                    ),
+                })
+            }
+        },
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(AppError {
+                code: exit::BAD_INPUT,
+                message: format!("{WORKERS_VAR}: not valid UTF-8"),
+            })
+        }
+    };
+    let mut b = match (server, workers) {
+        (true, None) => tokio::runtime::Builder::new_multi_thread(),
+        (_, Some(n)) if n > 1 => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    b.enable_all().build().map_err(|e| AppError {
+        code: exit::HARNESS,
+        message: format!("tokio runtime: {e}"),
+    })
+}
+
 fn real_main(cli: Cli) -> Result<i32, AppError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| AppError {
-            code: exit::HARNESS,
-            message: format!("tokio runtime: {e}"),
-        })?;
+    let rt = runtime(matches!(cli.cmd, Cmd::Mock { .. }))?;
     rt.block_on(async move {
         match cli.cmd {
             Cmd::Run(a) => run_cmd(a).await,

@@ -504,6 +504,32 @@ impl Drop for MockHandle {
     }
 }
 
+/// [`serve`] on the process's mock runtime (one worker thread of its own, started on first use) instead of the
+/// caller's. A run's embedded mocks go there: the generator runs on a single thread (see `main.rs`), and a mock on that
+/// same thread would lengthen the latencies it is checked against by the generator's work, and the generator's sends
+/// by the mock's.
+pub async fn serve_apart(profile: MockProfile, addr: SocketAddr) -> Result<MockHandle, MockError> {
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    let rt = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("cutover-mock")
+            .enable_all()
+            .build()
+            .ok()
+    });
+    match rt {
+        // The runtime is never shut down (a static), so the task ends by itself; a panic in it goes on here.
+        Some(rt) => match rt.spawn(serve(profile, addr)).await {
+            Ok(served) => served,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        },
+        // No thread could be started: the caller's runtime serves, as before.
+        None => serve(profile, addr).await,
+    }
+}
+
 /// Bind `addr` (port 0 = ephemeral) and serve `profile` until the handle is shut down or dropped.
 pub async fn serve(profile: MockProfile, addr: SocketAddr) -> Result<MockHandle, MockError> {
     let hard = CancellationToken::new();
