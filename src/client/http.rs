@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::attempt::{Attempt, ErrorKind};
 use super::secret::Secret;
 use super::sse::{self, SseParser, StreamItem};
-use super::transport::{self, Outgoing, PlainClient, Response, SendFuture};
+use super::transport::{Outgoing, PlainClient, Response, SendFuture};
 use crate::config::scenario::{CozeSettings, ProtocolKind};
 
 /// Build the HTTP client: no proxies and no redirects (traffic must go where the scenario says: a followed redirect
@@ -69,7 +69,7 @@ pub struct Endpoint {
     /// hyper's client for a plain-`http` target's POSTs (see `client::transport`); None for https, or when
     /// `CUTOVER_TRANSPORT=reqwest` asks for reqwest everywhere (to compare the two).
     pub(crate) plain: Option<PlainClient>,
-    /// `chat_url` as the `http::Uri` hyper takes, parsed once.
+    /// `chat_url`'s path and query as the `http::Uri` hyper sends (origin form), parsed once.
     chat_uri: Option<http::Uri>,
 }
 
@@ -107,10 +107,13 @@ impl Endpoint {
             reqwest::Url::parse(base_url).map_err(|e| format!("base_url `{base_url}`: {e}"))?;
         let chat_url = join(&base, "/v1/chat/completions", &[]);
         let reqwest_only = std::env::var_os("CUTOVER_TRANSPORT").is_some_and(|v| v == "reqwest");
-        let plain = (base.scheme() == "http" && !reqwest_only).then(transport::plain_client);
+        let plain = match base.scheme() == "http" && !reqwest_only {
+            true => PlainClient::new(&base),
+            false => None,
+        };
         Ok(Endpoint {
             plain,
-            chat_uri: chat_url.as_str().parse().ok(),
+            chat_uri: origin_form(&chat_url).parse().ok(),
             kind,
             base,
             key,
@@ -219,7 +222,7 @@ impl Endpoint {
         };
         let uri = match (&self.chat_uri, url == self.chat_url) {
             (Some(u), true) => Ok(u.clone()),
-            _ => url.as_str().parse::<http::Uri>(),
+            _ => origin_form(&url).parse::<http::Uri>(),
         };
         // Serialising our own structs to JSON cannot fail; a URL that `url` parsed but `http` does not goes the other
         // way, whose error then says so.
@@ -382,6 +385,7 @@ impl Endpoint {
             }
         }
         a.done = Instant::now();
+        body.finish().await;
         if !finished {
             return a.fail(ErrorKind::StreamCut, "stream ended before its end marker");
         }
@@ -479,7 +483,7 @@ fn redirect_detail(resp: &Response, base: &reqwest::Url) -> String {
     let status = resp.status();
     let url = match resp {
         Response::Reqwest(r) => r.url(),
-        Response::Plain(_) => base,
+        Response::Plain(..) => base,
     };
     let Some(loc) = resp
         .headers()
@@ -504,6 +508,14 @@ fn redirect_detail(resp: &Response, base: &reqwest::Url) -> String {
 #[cfg(test)]
 fn retry_after(h: &HeaderMap, now: SystemTime) -> Option<Duration> {
     super::retry_hint::retry_hint(h, now).map(|(d, _)| d)
+}
+
+/// A URL's path and query: the request target of an HTTP/1 request to an origin server (RFC 9112, 3.2.1).
+fn origin_form(url: &reqwest::Url) -> String {
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub(crate) mod coze;
 pub(crate) mod gaps;
 pub mod http;
 pub(crate) mod openai;
+pub(crate) mod pool;
 pub(crate) mod retry_hint;
 pub mod secret;
 pub mod sse;
@@ -15,6 +16,8 @@ pub(crate) mod webhook;
 
 #[cfg(test)]
 mod mutants_tests;
+#[cfg(test)]
+mod pool_tests;
 #[cfg(test)]
 mod transport_tests;
 

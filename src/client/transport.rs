@@ -1,43 +1,25 @@
-//! The hot path's transport. Chat requests to a plain-`http` target go through hyper's pooled HTTP/1 client
-//! directly; everything else (https, the webhook sender's per-request timeout, GETs, `compat`) through reqwest.
+//! The hot path's transport. Chat requests to a plain-`http` target go through hyper's HTTP/1 client directly, on
+//! connections of our own pool (`super::pool`); everything else (https, the webhook sender's per-request timeout,
+//! GETs, `compat`) through reqwest.
 //!
 //! Why not reqwest for all of it: a callgrind profile of a closed run against nginx (issue 12) put reqwest's own
 //! layers at about a third of cutover's instructions per request: its `Pending` future and `execute_request`, a
 //! tower redirect layer that re-parses the URL with `url::Url::parse` even under `Policy::none()`, and a second
-//! re-parse of the URL when the answer arrives (~13,000 instructions of the two). hyper's client underneath is the
-//! same one reqwest drives (same pool, same HTTP/1 codec); this module only leaves out the layers cutover does not
-//! use: no proxy, no redirect following, no cookies, no decompression.
+//! re-parse of the URL when the answer arrives (~13,000 instructions of the two). hyper's HTTP/1 codec underneath is
+//! the same one reqwest drives; this module only leaves out the layers cutover does not use: no proxy, no redirect
+//! following, no cookies, no decompression.
 //!
 //! What goes on the wire is what reqwest sent: the endpoint's headers, `content-type: application/json`,
 //! `accept: */*` unless the request names one, `host` and `content-length`.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use reqwest::header::HeaderMap;
 
 use super::attempt::ErrorKind;
-
-/// hyper's pooled client for plain-`http` targets, one per endpoint (clones share the pool).
-pub(crate) type PlainClient = Client<HttpConnector, Full<Bytes>>;
-
-/// The settings of the reqwest client (`http_client`), for plain `http`: keep-alive pool of up to 1,024 idle connections
-/// kept 30 s, `TCP_NODELAY`, a 10 s connect timeout (the request timeout around every attempt ends a sooner one).
-pub(crate) fn plain_client() -> PlainClient {
-    let mut c = HttpConnector::new();
-    c.set_nodelay(true);
-    c.set_connect_timeout(Some(Duration::from_secs(10)));
-    c.enforce_http(true);
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(1024)
-        .build(c)
-}
+pub(crate) use super::pool::PlainClient;
+pub(crate) use super::pool::SendError;
+use super::pool::{chain, Lease};
 
 /// A request ready to send, through one client or the other.
 // Built and sent at once, never stored: boxing the larger variant would only add an allocation per request.
@@ -56,7 +38,8 @@ impl From<reqwest::RequestBuilder> for Outgoing {
 /// An answer whose status line and headers arrived, its body still to read.
 pub(crate) enum Response {
     Reqwest(reqwest::Response),
-    Plain(http::Response<hyper::body::Incoming>),
+    /// With the connection it came on, back to the pool when the body has been read to its end.
+    Plain(http::Response<hyper::body::Incoming>, Lease),
 }
 
 impl From<reqwest::Response> for Response {
@@ -64,9 +47,6 @@ impl From<reqwest::Response> for Response {
         Response::Reqwest(r)
     }
 }
-
-/// Why a request got no answer: its kind and a message (not yet redacted).
-pub(crate) type SendError = (ErrorKind, String);
 
 /// A request on its way: either client's own future, which holds the request in a box of its own, so this is a
 /// few words wherever it waits (the first version boxed an async wrapper around the whole `Outgoing`: 1.5 KB more
@@ -78,15 +58,18 @@ pub(crate) enum SendFuture {
             Box<dyn std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send>,
         >,
     ),
-    Plain(hyper_util::client::legacy::ResponseFuture),
+    /// Our pool's future, boxed: it holds the request and, on a new connection, the connect.
+    Plain(std::pin::Pin<Box<dyn std::future::Future<Output = PlainResult> + Send>>),
 }
+
+type PlainResult = Result<(http::Response<hyper::body::Incoming>, Lease), SendError>;
 
 impl Outgoing {
     /// The request's future: sent when first polled, ready at the answer's status line and headers.
     pub(crate) fn send(self) -> SendFuture {
         match self {
             Outgoing::Reqwest(rb) => SendFuture::Reqwest(Box::pin(rb.send())),
-            Outgoing::Plain(client, req) => SendFuture::Plain(client.request(req)),
+            Outgoing::Plain(client, req) => SendFuture::Plain(Box::pin(client.send(req))),
         }
     }
 }
@@ -98,7 +81,7 @@ impl std::future::Future for SendFuture {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        // Both are Unpin: a box, and hyper_util's future (which boxes its state).
+        // Both are boxes, so Unpin.
         match self.get_mut() {
             SendFuture::Reqwest(p) => p.as_mut().poll(cx).map(|r| {
                 r.map(Response::Reqwest).map_err(|e| {
@@ -106,12 +89,10 @@ impl std::future::Future for SendFuture {
                     (kind, e.to_string())
                 })
             }),
-            SendFuture::Plain(f) => std::pin::Pin::new(f).poll(cx).map(|r| {
-                r.map(Response::Plain).map_err(|e| {
-                    let kind = send_kind(timed_out(&e), e.is_connect());
-                    (kind, chain(&e))
-                })
-            }),
+            SendFuture::Plain(f) => f
+                .as_mut()
+                .poll(cx)
+                .map(|r| r.map(|(resp, lease)| Response::Plain(resp, lease))),
         }
     }
 }
@@ -120,14 +101,14 @@ impl Response {
     pub(crate) fn status(&self) -> u16 {
         match self {
             Response::Reqwest(r) => r.status().as_u16(),
-            Response::Plain(r) => r.status().as_u16(),
+            Response::Plain(r, _) => r.status().as_u16(),
         }
     }
 
     pub(crate) fn headers(&self) -> &HeaderMap {
         match self {
             Response::Reqwest(r) => r.headers(),
-            Response::Plain(r) => r.headers(),
+            Response::Plain(r, _) => r.headers(),
         }
     }
 
@@ -135,7 +116,7 @@ impl Response {
     pub(crate) fn content_length(&self) -> Option<u64> {
         match self {
             Response::Reqwest(r) => r.content_length(),
-            Response::Plain(r) => hyper::body::Body::size_hint(r.body()).exact(),
+            Response::Plain(r, _) => hyper::body::Body::size_hint(r.body()).exact(),
         }
     }
 
@@ -144,7 +125,7 @@ impl Response {
     pub(crate) fn into_body(self) -> Body {
         match self {
             Response::Reqwest(r) => Body::Reqwest(Box::pin(r.bytes_stream())),
-            Response::Plain(r) => Body::Plain(r.into_body()),
+            Response::Plain(r, lease) => Body::Plain(r.into_body(), Some(lease)),
         }
     }
 }
@@ -153,7 +134,8 @@ impl Response {
 pub(crate) enum Body {
     /// reqwest does not name its stream's type: boxed.
     Reqwest(std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<Bytes>> + Send>>),
-    Plain(hyper::body::Incoming),
+    /// The lease is given back at the body's end (None once it was).
+    Plain(hyper::body::Incoming, Option<Lease>),
 }
 
 impl Body {
@@ -168,9 +150,14 @@ impl Body {
                 };
                 (kind, e.to_string())
             }),
-            Body::Plain(b) => loop {
+            Body::Plain(b, lease) => loop {
                 match b.frame().await {
-                    None => return Ok(None),
+                    None => {
+                        if let Some(l) = lease.take() {
+                            l.release();
+                        }
+                        return Ok(None);
+                    }
                     Some(Err(e)) => return Err((ErrorKind::BodyInterrupted, chain(&e))),
                     // Trailers carry no body bytes.
                     Some(Ok(f)) => match f.into_data() {
@@ -179,6 +166,45 @@ impl Body {
                     },
                 }
             },
+        }
+    }
+}
+
+/// At most this much of a body is read after its reader stopped (see [`Body::finish`]), and for at most this long;
+/// the first [`SETTLE`] of it before the reader goes on.
+const DRAIN_BYTES: usize = 64 * 1024;
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(10);
+
+impl Body {
+    /// The reader has what it needs (an SSE stream's end marker) before the body's end. A connection of our pool
+    /// goes back to it once the body has ended. A server sends the end of its chunked body right after the marker:
+    /// waiting [`SETTLE`] for it here lets the conversation's next request find the connection in the pool; a body
+    /// that takes longer is read in the background (at most [`DRAIN_BYTES`] for [`DRAIN_FOR`]; one that goes on
+    /// closes its connection, as dropping it would). The caller took its timings before.
+    pub(crate) async fn finish(self) {
+        let Body::Plain(b, Some(lease)) = self else {
+            return;
+        };
+        let mut drain = Box::pin(tokio::time::timeout(DRAIN_FOR, drain(b, lease)));
+        if tokio::time::timeout(SETTLE, drain.as_mut()).await.is_err() {
+            tokio::spawn(drain);
+        }
+    }
+}
+
+/// Read the rest of a body (at most [`DRAIN_BYTES`]) and give its connection back at the end.
+async fn drain(mut b: hyper::body::Incoming, lease: Lease) {
+    let mut left = DRAIN_BYTES;
+    loop {
+        match b.frame().await {
+            None => return lease.release(),
+            Some(Ok(f)) => match f.data_ref() {
+                Some(d) if d.len() > left => return,
+                Some(d) => left -= d.len(),
+                None => {}
+            },
+            Some(Err(_)) => return,
         }
     }
 }
@@ -192,31 +218,4 @@ fn send_kind(timed_out: bool, connect: bool) -> ErrorKind {
     } else {
         ErrorKind::NoResponse
     }
-}
-
-/// An error and its causes, `outer: inner: ...` (hyper's own message names only the outermost, e.g. `client error
-/// (Connect)`).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
-/// A connect that ran out of time (an I/O `TimedOut` anywhere in the causes).
-fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(c) = cur {
-        if c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return true;
-        }
-        cur = c.source();
-    }
-    false
 }
