@@ -385,7 +385,8 @@ impl Endpoint {
             }
         }
         a.done = Instant::now();
-        body.finish().await;
+        // Boxed: its timers would otherwise sit in every stream's task for the stream's whole life.
+        Box::pin(body.finish()).await;
         if !finished {
             return a.fail(ErrorKind::StreamCut, "stream ended before its end marker");
         }

@@ -142,7 +142,8 @@ impl PlainClient {
                 },
             }
         }
-        let mut tx = self.connect().await?;
+        // Boxed: a connect's state is far larger than the rest, and this future lives until the answer's head.
+        let mut tx = Box::pin(self.connect()).await?;
         match tx.try_send_request(req).await {
             Ok(resp) => Ok((resp, self.lease(tx))),
             Err(e) => Err(answer_error(e.into_error())),
