@@ -150,3 +150,38 @@ fn integers_from_bytes_agree_with_str_parse() {
     assert_eq!(opt_uint::<u16>(b"503"), Some(Some(503)));
     assert_eq!(opt_uint::<u16>(b"x"), None);
 }
+
+/// Rows handed over in batches from the parsing thread: a file of 2 batches and a part, with rows that differ in
+/// their text's lengths (reused records must not keep a longer earlier value), reaches `f` whole and in order; a row
+/// it declines in the third batch stops it after exactly the rows before that row.
+#[test]
+fn batches_give_every_row_in_order_and_stop_at_a_declined_one() {
+    let n = 2 * BATCH + 3;
+    let rows: Vec<Record> = (0..n as u64)
+        .map(|i| Record {
+            target: if i % 2 == 0 {
+                "gateway".into()
+            } else {
+                "g".into()
+            },
+            conversation: i,
+            detail: "x".repeat((i % 7) as usize),
+            outcome: Some(Outcome::Ok),
+            ..Default::default()
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("requests.csv");
+    write(&p, &rows);
+    assert_eq!(fast(&p).unwrap(), rows);
+    // Row 2 * BATCH + 1 (conversation 2049 with BATCH 1024) gets an outcome neither reader knows.
+    let bad = 2 * BATCH + 1;
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[1 + bad] = lines[1 + bad].replacen(",ok,", ",fine,", 1);
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    let mut seen = Vec::new();
+    let res = for_each_fast(&p, |r| seen.push(r.conversation));
+    assert!(matches!(res, Err(Fast::Declined)));
+    assert_eq!(seen, (0..bad as u64).collect::<Vec<_>>());
+}
