@@ -141,6 +141,45 @@ fn num<T: FromStr>(b: &[u8]) -> Option<T> {
     text(b)?.parse().ok()
 }
 
+/// 10^0 ..= 10^22: every one exactly an f64.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// An f64 written as plain decimal digits with an optional fraction (`1234.567`, what the run writes), read from the
+/// bytes; anything else (a sign, an exponent, `inf`, more digits than an f64 holds exactly) goes to `str::parse`.
+/// Same value as `str::parse`: digits d with k of them after the point are d / 10^k, and with d < 2^53 and k <= 22
+/// both are exact f64s, so the one division rounds correctly, as `str::parse` does (Clinger's fast path).
+fn float(b: &[u8]) -> Option<f64> {
+    let (mut m, mut k, mut point, mut digits) = (0u64, 0usize, false, 0usize);
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                m = m.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+                digits += 1;
+                k += usize::from(point);
+            }
+            b'.' if !point => point = true,
+            _ => return num(b),
+        }
+    }
+    let whole = digits > 0 && (!point || k > 0) && b[0] != b'.';
+    if !whole || digits > 15 || k >= POW10.len() {
+        return num(b);
+    }
+    Some(m as f64 / POW10[k])
+}
+
+/// An optional f64 ([`float`]): empty is `None`.
+fn opt_float(b: &[u8]) -> Option<Option<f64>> {
+    if b.is_empty() {
+        Some(None)
+    } else {
+        float(b).map(Some)
+    }
+}
+
 /// An unsigned integer of plain decimal digits, read from the bytes (no UTF-8 pass, no `str::parse`); None for
 /// anything else (a sign, hexadecimal, overflow), which [`num`] or serde reads or rejects.
 fn uint<T: TryFrom<u64>>(b: &[u8]) -> Option<T> {
@@ -156,15 +195,6 @@ fn uint<T: TryFrom<u64>>(b: &[u8]) -> Option<T> {
         v = v.checked_mul(10)?.checked_add(u64::from(d))?;
     }
     T::try_from(v).ok()
-}
-
-/// An optional field: empty is `None`.
-fn opt<T: FromStr>(b: &[u8]) -> Option<Option<T>> {
-    if b.is_empty() {
-        Some(None)
-    } else {
-        num(b).map(Some)
-    }
 }
 
 /// An optional unsigned integer: empty is `None`.
@@ -213,16 +243,16 @@ fn fill(row: &csv::ByteRecord, r: &mut Record) -> Option<()> {
     r.status = opt_uint(next()?)?;
     r.attempts = uint(next()?)?;
     r.retries = uint(next()?)?;
-    r.scheduled_ms = num(next()?)?;
-    r.sent_ms = opt(next()?)?;
-    r.ttfb_ms = opt(next()?)?;
-    r.ttft_ms = opt(next()?)?;
-    r.latency_ms = opt(next()?)?;
-    r.e2e_ms = opt(next()?)?;
-    r.from_scheduled_ms = opt(next()?)?;
-    r.retry_wait_ms = num(next()?)?;
-    r.itl_ms = opt(next()?)?;
-    r.max_gap_ms = opt(next()?)?;
+    r.scheduled_ms = float(next()?)?;
+    r.sent_ms = opt_float(next()?)?;
+    r.ttfb_ms = opt_float(next()?)?;
+    r.ttft_ms = opt_float(next()?)?;
+    r.latency_ms = opt_float(next()?)?;
+    r.e2e_ms = opt_float(next()?)?;
+    r.from_scheduled_ms = opt_float(next()?)?;
+    r.retry_wait_ms = float(next()?)?;
+    r.itl_ms = opt_float(next()?)?;
+    r.max_gap_ms = opt_float(next()?)?;
     r.chunks = uint(next()?)?;
     r.input_tokens = uint(next()?)?;
     r.output_tokens = uint(next()?)?;
@@ -233,10 +263,10 @@ fn fill(row: &csv::ByteRecord, r: &mut Record) -> Option<()> {
     r.warmup = flag(next()?)?;
     set(&mut r.fallback_target, next()?)?;
     set(&mut r.fallback_outcome, next()?)?;
-    r.fallback_latency_ms = opt(next()?)?;
+    r.fallback_latency_ms = opt_float(next()?)?;
     r.ack_timeouts = uint(next()?)?;
     r.answers = opt_uint(next()?)?;
-    r.answer_ms = opt(next()?)?;
+    r.answer_ms = opt_float(next()?)?;
     next().is_none().then_some(())
 }
 

@@ -185,3 +185,65 @@ fn batches_give_every_row_in_order_and_stop_at_a_declined_one() {
     assert!(matches!(res, Err(Fast::Declined)));
     assert_eq!(seen, (0..bad as u64).collect::<Vec<_>>());
 }
+
+/// Floats read from the bytes: the same f64, bit for bit, as `str::parse` (serde's reader), for what the run writes
+/// (plain decimals of every length up to and past 15 digits, up to and past 22 after the point) and for the forms
+/// only `str::parse` reads; a value neither reads is declined.
+#[test]
+fn floats_from_bytes_agree_with_str_parse() {
+    let mut texts: Vec<String> = [
+        "0",
+        "0.0",
+        "00.5",
+        "1",
+        "1.",
+        ".5",
+        "-0.0",
+        "-1.25",
+        "+3.5",
+        "1e3",
+        "2.5E-3",
+        "inf",
+        "NaN",
+        "0.1",
+        "0.3",
+        "123456789012345",
+        "1234567890123456",
+        "9007199254740993",
+        "0.0000000000000000000001",
+        "0.00000000000000000000001",
+        "1.7976931348623157e308",
+        "4503599627370496.5",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // A deterministic spread of mantissas and decimals (xorshift), as ryu writes them and longer.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let digits = (x % 19 + 1) as u32;
+        let m = x % 10u64.pow(digits);
+        let k = ((x >> 40) % 25) as usize;
+        let s = format!("{m:0>w$}", w = k + 1);
+        let (int, frac) = s.split_at(s.len() - k);
+        texts.push(if k == 0 {
+            int.to_string()
+        } else {
+            format!("{int}.{frac}")
+        });
+        texts.push(format!("{}", f64::from_bits(x >> 2)));
+    }
+    for t in &texts {
+        let want = t.parse::<f64>().ok();
+        let got = float(t.as_bytes());
+        assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{t}");
+    }
+    for declined in ["", "1.2.3", "0x1A", " 1", "1,5"] {
+        assert_eq!(float(declined.as_bytes()), None, "{declined}");
+    }
+    assert_eq!(opt_float(b""), Some(None));
+    assert_eq!(opt_float(b"2.5"), Some(Some(2.5)));
+}
