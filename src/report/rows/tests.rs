@@ -150,3 +150,100 @@ fn integers_from_bytes_agree_with_str_parse() {
     assert_eq!(opt_uint::<u16>(b"503"), Some(Some(503)));
     assert_eq!(opt_uint::<u16>(b"x"), None);
 }
+
+/// Rows handed over in batches from the parsing thread: a file of 2 batches and a part, with rows that differ in
+/// their text's lengths (reused records must not keep a longer earlier value), reaches `f` whole and in order; a row
+/// it declines in the third batch stops it after exactly the rows before that row.
+#[test]
+fn batches_give_every_row_in_order_and_stop_at_a_declined_one() {
+    let n = 2 * BATCH + 3;
+    let rows: Vec<Record> = (0..n as u64)
+        .map(|i| Record {
+            target: if i % 2 == 0 {
+                "gateway".into()
+            } else {
+                "g".into()
+            },
+            conversation: i,
+            detail: "x".repeat((i % 7) as usize),
+            outcome: Some(Outcome::Ok),
+            ..Default::default()
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("requests.csv");
+    write(&p, &rows);
+    assert_eq!(fast(&p).unwrap(), rows);
+    // Row 2 * BATCH + 1 (conversation 2049 with BATCH 1024) gets an outcome neither reader knows.
+    let bad = 2 * BATCH + 1;
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[1 + bad] = lines[1 + bad].replacen(",ok,", ",fine,", 1);
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    let mut seen = Vec::new();
+    let res = for_each_fast(&p, |r| seen.push(r.conversation));
+    assert!(matches!(res, Err(Fast::Declined)));
+    assert_eq!(seen, (0..bad as u64).collect::<Vec<_>>());
+}
+
+/// Floats read from the bytes: the same f64, bit for bit, as `str::parse` (serde's reader), for what the run writes
+/// (plain decimals of every length up to and past 15 digits, up to and past 22 after the point) and for the forms
+/// only `str::parse` reads; a value neither reads is declined.
+#[test]
+fn floats_from_bytes_agree_with_str_parse() {
+    let mut texts: Vec<String> = [
+        "0",
+        "0.0",
+        "00.5",
+        "1",
+        "1.",
+        ".5",
+        "-0.0",
+        "-1.25",
+        "+3.5",
+        "1e3",
+        "2.5E-3",
+        "inf",
+        "NaN",
+        "0.1",
+        "0.3",
+        "123456789012345",
+        "1234567890123456",
+        "9007199254740993",
+        "0.0000000000000000000001",
+        "0.00000000000000000000001",
+        "1.7976931348623157e308",
+        "4503599627370496.5",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // A deterministic spread of mantissas and decimals (xorshift), as ryu writes them and longer.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let digits = (x % 19 + 1) as u32;
+        let m = x % 10u64.pow(digits);
+        let k = ((x >> 40) % 25) as usize;
+        let s = format!("{m:0>w$}", w = k + 1);
+        let (int, frac) = s.split_at(s.len() - k);
+        texts.push(if k == 0 {
+            int.to_string()
+        } else {
+            format!("{int}.{frac}")
+        });
+        texts.push(format!("{}", f64::from_bits(x >> 2)));
+    }
+    for t in &texts {
+        let want = t.parse::<f64>().ok();
+        let got = float(t.as_bytes());
+        assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{t}");
+    }
+    for declined in ["", "1.2.3", "0x1A", " 1", "1,5"] {
+        assert_eq!(float(declined.as_bytes()), None, "{declined}");
+    }
+    assert_eq!(opt_float(b""), Some(None));
+    assert_eq!(opt_float(b"2.5"), Some(Some(2.5)));
+}
