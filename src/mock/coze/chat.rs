@@ -254,9 +254,9 @@ fn claim(
             c.messages.push_back(StoredMsg {
                 id: st.id(),
                 chat_id: Some(run.chat_id),
-                role: m.role.clone(),
+                role: m.role.as_str().into(),
                 kind: kind_of(m),
-                content: m.content.clone(),
+                content: m.content.as_str().into(),
                 created_at: run.created_at,
                 visible_at: now,
             });

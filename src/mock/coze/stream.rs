@@ -147,9 +147,9 @@ impl CozeStream {
         StoredMsg {
             id,
             chat_id: Some(self.chat),
-            role: "assistant".into(),
+            role: super::state::assistant(),
             kind,
-            content: content.to_string(),
+            content: content.into(),
             created_at: self.created_at,
             visible_at: Instant::now(),
         }
