@@ -222,3 +222,75 @@ async fn the_sink_writes_the_file_serde_wrote() {
     let first = got.split(|&b| b == b'\n').next().unwrap();
     assert_eq!(first, csv_header().join(",").as_bytes());
 }
+
+fn ryu_of(v: f64) -> String {
+    ryu::Buffer::new().format(v).to_string()
+}
+
+fn fast_of(v: f64) -> Option<String> {
+    let mut out = vec![];
+    millis(&mut out, v).then(|| String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn milliseconds_are_written_as_ryu_writes_them() {
+    // Every value with three decimals up to 2,000 ms, both signs, then a million random ones up to 10^12 and the
+    // values one ulp either side of each, which must not take the short cut unless they are themselves n/1000.
+    let mut checked = 0;
+    let mut check = |v: f64| {
+        if let Some(got) = fast_of(v) {
+            assert_eq!(got, ryu_of(v), "{v:e}");
+            checked += 1;
+        }
+    };
+    for n in 1..=2_000_000_u64 {
+        check(n as f64 / 1000.0);
+        check(-(n as f64) / 1000.0);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for _ in 0..1_000_000 {
+        let n = match rng.gen_range(0..3) {
+            0 => rng.gen_range(1..1_000_000_000_u64),
+            1 => rng.gen_range(1..1_000_000_000_000_000_u64),
+            _ => 1_000_000_000_000_000 - rng.gen_range(1..1000_u64),
+        };
+        let v = n as f64 / 1000.0;
+        check(v);
+        check(f64::from_bits(v.to_bits() + 1));
+        check(f64::from_bits(v.to_bits() - 1));
+    }
+    // What record::ms makes of durations.
+    for _ in 0..200_000 {
+        let d = std::time::Duration::from_nanos(rng.gen_range(0..3_600_000_000_000));
+        check(crate::run::record::ms(d));
+    }
+    assert!(checked > 5_000_000, "{checked} values took the short cut");
+}
+
+#[test]
+fn the_short_cut_takes_milliseconds_only() {
+    // Worked by hand.
+    assert_eq!(fast_of(1234.567).as_deref(), Some("1234.567"));
+    assert_eq!(fast_of(0.025).as_deref(), Some("0.025"));
+    assert_eq!(fast_of(2.5).as_deref(), Some("2.5"));
+    assert_eq!(fast_of(7.0).as_deref(), Some("7.0"));
+    assert_eq!(fast_of(-0.001).as_deref(), Some("-0.001"));
+    assert_eq!(
+        fast_of(999_999_999_999.999).as_deref(),
+        Some("999999999999.999")
+    );
+    // Not three decimals, zero (ryu keeps its sign), 10^12 and up, not finite: ryu's.
+    for v in [
+        0.1 + 0.2,
+        1e-4,
+        0.0,
+        -0.0,
+        1e12,
+        1e21,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    ] {
+        assert_eq!(fast_of(v), None, "{v:e}");
+    }
+}
