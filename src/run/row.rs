@@ -137,9 +137,9 @@ fn millis(out: &mut Vec<u8>, v: f64) -> bool {
         b'0' + (frac % 10) as u8,
     ];
     // ".000" -> ".0", ".250" -> ".25", ".025" -> ".025".
-    let keep = if frac % 100 == 0 {
+    let keep = if frac.is_multiple_of(100) {
         2
-    } else if frac % 10 == 0 {
+    } else if frac.is_multiple_of(10) {
         3
     } else {
         4
