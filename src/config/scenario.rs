@@ -51,12 +51,18 @@ pub(crate) enum Role {
     Gateway,
 }
 
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl Role {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
             Role::Legacy => "legacy",
             Role::Gateway => "gateway",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

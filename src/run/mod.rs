@@ -11,6 +11,7 @@ pub(crate) mod plan;
 pub(crate) mod progress;
 pub mod record;
 pub(crate) mod request;
+pub(crate) mod row;
 pub(crate) mod runner;
 pub(crate) mod shard;
 pub mod sink;

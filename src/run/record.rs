@@ -1,4 +1,5 @@
-//! One [`Record`] per scheduled request: a row of `requests.csv`. Typed here; serde gives the CSV bytes.
+//! One [`Record`] per scheduled request: a row of `requests.csv`. Typed here; the sink writes its bytes by hand
+//! (run/row.rs), the same bytes serde and the csv crate give, and serde reads them back.
 
 use serde::{Deserialize, Serialize};
 

@@ -41,11 +41,6 @@ pub struct SinkOutput {
     pub(crate) lost_rows: u64,
 }
 
-/// The CSV file and what has been written to it. Each row is serialised whole into a buffer and handed to the file
-/// in one `write_all`, so the file only ever holds whole rows plus at most one cut by a crash mid-write.
-/// The CSV writer's own buffer per row; a longer row goes through to `row` in pieces.
-const ROW_BUFFER: usize = 512;
-
 /// The file's buffer: one page. The file gets whole rows, at most a page of them per `write`: Linux can end a
 /// `write` to a file early, between two pages, when the process is killed (`kill -9` during the drain after Ctrl-C),
 /// and the 256 KiB buffer this replaces gave such a kill 64 page boundaries per write to cut a row at (seen in CI);
@@ -53,6 +48,9 @@ const ROW_BUFFER: usize = 512;
 /// ~25 rows (~2,000 a second at 50,000 rows/s).
 pub(super) const FILE_BUFFER: usize = 4096;
 
+/// The CSV file and what has been written to it. Each row is encoded whole into a buffer ([`super::row::encode`])
+/// and handed to the file in one `write_all`, so the file only ever holds whole rows plus at most one cut by a crash
+/// mid-write.
 struct RowWriter {
     path: PathBuf,
     out: Option<std::io::BufWriter<std::fs::File>>,
@@ -83,22 +81,19 @@ impl RowWriter {
             return;
         }
         self.row.clear();
-        let res = {
-            // A small buffer: the default 8 KiB one, allocated and zeroed per row, was 40% of the sink's cost.
-            let mut w = csv::WriterBuilder::new()
-                .has_headers(!self.header_written)
-                .buffer_capacity(ROW_BUFFER)
-                .from_writer(&mut self.row);
-            w.serialize(r)
-                .and_then(|()| w.flush().map_err(csv::Error::from))
-        };
-        self.header_written = true;
-        let res = res.map_err(std::io::Error::other).and_then(|()| {
-            self.out
-                .as_mut()
-                .expect("checked above")
-                .write_all(&self.row)
-        });
+        if !self.header_written {
+            // The first row carries the header, as the csv crate's writer would put it.
+            self.row
+                .extend_from_slice(super::record::csv_header().join(",").as_bytes());
+            self.row.push(b'\n');
+            self.header_written = true;
+        }
+        super::row::encode(r, &mut self.row);
+        let res = self
+            .out
+            .as_mut()
+            .expect("checked above")
+            .write_all(&self.row);
         if let Err(e) = res {
             self.fail(e, control);
             self.lost += 1;
@@ -139,10 +134,19 @@ impl RowWriter {
 }
 
 fn count(acc: &mut BTreeMap<String, Accounting>, r: &Record) {
-    let a = acc.entry(r.target.clone()).or_insert_with(|| Accounting {
-        target: r.target.clone(),
-        ..Default::default()
-    });
+    // Looked up by `&str`: the target's name is cloned only for a target not met before, not per row.
+    if !acc.contains_key(r.target.as_str()) {
+        acc.insert(
+            r.target.clone(),
+            Accounting {
+                target: r.target.clone(),
+                ..Default::default()
+            },
+        );
+    }
+    let Some(a) = acc.get_mut(r.target.as_str()) else {
+        return;
+    };
     a.scheduled += 1;
     match r.outcome {
         Some(Outcome::Ok) => a.ok += 1,

@@ -138,7 +138,7 @@ pub(super) fn base_record(
             OP_CREATE,
             conv.turns
                 .first()
-                .map(|t| t.model.to_string())
+                .map(|t| String::from(&*t.model))
                 .unwrap_or_default(),
             false,
         )
@@ -146,15 +146,16 @@ pub(super) fn base_record(
         let t = &conv.turns[turn as usize - 1];
         // A webhook event is one POST whatever the traffic's stream share says.
         let webhook = state.target.endpoint.webhook.is_some();
-        (OP_CHAT, t.model.to_string(), t.stream && !webhook)
+        (OP_CHAT, String::from(&*t.model), t.stream && !webhook)
     };
     Record {
         target: state.target.name.clone(),
-        role: state.target.role.to_string(),
+        // Copied from `&str`s, not through `Display` (`to_string` on these went through the formatting machinery).
+        role: state.target.role.as_str().to_owned(),
         conversation: conv.index,
         user: conv.user,
         turn,
-        op: op.to_string(),
+        op: op.to_owned(),
         model,
         stream,
         canary_phase: phase,
