@@ -312,14 +312,14 @@ fn main() {
 /// The variable that sets how many threads drive a run's traffic (see [`runtime`]).
 const WORKERS_VAR: &str = "CUTOVER_WORKERS";
 
-/// The runtime a command runs on. `cutover mock` is a server: tokio's multi-threaded runtime, a worker per core.
-/// Everything else (a run's generator, its sink, its report) runs on one thread, as wrk and oha give each of their
-/// threads its own event loop: a multi-threaded runtime wakes an idle worker to steal every task spawned or woken, and
-/// at 20,000 requests/s those cross-thread wake-ups were a quarter of the generator's CPU (bench/RESULTS.md, "Session
-/// of 2026-12-07 (third)"). One thread holds about 80,000 requests/s on this project's bench machine, far above what
-/// an LLM endpoint serves; `CUTOVER_WORKERS=N` (N > 1) puts the run on N worker threads instead. Embedded mocks get a
-/// thread of their own either way (`mock::serve_apart`).
-fn runtime(server: bool) -> Result<tokio::runtime::Runtime, AppError> {
+/// The runtime a command runs on. `cutover mock` is a server, and a run whose open-model peak is above
+/// `commands::ONE_THREAD_MAX_RPS` needs more than one core: tokio's multi-threaded runtime, a worker per core
+/// (`many`). Everything else (a run's generator, its sink, its report) runs on one thread, as wrk and oha give each of
+/// their threads its own event loop: a multi-threaded runtime wakes an idle worker to steal every task spawned or
+/// woken, and at 20,000 requests/s those cross-thread wake-ups were a quarter of the generator's CPU (bench/RESULTS.md,
+/// "Session of 2026-12-07 (third)"). `CUTOVER_WORKERS=N` sets it: 1 for one thread, N > 1 for N worker threads.
+/// Embedded mocks get a thread of their own either way (`mock::serve_apart`).
+fn runtime(many: bool) -> Result<tokio::runtime::Runtime, AppError> {
     let workers = match std::env::var(WORKERS_VAR) {
         Err(std::env::VarError::NotPresent) => None,
         Ok(v) => match v.trim().parse::<usize>() {
@@ -340,7 +340,7 @@ fn runtime(server: bool) -> Result<tokio::runtime::Runtime, AppError> {
             })
         }
     };
-    let mut b = match (server, workers) {
+    let mut b = match (many, workers) {
         (true, None) => tokio::runtime::Builder::new_multi_thread(),
         (_, Some(n)) if n > 1 => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
@@ -356,7 +356,12 @@ fn runtime(server: bool) -> Result<tokio::runtime::Runtime, AppError> {
 }
 
 fn real_main(cli: Cli) -> Result<i32, AppError> {
-    let rt = runtime(matches!(cli.cmd, Cmd::Mock { .. }))?;
+    let many = match &cli.cmd {
+        Cmd::Mock { .. } => true,
+        Cmd::Run(a) => commands::run_wants_workers(&a.scenario, a.duration),
+        _ => false,
+    };
+    let rt = runtime(many)?;
     rt.block_on(async move {
         match cli.cmd {
             Cmd::Run(a) => run_cmd(a).await,

@@ -147,9 +147,13 @@ impl PriceTable {
             }
             self.aliases.get(n).map(String::as_str)
         };
+        // The name as written first, before any allocation: the per-request path (two look-ups a request).
+        if let Some(c) = lookup(name) {
+            return Ok(c);
+        }
         let lower = name.to_ascii_lowercase();
         let stripped = lower.rsplit('/').next().unwrap_or(&lower).to_string();
-        for n in [name, lower.as_str(), stripped.as_str()] {
+        for n in [lower.as_str(), stripped.as_str()] {
             if let Some(c) = lookup(n) {
                 return Ok(c);
             }
@@ -161,6 +165,9 @@ impl PriceTable {
     }
 
     pub(crate) fn price(&self, model: &str) -> Result<NanoPrice, PriceError> {
+        if let Some(p) = self.prices.get(model) {
+            return Ok(*p);
+        }
         let c = self.resolve(model)?;
         Ok(self.prices[c])
     }

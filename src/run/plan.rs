@@ -99,6 +99,27 @@ pub(crate) fn plan(loaded: &Loaded, duration_s: f64) -> Plan {
     }
 }
 
+/// The requests per second an open-model run offers at its busiest (every target together, a shape's highest
+/// segment); None for a closed run, whose rate is whatever its targets answer.
+pub(crate) fn peak_offered_rps(loaded: &Loaded, duration_s: f64) -> Option<f64> {
+    let tr = &loaded.scenario.traffic;
+    if tr.closed.is_some() {
+        return None;
+    }
+    let base = loaded.conversations_per_wall_second();
+    let peak = crate::run::traffic::shapes::profile(tr, base, duration_s).peak_rate();
+    let steady: f64 = plan(loaded, duration_s)
+        .targets
+        .iter()
+        .map(|t| t.offered_rps)
+        .sum();
+    Some(if base > 0.0 {
+        steady * peak / base
+    } else {
+        0.0
+    })
+}
+
 /// The plan as `validate` prints it.
 pub(crate) fn describe(loaded: &Loaded, p: &Plan) -> String {
     let s = &loaded.scenario;
@@ -175,9 +196,13 @@ mod tests {
     use crate::config::scenario::Scenario;
 
     fn loaded(extra_limits: &str) -> Loaded {
+        loaded_with("", extra_limits)
+    }
+
+    fn loaded_with(extra_traffic: &str, extra_limits: &str) -> Loaded {
         let text = format!(
             "name: p\ntargets:\n  - {{name: gw, role: gateway, protocol: openai, base_url: \"http://127.0.0.1:9\"}}\n\
-             traffic:\n  conversations_per_day: 864000\n  duration_s: 30\n  turns: [{{turns: 1, weight: 0.5}}, {{turns: 3, weight: 0.5}}]\n  \
+             traffic:\n{extra_traffic}  conversations_per_day: 864000\n  duration_s: 30\n  turns: [{{turns: 1, weight: 0.5}}, {{turns: 3, weight: 0.5}}]\n  \
              stream_share: 0\n  models: [{{model: m1, weight: 1}}]\n  prompts: [hi]\n\
              limits:\n  max_duration_s: 60\n{extra_limits}\
              prices:\n  currency: USD\n  models:\n    m1: {{input_per_mtok: 1, output_per_mtok: 2}}\n"
@@ -224,5 +249,18 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("conversations/s"), "{text}");
+    }
+
+    #[test]
+    fn the_peak_offered_rate_is_the_shapes_highest_segment_times_requests_per_conversation() {
+        // Constant: 10 conversations/s x 2 requests each.
+        assert_eq!(peak_offered_rps(&loaded(""), 30.0), Some(20.0));
+        // Steps of 5 then 40 conversations/s: the busiest is 40 x 2 = 80 requests/s.
+        let steps = "  shape: {steps: [{rate: 5, hold_s: 10}, {rate: 40, hold_s: 10}]}\n";
+        assert_eq!(peak_offered_rps(&loaded_with(steps, ""), 30.0), Some(80.0));
+        // A closed run offers no rate of its own.
+        let mut l = loaded("");
+        l.scenario.traffic.closed = Some(crate::config::scenario::Closed { vus: 12 });
+        assert_eq!(peak_offered_rps(&l, 30.0), None);
     }
 }
