@@ -16,9 +16,8 @@ mod shard;
 pub mod sweep;
 pub use shard::{merge, shard_from_flags, DEFAULT_MAX_START_DELAY_S};
 
-/// Exit codes (documented in README.md), and the one mapping of a decision to its code.
 /// Requests per second above which a run gets a worker thread per core instead of one thread (see `main.rs`): one
-/// thread holds a closed run at ~80,000/s, but an open run's arrivals cost more (a task per conversation, a wake-up
+/// thread holds a closed run at ~90,000/s, but an open run's arrivals cost more (a task per conversation, a wake-up
 /// per arrival): at 50,000/s one thread was saturated and 0.7% of arrivals found `max_in_flight` reached, where two
 /// workers sent them all (bench/lag.sh, bench/RESULTS.md "Session of 2026-12-07 (third)").
 pub const ONE_THREAD_MAX_RPS: f64 = 30_000.0;
@@ -33,6 +32,7 @@ pub fn run_wants_workers(scenario: &std::path::Path, duration_s: Option<f64>) ->
     crate::run::plan::peak_offered_rps(&loaded, window).is_some_and(|r| r > ONE_THREAD_MAX_RPS)
 }
 
+/// Exit codes (documented in README.md), and the one mapping of a decision to its code.
 pub mod exit {
     use crate::measure::decision::DecisionKind;
 
