@@ -110,21 +110,12 @@ impl PlainClient {
         })))
     }
 
-    /// Send `req` (origin-form or absolute URI: it goes out in origin form, with the pool's `Host` unless it has one);
-    /// ready at the answer's status line and headers.
+    /// Send `req`, whose URI its caller gives in origin form (`Endpoint::post`), with the pool's `Host` unless it has
+    /// one; ready at the answer's status line and headers.
     pub(crate) async fn send(
         self,
         mut req: http::Request<Full<Bytes>>,
     ) -> Result<(http::Response<Incoming>, Lease), SendError> {
-        if req.uri().scheme().is_some() {
-            let path = req
-                .uri()
-                .path_and_query()
-                .map_or("/", |p| p.as_str())
-                .parse()
-                .map_err(|e| (ErrorKind::NoResponse, format!("request URI: {e}")))?;
-            *req.uri_mut() = path;
-        }
         if !req.headers().contains_key(HOST) {
             req.headers_mut().insert(HOST, self.0.host.clone());
         }

@@ -183,28 +183,23 @@ impl Body {
     /// that takes longer is read in the background (at most [`DRAIN_BYTES`] for [`DRAIN_FOR`]; one that goes on
     /// closes its connection, as dropping it would). The caller took its timings before.
     pub(crate) async fn finish(self) {
-        let Body::Plain(b, Some(lease)) = self else {
+        if !matches!(self, Body::Plain(_, Some(_))) {
             return;
-        };
-        let mut drain = Box::pin(tokio::time::timeout(DRAIN_FOR, drain(b, lease)));
+        }
+        let mut drain = Box::pin(tokio::time::timeout(DRAIN_FOR, self.drain()));
         if tokio::time::timeout(SETTLE, drain.as_mut()).await.is_err() {
             tokio::spawn(drain);
         }
     }
-}
 
-/// Read the rest of a body (at most [`DRAIN_BYTES`]) and give its connection back at the end.
-async fn drain(mut b: hyper::body::Incoming, lease: Lease) {
-    let mut left = DRAIN_BYTES;
-    loop {
-        match b.frame().await {
-            None => return lease.release(),
-            Some(Ok(f)) => match f.data_ref() {
-                Some(d) if d.len() > left => return,
-                Some(d) => left -= d.len(),
-                None => {}
-            },
-            Some(Err(_)) => return,
+    /// Read the rest (at most [`DRAIN_BYTES`]); [`Body::chunk`] gives the connection back at the end.
+    async fn drain(mut self) {
+        let mut left = DRAIN_BYTES;
+        while let Ok(Some(d)) = self.chunk().await {
+            if d.len() > left {
+                return;
+            }
+            left -= d.len();
         }
     }
 }

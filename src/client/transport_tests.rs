@@ -165,7 +165,7 @@ async fn refused_is_connect_and_a_cut_body_is_body_interrupted() {
     let ep = endpoint(port, true);
     let resp = Outgoing::Plain(
         ep.plain.clone().unwrap(),
-        http::Request::post(ep.chat_url.as_str())
+        http::Request::post(ep.chat_url.path())
             .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
             .unwrap(),
     )
