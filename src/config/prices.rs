@@ -165,9 +165,6 @@ impl PriceTable {
     }
 
     pub(crate) fn price(&self, model: &str) -> Result<NanoPrice, PriceError> {
-        if let Some(p) = self.prices.get(model) {
-            return Ok(*p);
-        }
         let c = self.resolve(model)?;
         Ok(self.prices[c])
     }
