@@ -7,7 +7,6 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
@@ -66,11 +65,11 @@ pub struct Endpoint {
     /// `POST /v1/chat/completions` under `base`, joined once: joining per request re-parsed the URL (~13,000
     /// instructions a request, callgrind).
     pub(crate) chat_url: reqwest::Url,
-    /// hyper's client for a plain-`http` target's POSTs (see `client::transport`); None for https, or when
+    /// Our own HTTP/1.1 client for a plain-`http` target's POSTs (see `client::transport`); None for https, or when
     /// `CUTOVER_TRANSPORT=reqwest` asks for reqwest everywhere (to compare the two).
     pub(crate) plain: Option<PlainClient>,
-    /// `chat_url`'s path and query as the `http::Uri` hyper sends (origin form), parsed once.
-    chat_uri: Option<http::Uri>,
+    /// `chat_url`'s path and query as our client sends it (origin form), checked once to be a valid target.
+    chat_target: Option<String>,
 }
 
 /// Per-conversation state the protocol keeps between turns.
@@ -113,7 +112,8 @@ impl Endpoint {
         };
         Ok(Endpoint {
             plain,
-            chat_uri: origin_form(&chat_url).parse().ok(),
+            chat_target: Some(origin_form(&chat_url))
+                .filter(|t| t.parse::<http::uri::PathAndQuery>().is_ok()),
             kind,
             base,
             key,
@@ -200,9 +200,9 @@ impl Endpoint {
         self.send_for_bytes(out.send()).await
     }
 
-    /// A POST of `body` as JSON: through hyper directly for a plain-`http` target, through reqwest otherwise (see
+    /// A POST of `body` as JSON: through our own HTTP/1.1 client for a plain-`http` target, through reqwest otherwise (see
     /// `client::transport`); the same headers either way.
-    fn post(
+    pub(super) fn post(
         &self,
         client: &reqwest::Client,
         url: reqwest::Url,
@@ -220,23 +220,21 @@ impl Endpoint {
         let Some(plain) = &self.plain else {
             return via_reqwest(url);
         };
-        let uri = match (&self.chat_uri, url == self.chat_url) {
-            (Some(u), true) => Ok(u.clone()),
-            _ => origin_form(&url).parse::<http::Uri>(),
+        let target = match (&self.chat_target, url == self.chat_url) {
+            (Some(t), true) => std::borrow::Cow::Borrowed(t.as_str()),
+            _ => std::borrow::Cow::Owned(origin_form(&url)),
         };
         // Serialising our own structs to JSON cannot fail; a URL that `url` parsed but `http` does not goes the other
         // way, whose error then says so.
-        let (Ok(uri), Ok(json)) = (uri, serde_json::to_vec(body)) else {
+        let valid = |t: &str| t.parse::<http::uri::PathAndQuery>().is_ok();
+        let (true, Ok(json)) = (
+            matches!(target, std::borrow::Cow::Borrowed(_)) || valid(&target),
+            serde_json::to_vec(body),
+        ) else {
             return via_reqwest(url);
         };
-        let mut req = http::Request::new(http_body_util::Full::new(Bytes::from(json)));
-        *req.method_mut() = http::Method::POST;
-        *req.uri_mut() = uri;
-        let h = req.headers_mut();
-        *h = self.headers.clone();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        h.insert(ACCEPT, HeaderValue::from_static(accept.unwrap_or("*/*")));
-        Outgoing::Plain(plain.clone(), req)
+        let wire = plain.request(&target, &self.headers, accept.unwrap_or("*/*"), &json);
+        Outgoing::Plain(plain.clone(), wire)
     }
 
     async fn send_for_bytes(&self, send: SendFuture) -> (Attempt, Vec<u8>) {
@@ -478,7 +476,7 @@ fn error_message(body: &[u8]) -> Option<String> {
 }
 
 /// `HTTP 308 redirect to host:port (not followed)`: the Location's host only, so credentials, path and query in it
-/// never reach an output. A relative Location names the request's own host (`base`'s, for hyper's answers, which
+/// never reach an output. A relative Location names the request's own host (`base`'s, for our own client's answers, which
 /// do not carry their URL: the same host).
 fn redirect_detail(resp: &Response, base: &reqwest::Url) -> String {
     let status = resp.status();

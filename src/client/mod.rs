@@ -5,6 +5,7 @@
 pub(crate) mod attempt;
 pub(crate) mod coze;
 pub(crate) mod gaps;
+pub(crate) mod h1;
 pub mod http;
 pub(crate) mod openai;
 pub(crate) mod pool;

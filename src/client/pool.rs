@@ -1,15 +1,14 @@
-//! Keep-alive HTTP/1 connections to one plain-`http` origin, on hyper's connection-level client (issue 12).
+//! Keep-alive HTTP/1.1 connections to one plain-`http` origin, each carrying one request at a time through our own
+//! HTTP/1.1 client (`super::h1`; issue 12).
 //!
-//! hyper_util's pooled client, which this replaces on the hot path, spent about 11,000 instructions a request of its
-//! own (callgrind, 2,000 requests against nginx): a race between the pool checkout and a new connect set up for every
-//! request, the `Host` header formatted again each time, and a task spawned per request only to hand the connection
-//! back once it is ready again. Here a request takes the most recently used idle connection, or opens one; the
-//! connection goes back to the pool when the answer's body has been read to its end (an answer dropped before that
-//! closes it, as HTTP/1 has no other way to abandon a response).
+//! A request takes the most recently used idle connection, or opens one; the connection goes back to the pool when
+//! the answer's body has been read to its end and the answer allows it (an answer dropped before that closes it, as
+//! HTTP/1 has no other way to abandon a response). An idle connection the server closed or wrote to is let go at
+//! checkout, seen from the reactor's readiness without a system call; a request whose write fails on a reused
+//! connection goes on another one (nothing of it reached the server's application).
 //!
-//! What goes on the wire is what hyper_util's client sent: the request in origin form, `Host` from the URL (the port
-//! only when it is not 80), no other header added. A request that found its reused connection closing before it was
-//! written goes on another connection, as hyper_util's `retry_canceled_requests` does.
+//! What goes on the wire is what reqwest and hyper send: the request in origin form, `Host` from the URL (the port
+//! only when it is not 80), `content-length`, no other header added.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -17,14 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::HOST;
 use http::HeaderValue;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 
 use super::attempt::ErrorKind;
+use super::h1::{io_failure, BodyReader, Conn, Head};
 
 /// Connections kept idle at most, and for how long: reqwest's settings, which this client had before.
 const MAX_IDLE: usize = 1024;
@@ -60,30 +55,65 @@ enum Origin {
 }
 
 struct Idle {
-    tx: SendRequest<Full<Bytes>>,
+    conn: Conn,
     since: Instant,
 }
 
-/// A connection lent to one request until its answer's body has been read to the end.
-pub(crate) struct Lease {
-    pool: Arc<Pool>,
-    tx: SendRequest<Full<Bytes>>,
-}
-
-impl Lease {
-    /// The answer was read to its end: the connection can carry the next request.
-    pub(crate) fn release(self) {
-        if self.tx.is_closed() {
-            return;
-        }
-        let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+impl Pool {
+    fn put(&self, conn: Conn) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() >= MAX_IDLE {
             idle.pop_front();
         }
         idle.push_back(Idle {
-            tx: self.tx,
+            conn,
             since: Instant::now(),
         });
+    }
+}
+
+/// An answer whose head arrived, with the connection its body comes on.
+pub(crate) struct Answer {
+    pub(crate) head: Head,
+    body: BodyReader,
+    pool: Arc<Pool>,
+}
+
+impl Answer {
+    /// The body alone; the head is let go (its field values share the allocation the head was read into).
+    pub(crate) fn into_body(self) -> PlainBody {
+        PlainBody {
+            reader: Some(self.body),
+            pool: self.pool,
+        }
+    }
+}
+
+/// An answer's body; its connection goes back to the pool at the body's end.
+pub(crate) struct PlainBody {
+    /// None once the body has ended.
+    reader: Option<BodyReader>,
+    pool: Arc<Pool>,
+}
+
+impl PlainBody {
+    /// The next piece of the body as it arrives; None at its end.
+    pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, SendError> {
+        let Some(r) = &mut self.reader else {
+            return Ok(None);
+        };
+        if let Some(d) = r.chunk().await? {
+            return Ok(Some(d));
+        }
+        if let Some(conn) = self.reader.take().and_then(BodyReader::reusable) {
+            self.pool.put(conn);
+        }
+        Ok(None)
+    }
+
+    /// The body's end has not been reached yet.
+    pub(crate) fn pending(&self) -> bool {
+        self.reader.is_some()
     }
 }
 
@@ -110,57 +140,57 @@ impl PlainClient {
         })))
     }
 
-    /// Send `req`, whose URI its caller gives in origin form (`Endpoint::post`), with the pool's `Host` unless it has
-    /// one; ready at the answer's status line and headers.
-    pub(crate) async fn send(
-        self,
-        mut req: http::Request<Full<Bytes>>,
-    ) -> Result<(http::Response<Incoming>, Lease), SendError> {
-        if !req.headers().contains_key(HOST) {
-            req.headers_mut().insert(HOST, self.0.host.clone());
-        }
-        while let Some(mut tx) = self.checkout() {
-            // It went back to the pool when its last answer ended; its connection task may not have run since.
-            if tx.ready().await.is_err() {
-                continue;
-            }
-            match tx.try_send_request(req).await {
-                Ok(resp) => return Ok((resp, self.lease(tx))),
-                Err(mut e) => match e.take_message() {
-                    // Never written: the connection was closing. Another one takes it.
-                    Some(r) => req = r,
-                    None => return Err(answer_error(e.into_error())),
-                },
+    /// A POST of the JSON `body` to `target` (origin form) as it goes on the wire, with `headers` and `accept`, and
+    /// this origin's `Host` unless `headers` name one.
+    pub(crate) fn request(
+        &self,
+        target: &str,
+        headers: &http::HeaderMap,
+        accept: &str,
+        body: &[u8],
+    ) -> Vec<u8> {
+        super::h1::encode_post(target, headers, accept, &self.0.host, body)
+    }
+
+    /// Send a request made by [`PlainClient::request`]; ready at the answer's status line and headers.
+    pub(crate) async fn send(self, wire: Vec<u8>) -> Result<Answer, SendError> {
+        while let Some(mut conn) = self.checkout() {
+            // A write that fails put nothing before the server's application: another connection takes it.
+            if conn.write(&wire).await.is_ok() {
+                return self.answer(conn).await;
             }
         }
         // Boxed: a connect's state is far larger than the rest, and this future lives until the answer's head.
-        let mut tx = Box::pin(self.connect()).await?;
-        match tx.try_send_request(req).await {
-            Ok(resp) => Ok((resp, self.lease(tx))),
-            Err(e) => Err(answer_error(e.into_error())),
-        }
+        let mut conn = Box::pin(self.connect()).await?;
+        conn.write(&wire)
+            .await
+            .map_err(|e| io_failure(ErrorKind::NoResponse, "writing the request", &e))?;
+        self.answer(conn).await
     }
 
-    fn lease(&self, tx: SendRequest<Full<Bytes>>) -> Lease {
-        Lease {
+    async fn answer(&self, mut conn: Conn) -> Result<Answer, SendError> {
+        let head = conn.read_head().await?;
+        let body = BodyReader::new(conn, &head);
+        Ok(Answer {
+            head,
+            body,
             pool: self.0.clone(),
-            tx,
-        }
+        })
     }
 
     /// The most recently used idle connection still open and not idle too long.
-    fn checkout(&self) -> Option<SendRequest<Full<Bytes>>> {
+    fn checkout(&self) -> Option<Conn> {
         let mut idle = self.0.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(c) = idle.pop_back() {
-            if !c.tx.is_closed() && c.since.elapsed() < IDLE_FOR {
-                return Some(c.tx);
+        while let Some(mut c) = idle.pop_back() {
+            if c.since.elapsed() < IDLE_FOR && c.conn.is_open() {
+                return Some(c.conn);
             }
         }
         None
     }
 
-    /// A new connection: TCP with `TCP_NODELAY`, HTTP/1's handshake, and its task on the current runtime.
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, SendError> {
+    /// A new connection: TCP with `TCP_NODELAY`.
+    async fn connect(&self) -> Result<Conn, SendError> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, async {
             match &self.0.origin {
                 Origin::Addr(a) => tokio::net::TcpStream::connect(a).await,
@@ -175,58 +205,9 @@ impl PlainClient {
                 format!("tcp connect error: no connection within {secs} s"),
             )
         })?
-        .map_err(|e| {
-            let kind = match e.kind() {
-                std::io::ErrorKind::TimedOut => ErrorKind::Timeout,
-                _ => ErrorKind::Connect,
-            };
-            (kind, format!("tcp connect error: {e}"))
-        })?;
+        .map_err(|e| io_failure(ErrorKind::Connect, "tcp connect error", &e))?;
         // As hyper_util's connector: a failure to set it is not a reason to fail the request.
         let _ = stream.set_nodelay(true);
-        let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| (ErrorKind::Connect, chain(&e)))?;
-        // Ends when the connection closes (its error is the request's, reported there).
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(tx)
+        Ok(Conn::new(stream))
     }
-}
-
-/// A request that was written (or may have been) but got no answer.
-fn answer_error(e: hyper::Error) -> SendError {
-    let kind = match timed_out(&e) {
-        true => ErrorKind::Timeout,
-        false => ErrorKind::NoResponse,
-    };
-    (kind, chain(&e))
-}
-
-/// An error and its causes, `outer: inner: ...` (hyper's own message names only the outermost, e.g. `client error
-/// (Connect)`).
-pub(super) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
-/// An error that is a time-out (an I/O `TimedOut` anywhere in the causes).
-pub(super) fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(c) = cur {
-        if c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return true;
-        }
-        cur = c.source();
-    }
-    false
 }

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::http::Endpoint;
-use super::transport::Outgoing;
 use crate::config::scenario::ProtocolKind;
 
 /// What the server does with one connection: answers each request in turn, then (after the last) closes it.
@@ -100,10 +99,8 @@ async fn an_answer_left_unread_closes_its_connection() {
     let long = "HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n0123456789";
     let (port, seen, t) = server(vec![vec![long], vec![CLOSE]]);
     let ep = endpoint(port);
-    let req = http::Request::post(ep.chat_url.path())
-        .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
-        .unwrap();
-    let resp = Outgoing::Plain(ep.plain.clone().unwrap(), req)
+    let resp = ep
+        .post(&reqwest::Client::new(), ep.chat_url.clone(), &(), None)
         .send()
         .await
         .unwrap();

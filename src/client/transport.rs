@@ -1,32 +1,32 @@
-//! The hot path's transport. Chat requests to a plain-`http` target go through hyper's HTTP/1 client directly, on
-//! connections of our own pool (`super::pool`); everything else (https, the webhook sender's per-request timeout,
-//! GETs, `compat`) through reqwest.
+//! The hot path's transport. Chat requests to a plain-`http` target go through our own HTTP/1.1 client
+//! (`super::h1`), on connections of our own pool (`super::pool`); everything else (https, the webhook sender's
+//! per-request timeout, GETs, `compat`) through reqwest.
 //!
 //! Why not reqwest for all of it: a callgrind profile of a closed run against nginx (issue 12) put reqwest's own
 //! layers at about a third of cutover's instructions per request: its `Pending` future and `execute_request`, a
 //! tower redirect layer that re-parses the URL with `url::Url::parse` even under `Policy::none()`, and a second
-//! re-parse of the URL when the answer arrives (~13,000 instructions of the two). hyper's HTTP/1 codec underneath is
-//! the same one reqwest drives; this module only leaves out the layers cutover does not use: no proxy, no redirect
-//! following, no cookies, no decompression.
+//! re-parse of the URL when the answer arrives (~13,000 instructions of the two); hyper's connection task and
+//! channels under it cost more again (see `super::h1`). This path leaves out what cutover does not use: no proxy, no
+//! redirect following, no cookies, no decompression.
 //!
 //! What goes on the wire is what reqwest sent: the endpoint's headers, `content-type: application/json`,
 //! `accept: */*` unless the request names one, `host` and `content-length`.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use reqwest::header::HeaderMap;
 
 use super::attempt::ErrorKind;
 pub(crate) use super::pool::PlainClient;
 pub(crate) use super::pool::SendError;
-use super::pool::{chain, Lease};
+use super::pool::{Answer, PlainBody};
 
 /// A request ready to send, through one client or the other.
 // Built and sent at once, never stored: boxing the larger variant would only add an allocation per request.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Outgoing {
     Reqwest(reqwest::RequestBuilder),
-    Plain(PlainClient, http::Request<Full<Bytes>>),
+    /// The request as it goes on the wire ([`PlainClient::request`]).
+    Plain(PlainClient, Vec<u8>),
 }
 
 impl From<reqwest::RequestBuilder> for Outgoing {
@@ -39,7 +39,7 @@ impl From<reqwest::RequestBuilder> for Outgoing {
 pub(crate) enum Response {
     Reqwest(reqwest::Response),
     /// With the connection it came on, back to the pool when the body has been read to its end.
-    Plain(http::Response<hyper::body::Incoming>, Lease),
+    Plain(Answer),
 }
 
 impl From<reqwest::Response> for Response {
@@ -62,7 +62,7 @@ pub(crate) enum SendFuture {
     Plain(std::pin::Pin<Box<dyn std::future::Future<Output = PlainResult> + Send>>),
 }
 
-type PlainResult = Result<(http::Response<hyper::body::Incoming>, Lease), SendError>;
+type PlainResult = Result<Answer, SendError>;
 
 impl Outgoing {
     /// The request's future: sent when first polled, ready at the answer's status line and headers.
@@ -89,10 +89,7 @@ impl std::future::Future for SendFuture {
                     (kind, e.to_string())
                 })
             }),
-            SendFuture::Plain(f) => f
-                .as_mut()
-                .poll(cx)
-                .map(|r| r.map(|(resp, lease)| Response::Plain(resp, lease))),
+            SendFuture::Plain(f) => f.as_mut().poll(cx).map(|r| r.map(Response::Plain)),
         }
     }
 }
@@ -101,14 +98,14 @@ impl Response {
     pub(crate) fn status(&self) -> u16 {
         match self {
             Response::Reqwest(r) => r.status().as_u16(),
-            Response::Plain(r, _) => r.status().as_u16(),
+            Response::Plain(a) => a.head.status.as_u16(),
         }
     }
 
     pub(crate) fn headers(&self) -> &HeaderMap {
         match self {
             Response::Reqwest(r) => r.headers(),
-            Response::Plain(r, _) => r.headers(),
+            Response::Plain(a) => &a.head.headers,
         }
     }
 
@@ -116,7 +113,7 @@ impl Response {
     pub(crate) fn content_length(&self) -> Option<u64> {
         match self {
             Response::Reqwest(r) => r.content_length(),
-            Response::Plain(r, _) => hyper::body::Body::size_hint(r.body()).exact(),
+            Response::Plain(a) => a.head.content_length(),
         }
     }
 
@@ -125,7 +122,7 @@ impl Response {
     pub(crate) fn into_body(self) -> Body {
         match self {
             Response::Reqwest(r) => Body::Reqwest(Box::pin(r.bytes_stream())),
-            Response::Plain(r, lease) => Body::Plain(r.into_body(), Some(lease)),
+            Response::Plain(a) => Body::Plain(a.into_body()),
         }
     }
 }
@@ -134,8 +131,8 @@ impl Response {
 pub(crate) enum Body {
     /// reqwest does not name its stream's type: boxed.
     Reqwest(std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<Bytes>> + Send>>),
-    /// The lease is given back at the body's end (None once it was).
-    Plain(hyper::body::Incoming, Option<Lease>),
+    /// Its connection goes back to the pool at the body's end.
+    Plain(PlainBody),
 }
 
 impl Body {
@@ -150,22 +147,7 @@ impl Body {
                 };
                 (kind, e.to_string())
             }),
-            Body::Plain(b, lease) => loop {
-                match b.frame().await {
-                    None => {
-                        if let Some(l) = lease.take() {
-                            l.release();
-                        }
-                        return Ok(None);
-                    }
-                    Some(Err(e)) => return Err((ErrorKind::BodyInterrupted, chain(&e))),
-                    // Trailers carry no body bytes.
-                    Some(Ok(f)) => match f.into_data() {
-                        Ok(d) if !d.is_empty() => return Ok(Some(d)),
-                        _ => continue,
-                    },
-                }
-            },
+            Body::Plain(b) => b.chunk().await,
         }
     }
 }
@@ -183,7 +165,7 @@ impl Body {
     /// that takes longer is read in the background (at most [`DRAIN_BYTES`] for [`DRAIN_FOR`]; one that goes on
     /// closes its connection, as dropping it would). The caller took its timings before.
     pub(crate) async fn finish(self) {
-        if !matches!(self, Body::Plain(_, Some(_))) {
+        if !matches!(&self, Body::Plain(b) if b.pending()) {
             return;
         }
         let mut drain = Box::pin(tokio::time::timeout(DRAIN_FOR, self.drain()));

@@ -1,5 +1,5 @@
-//! The hot path's two transports (`client::transport`): hyper's client and reqwest put the same request on the wire,
-//! and hyper's errors fall in the same kinds.
+//! The hot path's two transports (`client::transport`): our HTTP/1.1 client and reqwest put the same request on the wire,
+//! and our client's errors fall in the same kinds.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -8,7 +8,6 @@ use std::net::TcpListener;
 use super::attempt::ErrorKind;
 use super::http::{read_body, Endpoint};
 use super::secret::Secret;
-use super::transport::Outgoing;
 use crate::config::scenario::ProtocolKind;
 
 /// One request as the server read it: its head's lines and its body.
@@ -89,7 +88,7 @@ fn headers(head: &[String]) -> Vec<String> {
 const OK: &str = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
 
 #[tokio::test]
-async fn hyper_sends_what_reqwest_sends() {
+async fn our_client_sends_what_reqwest_sends() {
     let (port, server) = capture(2, OK);
     let client = reqwest::Client::new();
     let body = serde_json::json!({"model": "gpt-4.1", "stream": false});
@@ -163,15 +162,11 @@ async fn refused_is_connect_and_a_cut_body_is_body_interrupted() {
     let cut = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"id\":\"x\",";
     let (port, server) = capture(1, cut);
     let ep = endpoint(port, true);
-    let resp = Outgoing::Plain(
-        ep.plain.clone().unwrap(),
-        http::Request::post(ep.chat_url.path())
-            .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
-            .unwrap(),
-    )
-    .send()
-    .await
-    .unwrap();
+    let resp = ep
+        .post(&client, ep.chat_url.clone(), &(), None)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.content_length(), Some(100));
     let err = read_body(resp, 1 << 20).await.unwrap_err();
     assert_eq!(err.0, ErrorKind::BodyInterrupted, "{}", err.1);

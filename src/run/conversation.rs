@@ -190,7 +190,9 @@ mod tests {
     /// create call, a webhook event, the fallback) are boxed, so that an OpenAI stream's task is the size of its
     /// own path; the attempt loop holds neither the record nor the previous attempt across a send; the error
     /// bodies' reads are boxed. 7,912 bytes before, 4,568 after (rustc 1.95, release); the bound fails if one of
-    /// them comes back inline.
+    /// them comes back inline. 4,736 since the plain-http path reads its connection itself (`client::h1`): the
+    /// socket, the read buffer's handle and the body's framing (~170 bytes) moved into this future from a hyper
+    /// connection task of their own, whose buffers and channel were ~17 KB a stream.
     #[tokio::test]
     async fn a_conversation_future_stays_small() {
         let shared = Arc::new(shared(Instant::now()));
@@ -221,6 +223,6 @@ mod tests {
             ),
         ];
         eprintln!("future sizes: {sizes:?}");
-        assert!(sizes[1].1 <= 4608, "{sizes:?}");
+        assert!(sizes[1].1 <= 4800, "{sizes:?}");
     }
 }
