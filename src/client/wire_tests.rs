@@ -165,7 +165,11 @@ fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>, stop: &AtomicBool) -> bool
         match s.read(&mut b) {
             Ok(0) => return false,
             Ok(k) => buf.extend_from_slice(&b[..k]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => return false,
         }
     }
@@ -208,7 +212,13 @@ async fn post_ok(ep: &Endpoint, want: &str) {
 async fn stream(ep: &Endpoint) -> Attempt {
     let client = reqwest::Client::new();
     let body = serde_json::json!({"stream": true});
-    bounded(ep.post_stream(&client, ep.chat_url.clone(), &body, super::sse::classify_openai)).await
+    bounded(ep.post_stream(
+        &client,
+        ep.chat_url.clone(),
+        &body,
+        super::sse::classify_openai,
+    ))
+    .await
 }
 
 /// A keep-alive answer whose body is `{}`, and one that closes its connection.
@@ -321,7 +331,12 @@ async fn a_chunked_sse_stream_gives_its_text_and_keeps_its_connection() {
     let head =
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
     let sse = format!("{head}{body}");
-    let srv = server(vec![conn(vec![bytewise(&sse), whole(KEEP)], End::Hold)]);
+    // Byte by byte up to the end marker's chunk, which comes in one write with the body's end: a client that has
+    // the marker finds the rest of the body already there and can give the connection back at once.
+    let done_at = sse.rfind("e\r\ndata: [DONE]").unwrap();
+    let mut pieces = bytewise(&sse[..done_at]);
+    pieces.push(sse.as_bytes()[done_at..].to_vec());
+    let srv = server(vec![conn(vec![pieces, whole(KEEP)], End::Hold)]);
     let ep = endpoint(srv.port);
     let a = stream(&ep).await;
     assert_eq!(a.error, None, "{:?}", a.detail);
@@ -385,6 +400,7 @@ async fn informational_answers_are_skipped_for_the_final_one() {
         JSON.len()
     );
     let first_final = answer.find("HTTP/1.1 200").unwrap();
+    // Cut inside the second informational status line, and inside the final one.
     let pieces = cut(&answer, &[27, first_final + 3]);
     let srv = server(vec![conn(vec![pieces, whole(KEEP)], End::Hold)]);
     let ep = endpoint(srv.port);
@@ -411,9 +427,12 @@ async fn a_204_has_no_body_even_without_content_length() {
 }
 
 /// A hostile answer on the first connection: the attempt fails with one of `kinds` (no hang, no panic), and the
-/// next request goes on a new connection and succeeds. Hands back the failure's kind.
-async fn fails_and_is_not_reused(answer: Answer, end: End, kinds: &[ErrorKind]) -> ErrorKind {
-    let srv = server(vec![conn(vec![answer], end), conn(vec![whole(KEEP)], End::Hold)]);
+/// next request goes on a new connection and succeeds.
+async fn fails_and_is_not_reused(answer: Answer, end: End, kinds: &[ErrorKind]) {
+    let srv = server(vec![
+        conn(vec![answer], end),
+        conn(vec![whole(KEEP)], End::Hold),
+    ]);
     let ep = endpoint(srv.port);
     let (a, body) = post(&ep).await;
     let kind = a.error.clone().expect("a hostile answer is a failure");
@@ -422,7 +441,6 @@ async fn fails_and_is_not_reused(answer: Answer, end: End, kinds: &[ErrorKind]) 
     post_ok(&ep, "{}").await;
     drop(ep);
     assert_eq!(srv.finish(), [0, 1], "{kind:?}");
-    kind
 }
 
 /// The answer failed before its head was whole.
@@ -442,7 +460,8 @@ async fn a_chunk_size_that_is_not_hex_fails() {
 
 #[tokio::test]
 async fn a_chunk_size_over_64_bits_fails() {
-    let answer = json_head("transfer-encoding: chunked") + "ffffffffffffffffffff\r\n{}\r\n0\r\n\r\n";
+    let answer =
+        json_head("transfer-encoding: chunked") + "ffffffffffffffffffff\r\n{}\r\n0\r\n\r\n";
     fails_and_is_not_reused(whole(&answer), End::Hold, BODY).await;
 }
 
@@ -488,14 +507,28 @@ async fn a_server_that_closes_after_the_request_fails_once() {
 
 #[tokio::test]
 async fn a_garbage_status_line_fails() {
-    for garbage in ["HELLO\r\n\r\n", "HTTP/1.1 2xx OK\r\n\r\n", "HTTP/9.9 200 OK\r\n\r\n"] {
+    for garbage in [
+        "HELLO\r\n\r\n",
+        "HTTP/1.1 2xx OK\r\n\r\n",
+        "HTTP/9.9 200 OK\r\n\r\n",
+    ] {
         fails_and_is_not_reused(whole(garbage), End::Hold, HEAD).await;
     }
 }
 
+#[tokio::test]
+async fn an_http_1_0_answer_with_transfer_encoding_fails() {
+    // RFC 9112, 6.1: an HTTP/1.0 message with transfer-encoding has faulty framing, whatever else it declares.
+    let answer =
+        "HTTP/1.0 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\
+                  content-length: 7\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+    fails_and_is_not_reused(whole(answer), End::Hold, HEAD).await;
+}
+
 /// Chunked and a (wrong) content-length both: the body is the chunked one (RFC 9112, 6.3 item 3).
 fn chunked_and_length() -> String {
-    json_head("content-length: 2\r\ntransfer-encoding: chunked") + &chunked(&[&JSON[..30], &JSON[30..]])
+    json_head("content-length: 2\r\ntransfer-encoding: chunked")
+        + &chunked(&[&JSON[..30], &JSON[30..]])
 }
 
 #[tokio::test]
