@@ -21,6 +21,8 @@ mod mutants_tests;
 mod pool_tests;
 #[cfg(test)]
 mod transport_tests;
+#[cfg(test)]
+mod wire_tests;
 
 pub(crate) use attempt::{Attempt, ErrorKind};
 pub use http::{ConvState, Endpoint};
