@@ -302,6 +302,9 @@ impl FramingFields {
         let mut keep = !self.close && (version_11 || self.keep_alive);
         let framing = if status == 204 || status == 304 || status.is_informational() {
             Framing::Empty
+        } else if let (Some(_), false) = (&self.last_coding, version_11) {
+            // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing.
+            return Err(no_answer("transfer-encoding in an HTTP/1.0 answer".into()));
         } else if let Some(coding) = &self.last_coding {
             // Transfer-Encoding overrides Content-Length; a message that had both may be a smuggling attempt, so
             // its connection is not used again.
