@@ -78,7 +78,9 @@ pub(crate) async fn run(
             true => Some(super::callbacks::Callbacks::start().await?),
             false => None,
         },
-        timer: super::clock::PreciseTimer::start(),
+        timer: super::clock::PreciseTimer::start(std::time::Duration::from_micros(
+            loaded.scenario.traffic.timer_slack_us.into(),
+        )),
     });
     let watchdog = watchdog(&control, s.limits.max_duration_s, s.limits.grace_s);
     let states: Vec<Arc<TargetState>> = targets

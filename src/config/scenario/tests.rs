@@ -120,3 +120,30 @@ fn credential_headers_and_url_secrets_never_echo_the_secret() {
         "cutover"
     ));
 }
+
+#[test]
+fn timer_slack_defaults_to_50_us_and_is_bounded() {
+    let (s, _) = load(&base()).unwrap();
+    assert_eq!(s.traffic.timer_slack_us, 50);
+    let set = |v: &str| {
+        base().replace(
+            "stream_share: 0.3",
+            &format!("stream_share: 0.3\n  timer_slack_us: {v}"),
+        )
+    };
+    let (s, _) = load(&set("1000")).unwrap();
+    assert_eq!(s.traffic.timer_slack_us, 1000);
+    let text = set("20000");
+    let err = load(&text).unwrap_err().to_string();
+    let line = text
+        .lines()
+        .position(|l| l.contains("timer_slack_us"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.starts_with(&format!("s.yaml:{line}:3: traffic.timer_slack_us:")),
+        "{err}"
+    );
+    let err = load(&set("-1")).unwrap_err().to_string();
+    assert!(err.contains("timer_slack_us"), "{err}");
+}

@@ -382,6 +382,13 @@ fn check_traffic(at: At, tr: &Traffic, prices: &PriceTable) -> Result<(), Scenar
     float(at, "traffic.stream_share", tr.stream_share, 0.0, 1.0)?;
     float(at, "traffic.think_time_s", tr.think_time_s, 0.0, 86_400.0)?;
     int(at, "traffic.users", tr.users, 1, ranges::MAX_USERS)?;
+    int(
+        at,
+        "traffic.timer_slack_us",
+        tr.timer_slack_us.into(),
+        0,
+        10_000,
+    )?;
     if let Some(m) = tr.max_tokens {
         int(at, "traffic.max_tokens", m.into(), 1, ranges::MAX_TOKENS)?;
     }

@@ -40,8 +40,7 @@ pub(crate) fn markdown(run: &Run, decision: &Decision, charts_written: &[String]
     fallback::fallback(&mut o, run);
     webhook::webhook(&mut o, run);
     o.push_str(&crate::report::soak::sections(run));
-    let closed = run.meta.scenario.traffic.closed.is_some();
-    sections::latency_by_model(&mut o, &cols, closed);
+    sections::latency_by_model(&mut o, &cols, &run.meta.scenario.traffic);
     sections::chunk_gaps(&mut o, run);
     sections::cost(&mut o, run);
     if !run.phases.is_empty() || run.meta.scenario.canary.is_some() {

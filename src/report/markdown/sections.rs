@@ -81,7 +81,12 @@ pub(super) fn accounting(o: &mut String, cols: &Cols<'_>, run: &Run) {
     }
 }
 
-pub(super) fn latency_by_model(o: &mut String, cols: &Cols<'_>, closed: bool) {
+pub(super) fn latency_by_model(
+    o: &mut String,
+    cols: &Cols<'_>,
+    traffic: &crate::config::scenario::Traffic,
+) {
+    let closed = traffic.closed.is_some();
     let _ = writeln!(o, "## Latency by model\n");
     let _ = writeln!(
         o,
@@ -129,6 +134,15 @@ pub(super) fn latency_by_model(o: &mut String, cols: &Cols<'_>, closed: bool) {
         sched.join("; ")
     );
     generator(o, cols);
+    if traffic.timer_slack_us != crate::config::scenario::TIMER_SLACK_US {
+        let _ = writeln!(
+            o,
+            "Timer slack {} µs (`traffic.timer_slack_us`, default {}): arrivals that close together were sent in \
+             one wake-up of the generator, each up to that much late.\n",
+            traffic.timer_slack_us,
+            crate::config::scenario::TIMER_SLACK_US
+        );
+    }
 }
 
 /// The load generator's send lag and dropped arrivals, with a warning when it, not the target, limited the rate.

@@ -43,7 +43,9 @@ pub(in crate::run) fn shared(start: Instant) -> Shared {
         control: Control::default(),
         tx,
         callbacks: None,
-        timer: crate::run::clock::PreciseTimer::start(),
+        timer: crate::run::clock::PreciseTimer::start(std::time::Duration::from_micros(
+            crate::config::scenario::TIMER_SLACK_US.into(),
+        )),
     }
 }
 
