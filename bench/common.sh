@@ -40,6 +40,8 @@ start_server() {
 cutover_scenario() {
     local f=$TMP/$1.yaml closed="# open model: arrivals at time_scale/s"
     [[ -z ${6:-} ]] || closed="closed: {vus: $6}"
+    # A 7th argument: another `traffic` line in the closed-model line's place (e.g. `timer_slack_us: 1000`).
+    [[ -z ${7:-} ]] || closed=$7
     render "$HERE/scenarios/openai-bench.yaml" "$f" "NAME=$1" "PORT=$5" "RATE=$2" \
         "IN_FLIGHT=$3" "STREAM=$4" "ROOT=$ROOT" "CLOSED=$closed"
     echo "$f"

@@ -11,7 +11,8 @@
 #  2. nginx on 127.0.0.1:<free port> with ONE worker answering `return 200` with bench/body.json (or, with
 #     --server mock or without nginx, `cutover mock bench/mock-zero.yaml` in its own process).
 #  3. Per round, in a rotating order: saturation (64 connections / 64 in flight, --duration s) for oha, wrk and
-#     cutover; then a fixed 20,000 req/s for oha (-q) and cutover (uniform arrivals at that rate).
+#     cutover; then a fixed 20,000 req/s for oha (-q) and cutover (uniform arrivals at that rate), cutover twice:
+#     with the default timer slack (50 us) and with traffic.timer_slack_us 1000 (oha's 1 ms timer).
 #     cutover's saturation is its closed model (traffic.closed.vus = connections); --sat-open runs the old
 #     open-model approximation instead (--sat-rate arrivals/s with max_in_flight = connections).
 #     Per run: req/s, p50, p99, CPU (user+sys; cutover's taken at the end of its load phase, before it renders its
@@ -154,7 +155,7 @@ r = {"mode": mode, "tool": tool, "round": int(rnd), **f, "cpu_s": cpu, "rss_mb":
      "cpu_total_s": m["cpu_s"], "rss_total_mb": m["max_rss_kb"] / 1024, "wall_s": m["wall_s"], "rc": m["rc"]}
 n = f.get("ok") or f.get("requests")
 r["cpu_us_per_req"] = cpu * 1e6 / n if n else None
-if tool == "cutover":
+if tool.startswith("cutover"):
     r["rps"] = f["ok"] / f["window_s"]
     r["p50_ms"], r["p99_ms"] = f["lat_p50_ms"], f["lat_p99_ms"]
     r["not_sent"] = f["outcomes"].get("not_sent", 0)
@@ -181,15 +182,15 @@ run_wrk() { # MODE ROUND
 # sat_vus: the saturation run's virtual users (empty: the open-model approximation, --sat-open)
 sat_vus() { [[ $SAT_OPEN == 1 ]] || echo "$CONNS"; }
 
-run_cutover() { # MODE ROUND RATE [VUS]
-    local mode=$1 rnd=$2 rate=$3 out=$TMP/runs/$1-$2 scn m
-    scn=$(cutover_scenario "bench-$mode" "$rate" "$CONNS" 0 "$PORT" "${4:-}")
+run_cutover() { # MODE ROUND RATE [VUS] [TOOL NAME] [TRAFFIC LINE]
+    local mode=$1 rnd=$2 rate=$3 tool=${5:-cutover} out=$TMP/runs/$1-$2-${5:-cutover} scn m
+    scn=$(cutover_scenario "bench-$mode" "$rate" "$CONNS" 0 "$PORT" "${4:-}" "${6:-}")
     mkdir -p "$out"
     m=$($PY "$HERE/measure.py" --mark "$(awk "BEGIN{print $DURATION + 0.4}")" --out "$out.out" --err "$out.err" -- \
         "$BIN" run "$scn" --out "$out" --duration "$DURATION" --quiet)
     local dir
     dir=$(ls -d "$out"/*/ | head -1)
-    emit "$mode" cutover "$rnd" "$m" "$($PY "$HERE/csvstats.py" "$dir")"
+    emit "$mode" "$tool" "$rnd" "$m" "$($PY "$HERE/csvstats.py" "$dir")"
     [[ $KEEP == 1 ]] || rm -rf "$out"
 }
 
@@ -207,15 +208,21 @@ for ((r = 1; r <= ROUNDS; r++)); do
         done
     fi
     if [[ $DO_FIXED == 1 ]]; then
-        first=$((r % 2))
-        for k in 0 1; do
-            if (((k + first) % 2 == 0)); then
-                log "round $r/$ROUNDS fixed $RATE/s: oha"
-                [[ $HAVE_OHA == 1 ]] && run_oha "fixed-$RATE" "$r" -q "$RATE"
-            else
-                log "round $r/$ROUNDS fixed $RATE/s: cutover"
-                run_cutover "fixed-$RATE" "$r" "$RATE"
-            fi
+        for ((k = 0; k < 3; k++)); do
+            case $(((r - 1 + k) % 3)) in
+                0)
+                    log "round $r/$ROUNDS fixed $RATE/s: oha"
+                    [[ $HAVE_OHA == 1 ]] && run_oha "fixed-$RATE" "$r" -q "$RATE"
+                    ;;
+                1)
+                    log "round $r/$ROUNDS fixed $RATE/s: cutover"
+                    run_cutover "fixed-$RATE" "$r" "$RATE"
+                    ;;
+                2)
+                    log "round $r/$ROUNDS fixed $RATE/s: cutover, timer_slack_us 1000"
+                    run_cutover "fixed-$RATE" "$r" "$RATE" "" cutover-slack1000 "timer_slack_us: 1000"
+                    ;;
+            esac
         done
     fi
 done

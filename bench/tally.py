@@ -75,6 +75,9 @@ def median(vals):
     return statistics.median(vals)
 
 
+TOOLS = ("oha", "wrk", "cutover", "cutover-slack1000")
+
+
 def table(path):
     runs = [json.loads(l) for l in open(path) if l.strip()]
     groups = defaultdict(list)
@@ -85,7 +88,7 @@ def table(path):
     print("|---|---|---:|" + "---:|" * len(COLS))
     med = {}
     for mode in modes:
-        for tool in ("oha", "wrk", "cutover"):
+        for tool in TOOLS:
             g = groups.get((mode, tool))
             if not g:
                 continue
@@ -103,15 +106,17 @@ def table(path):
         for r in runs:
             if r["mode"] == mode:
                 by_round[r["round"]][r["tool"]] = r
-        for k in ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "rss_mb"):
-            rs = []
-            for rnd in sorted(by_round):
-                c, o = by_round[rnd].get("cutover"), by_round[rnd].get("oha")
-                if c and o and c.get(k) and o.get(k):
-                    rs.append(c[k] / o[k])
-            if rs:
-                per = ", ".join(f"{x:.2f}" for x in rs)
-                print(f"| {mode} | {k} | {statistics.median(rs):.2f}x | {per} |")
+        for tool in TOOLS[2:]:
+            for k in ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "rss_mb"):
+                rs = []
+                for rnd in sorted(by_round):
+                    c, o = by_round[rnd].get(tool), by_round[rnd].get("oha")
+                    if c and o and c.get(k) and o.get(k):
+                        rs.append(c[k] / o[k])
+                if rs:
+                    per = ", ".join(f"{x:.2f}" for x in rs)
+                    name = k if tool == "cutover" else f"{k} ({tool})"
+                    print(f"| {mode} | {name} | {statistics.median(rs):.2f}x | {per} |")
 
 
 def main():
