@@ -17,7 +17,7 @@ pub mod sweep;
 pub use shard::{merge, shard_from_flags, DEFAULT_MAX_START_DELAY_S};
 
 /// Requests per second above which a run gets a worker thread per core instead of one thread (see `main.rs`): one
-/// thread holds a closed run at ~90,000/s, but an open run's arrivals cost more (a task per conversation, a wake-up
+/// thread holds a closed run at ~110,000/s, but an open run's arrivals cost more (a task per conversation, a wake-up
 /// per arrival): at 50,000/s one thread was saturated and 0.7% of arrivals found `max_in_flight` reached, where two
 /// workers sent them all (bench/lag.sh, bench/RESULTS.md "Session of 2026-12-07 (third)").
 pub const ONE_THREAD_MAX_RPS: f64 = 30_000.0;

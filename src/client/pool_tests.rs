@@ -50,7 +50,8 @@ fn server(scripts: Vec<Script>) -> (u16, Arc<Mutex<Vec<usize>>>, std::thread::Jo
     (port, seen, t)
 }
 
-fn endpoint(port: u16) -> Endpoint {
+/// A plain-http endpoint on loopback `port` (on the hot path, as the assertion checks); also the wire suite's.
+pub(super) fn endpoint(port: u16) -> Endpoint {
     let base = format!("http://127.0.0.1:{port}");
     let ep = Endpoint::new(
         ProtocolKind::Openai,

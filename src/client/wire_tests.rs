@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::attempt::{Attempt, ErrorKind};
 use super::http::Endpoint;
-use crate::config::scenario::ProtocolKind;
+use super::pool_tests::endpoint;
 
 /// One answer, as the pieces the server writes one after another (each flushed, with a short pause between them,
 /// so the client reads them apart).
@@ -175,22 +175,6 @@ fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>, stop: &AtomicBool) -> bool
     }
 }
 
-fn endpoint(port: u16) -> Endpoint {
-    let base = format!("http://127.0.0.1:{port}");
-    let ep = Endpoint::new(
-        ProtocolKind::Openai,
-        &base,
-        None,
-        &Default::default(),
-        None,
-        None,
-    )
-    .unwrap();
-    assert!(ep.plain.is_some(), "a plain-http target takes the hot path");
-    ep
-}
-
-/// A client future that must end: a hang fails the test instead of stalling the suite.
 async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(30), f)
         .await
@@ -230,12 +214,17 @@ const CLOSE: &str =
 /// A JSON body of 63 bytes, none of its characters needing an escape.
 const JSON: &str = r#"{"id":"chatcmpl-1","choices":[{"text":"framing holds, 12345"}]}"#;
 
-#[tokio::test]
-async fn a_content_length_body_written_byte_by_byte_arrives_whole() {
-    let answer = format!(
+/// `JSON` as a 200 with its content-length.
+fn json_answer() -> String {
+    format!(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{JSON}",
         JSON.len()
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_content_length_body_written_byte_by_byte_arrives_whole() {
+    let answer = json_answer();
     let srv = server(vec![conn(vec![bytewise(&answer), whole(KEEP)], End::Hold)]);
     let ep = endpoint(srv.port);
     post_ok(&ep, JSON).await;
@@ -247,10 +236,7 @@ async fn a_content_length_body_written_byte_by_byte_arrives_whole() {
 
 #[tokio::test]
 async fn a_head_cut_mid_line_and_mid_name_still_parses() {
-    let answer = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{JSON}",
-        JSON.len()
-    );
+    let answer = json_answer();
     // Inside the status line, between its CR and LF, inside a header name, inside the length's digits, between the
     // last line's CR and LF, between the two CRLFs, between the blank line's CR and LF.
     let pieces = cut(&answer, &[5, 16, 24, 60, 66, 68, 69, 70]);
