@@ -200,8 +200,8 @@ impl Endpoint {
         self.send_for_bytes(out.send()).await
     }
 
-    /// A POST of `body` as JSON: through our own HTTP/1.1 client for a plain-`http` target, through reqwest otherwise (see
-    /// `client::transport`); the same headers either way.
+    /// A POST of `body` as JSON: through our own HTTP/1.1 client for a plain-`http` target, through reqwest
+    /// otherwise (see `client::transport`); the same headers either way.
     pub(super) fn post(
         &self,
         client: &reqwest::Client,
@@ -220,17 +220,16 @@ impl Endpoint {
         let Some(plain) = &self.plain else {
             return via_reqwest(url);
         };
+        // A URL that `url` parsed but `http` does not take as a request target goes the other way, whose error then
+        // says so; serialising our own structs to JSON cannot fail.
         let target = match (&self.chat_target, url == self.chat_url) {
             (Some(t), true) => std::borrow::Cow::Borrowed(t.as_str()),
-            _ => std::borrow::Cow::Owned(origin_form(&url)),
+            _ => match origin_form(&url) {
+                t if t.parse::<http::uri::PathAndQuery>().is_ok() => std::borrow::Cow::Owned(t),
+                _ => return via_reqwest(url),
+            },
         };
-        // Serialising our own structs to JSON cannot fail; a URL that `url` parsed but `http` does not goes the other
-        // way, whose error then says so.
-        let valid = |t: &str| t.parse::<http::uri::PathAndQuery>().is_ok();
-        let (true, Ok(json)) = (
-            matches!(target, std::borrow::Cow::Borrowed(_)) || valid(&target),
-            serde_json::to_vec(body),
-        ) else {
+        let Ok(json) = serde_json::to_vec(body) else {
             return via_reqwest(url);
         };
         let wire = plain.request(&target, &self.headers, accept.unwrap_or("*/*"), &json);
@@ -476,8 +475,8 @@ fn error_message(body: &[u8]) -> Option<String> {
 }
 
 /// `HTTP 308 redirect to host:port (not followed)`: the Location's host only, so credentials, path and query in it
-/// never reach an output. A relative Location names the request's own host (`base`'s, for our own client's answers, which
-/// do not carry their URL: the same host).
+/// never reach an output. A relative Location names the request's own host (`base`'s, for our own client's answers,
+/// which do not carry their URL: the same host).
 fn redirect_detail(resp: &Response, base: &reqwest::Url) -> String {
     let status = resp.status();
     let url = match resp {

@@ -1,5 +1,5 @@
-//! The hot path's two transports (`client::transport`): our HTTP/1.1 client and reqwest put the same request on the wire,
-//! and our client's errors fall in the same kinds.
+//! The hot path's two transports (`client::transport`): our HTTP/1.1 client and reqwest put the same request on
+//! the wire, and our client's errors fall in the same kinds.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
