@@ -18,8 +18,6 @@ pub(crate) mod webhook;
 #[cfg(test)]
 mod mutants_tests;
 #[cfg(test)]
-mod pool_tests;
-#[cfg(test)]
 mod transport_tests;
 #[cfg(test)]
 mod wire_tests;

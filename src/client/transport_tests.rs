@@ -124,17 +124,9 @@ async fn a_stream_asks_for_event_stream_on_either_path() {
     let sse = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n\
                data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: [DONE]\n\n";
     let (port, server) = capture(2, sse);
-    let client = reqwest::Client::new();
     for plain in [true, false] {
         let ep = endpoint(port, plain);
-        let a = ep
-            .post_stream(
-                &client,
-                ep.chat_url.clone(),
-                &serde_json::json!({}),
-                super::sse::classify_openai,
-            )
-            .await;
+        let a = super::wire_tests::stream(&ep).await;
         assert_eq!(a.error, None, "{:?}", a.detail);
         assert_eq!(a.timer.content_chunks(), 1);
     }

@@ -1,6 +1,7 @@
 //! HTTP/1.1 response framing (RFC 9112) on the plain-`http` hot path, through `Endpoint`'s stable interface only
 //! (`post_for_bytes`, `post_stream`), against a scripted raw server on loopback: whatever client carries the
-//! requests, the body bytes, the failure and the connection each request arrives on must be these.
+//! requests, the body bytes, the failure and the connection each request arrives on must be these. Also our pool
+//! (`client::pool`): which connection each request goes on.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::attempt::{Attempt, ErrorKind};
 use super::http::Endpoint;
-use super::pool_tests::endpoint;
+use crate::config::scenario::ProtocolKind;
 
 /// One answer, as the pieces the server writes one after another (each flushed, with a short pause between them,
 /// so the client reads them apart).
@@ -175,6 +176,35 @@ fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>, stop: &AtomicBool) -> bool
     }
 }
 
+/// A plain-http endpoint on loopback `port` (on the hot path, as the assertion checks).
+fn endpoint(port: u16) -> Endpoint {
+    let base = format!("http://127.0.0.1:{port}");
+    let ep = Endpoint::new(
+        ProtocolKind::Openai,
+        &base,
+        None,
+        &Default::default(),
+        None,
+        None,
+    )
+    .unwrap();
+    assert!(ep.plain.is_some(), "a plain-http target takes the hot path");
+    ep
+}
+
+/// One OpenAI stream request through `ep` (also `transport_tests`').
+pub(super) async fn stream(ep: &Endpoint) -> Attempt {
+    let client = reqwest::Client::new();
+    let body = serde_json::json!({"stream": true});
+    ep.post_stream(
+        &client,
+        ep.chat_url.clone(),
+        &body,
+        super::sse::classify_openai,
+    )
+    .await
+}
+
 async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(30), f)
         .await
@@ -191,18 +221,6 @@ async fn post_ok(ep: &Endpoint, want: &str) {
     let (a, body) = post(ep).await;
     assert_eq!(a.error, None, "{:?}", a.detail);
     assert_eq!(String::from_utf8_lossy(&body), want);
-}
-
-async fn stream(ep: &Endpoint) -> Attempt {
-    let client = reqwest::Client::new();
-    let body = serde_json::json!({"stream": true});
-    bounded(ep.post_stream(
-        &client,
-        ep.chat_url.clone(),
-        &body,
-        super::sse::classify_openai,
-    ))
-    .await
 }
 
 /// A keep-alive answer whose body is `{}`, and one that closes its connection.
@@ -295,6 +313,7 @@ async fn a_chunked_body_with_extensions_and_trailers_arrives_whole_and_keeps_its
 }
 
 /// `parts` as a chunked body, one chunk each, then the last chunk.
+/// `parts` as a chunked body, one chunk each, then the last chunk.
 fn chunked(parts: &[&str]) -> String {
     let mut s = String::new();
     for p in parts {
@@ -324,7 +343,7 @@ async fn a_chunked_sse_stream_gives_its_text_and_keeps_its_connection() {
     pieces.push(sse.as_bytes()[done_at..].to_vec());
     let srv = server(vec![conn(vec![pieces, whole(KEEP)], End::Hold)]);
     let ep = endpoint(srv.port);
-    let a = stream(&ep).await;
+    let a = bounded(stream(&ep)).await;
     assert_eq!(a.error, None, "{:?}", a.detail);
     assert_eq!(a.answer, "Hello, world");
     assert_eq!(a.timer.content_chunks(), 3);
@@ -577,5 +596,41 @@ async fn an_idle_connection_the_server_closed_is_replaced_and_the_request_sent_o
     post_ok(&ep, "{}").await;
     drop(ep);
     // A request written on the closed connection would show as a second 0 (the server still reads after closing).
+    assert_eq!(srv.finish(), [0, 1]);
+}
+
+#[tokio::test]
+async fn an_answer_read_to_its_end_gives_its_connection_to_the_next_request() {
+    let srv = server(vec![conn(
+        vec![whole(KEEP), whole(KEEP), whole(CLOSE)],
+        End::Close,
+    )]);
+    let ep = endpoint(srv.port);
+    for _ in 0..3 {
+        post_ok(&ep, "{}").await;
+    }
+    drop(ep);
+    assert_eq!(srv.finish(), [0, 0, 0]);
+}
+
+#[tokio::test]
+async fn an_answer_left_unread_closes_its_connection() {
+    // 10 of the 5,000 body bytes: the head arrives, the body never ends on this connection.
+    let long = "HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n0123456789";
+    let srv = server(vec![
+        conn(vec![whole(long)], End::Hold),
+        conn(vec![whole(CLOSE)], End::Close),
+    ]);
+    let ep = endpoint(srv.port);
+    let resp = bounded(
+        ep.post(&reqwest::Client::new(), ep.chat_url.clone(), &(), None)
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    drop(resp);
+    post_ok(&ep, "{}").await;
+    drop(ep);
     assert_eq!(srv.finish(), [0, 1]);
 }
