@@ -29,7 +29,7 @@ const MAX_SKIPPED: usize = 16 * 1024;
 const READ_ROOM: usize = 4096;
 
 /// Why a request got no (whole) answer: its kind and a message (not yet redacted).
-pub(crate) type Failure = (ErrorKind, String);
+pub(crate) type SendError = (ErrorKind, String);
 
 /// One connection, idle between answers.
 pub(crate) struct Conn {
@@ -100,7 +100,7 @@ impl Conn {
     }
 
     /// The answer's head, informational (1xx) answers skipped.
-    pub(crate) async fn read_head(&mut self) -> Result<Head, Failure> {
+    pub(crate) async fn read_head(&mut self) -> Result<Head, SendError> {
         loop {
             if !self.buf.is_empty() {
                 if let Some(head) = parse_head(&mut self.buf)? {
@@ -128,12 +128,12 @@ impl Conn {
     }
 }
 
-fn no_answer(msg: String) -> Failure {
+fn no_answer(msg: String) -> SendError {
     (ErrorKind::NoResponse, msg)
 }
 
 /// An I/O error as a failure of `kind` (a time-out is a time-out whatever the step).
-pub(crate) fn io_failure(kind: ErrorKind, doing: &str, e: &std::io::Error) -> Failure {
+pub(crate) fn io_failure(kind: ErrorKind, doing: &str, e: &std::io::Error) -> SendError {
     let kind = match e.kind() {
         std::io::ErrorKind::TimedOut => ErrorKind::Timeout,
         _ => kind,
@@ -185,7 +185,7 @@ fn field(w: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 
 /// Parse a whole head at the start of `buf` and take it out; None when more bytes are needed. A 1xx answer (other
 /// than 101) is taken out and the next one looked for.
-fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Failure> {
+fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, SendError> {
     loop {
         let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
         // Where each field's name and value are in `buf`, to take them from the head's own bytes once it is cut out.
@@ -266,7 +266,7 @@ struct FramingFields {
 }
 
 impl FramingFields {
-    fn see(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), Failure> {
+    fn see(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), SendError> {
         let text = || String::from_utf8_lossy(value);
         if name == http::header::CONTENT_LENGTH {
             // A list of the same length is that length; anything else is not a length.
@@ -298,7 +298,7 @@ impl FramingFields {
         self,
         status: http::StatusCode,
         version_11: bool,
-    ) -> Result<(Framing, bool), Failure> {
+    ) -> Result<(Framing, bool), SendError> {
         let mut keep = !self.close && (version_11 || self.keep_alive);
         let framing = if status == 204 || status == 304 || status.is_informational() {
             Framing::Empty
@@ -362,7 +362,7 @@ fn chunked_step(
     st: &mut Chunked,
     buf: &mut BytesMut,
     skipped: &mut usize,
-) -> Result<Step, Failure> {
+) -> Result<Step, SendError> {
     let bad = |what: &str| {
         (
             ErrorKind::BodyInterrupted,
@@ -469,7 +469,7 @@ impl BodyReader {
 
     /// The next piece of the body; None at its end, when [`BodyReader::reusable`] tells whether the connection can
     /// carry another request.
-    pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, Failure> {
+    pub(crate) async fn chunk(&mut self) -> Result<Option<Bytes>, SendError> {
         loop {
             let buf = &mut self.conn.buf;
             match &mut self.state {

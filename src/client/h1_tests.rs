@@ -8,7 +8,7 @@ use super::*;
 
 /// Parse `wire` as one answer given in pieces of `step` bytes: its head (or the error), then every body byte (or the
 /// error) as the chunked or length reader would hand them over, and the bytes left after the body.
-fn read(wire: &[u8], step: usize) -> Result<(Head, Vec<u8>, usize), Failure> {
+fn read(wire: &[u8], step: usize) -> Result<(Head, Vec<u8>, usize), SendError> {
     let mut buf = BytesMut::new();
     let mut fed = 0;
     let mut feed = |buf: &mut BytesMut| -> bool {
@@ -65,7 +65,7 @@ fn read(wire: &[u8], step: usize) -> Result<(Head, Vec<u8>, usize), Failure> {
 }
 
 /// `read` at every split size: all agree; the whole-buffer answer.
-fn read_all_ways(wire: &str) -> Result<(Head, Vec<u8>, usize), Failure> {
+fn read_all_ways(wire: &str) -> Result<(Head, Vec<u8>, usize), SendError> {
     let whole = read(wire.as_bytes(), wire.len());
     for step in 1..wire.len() {
         let split = read(wire.as_bytes(), step);

@@ -112,8 +112,7 @@ impl Endpoint {
         };
         Ok(Endpoint {
             plain,
-            chat_target: Some(origin_form(&chat_url))
-                .filter(|t| t.parse::<http::uri::PathAndQuery>().is_ok()),
+            chat_target: origin_form(&chat_url),
             kind,
             base,
             key,
@@ -220,15 +219,14 @@ impl Endpoint {
         let Some(plain) = &self.plain else {
             return via_reqwest(url);
         };
-        // A URL that `url` parsed but `http` does not take as a request target goes the other way, whose error then
-        // says so; serialising our own structs to JSON cannot fail.
         let target = match (&self.chat_target, url == self.chat_url) {
             (Some(t), true) => std::borrow::Cow::Borrowed(t.as_str()),
             _ => match origin_form(&url) {
-                t if t.parse::<http::uri::PathAndQuery>().is_ok() => std::borrow::Cow::Owned(t),
-                _ => return via_reqwest(url),
+                Some(t) => std::borrow::Cow::Owned(t),
+                None => return via_reqwest(url),
             },
         };
+        // Serialising our own structs to JSON cannot fail.
         let Ok(json) = serde_json::to_vec(body) else {
             return via_reqwest(url);
         };
@@ -508,12 +506,17 @@ fn retry_after(h: &HeaderMap, now: SystemTime) -> Option<Duration> {
     super::retry_hint::retry_hint(h, now).map(|(d, _)| d)
 }
 
-/// A URL's path and query: the request target of an HTTP/1 request to an origin server (RFC 9112, 3.2.1).
-fn origin_form(url: &reqwest::Url) -> String {
-    match url.query() {
+/// A URL's path and query: the request target of an HTTP/1 request to an origin server (RFC 9112, 3.2.1); None
+/// when `http` does not take it as one (such a request goes through reqwest, whose error then says why).
+fn origin_form(url: &reqwest::Url) -> Option<String> {
+    let target = match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),
-    }
+    };
+    target
+        .parse::<http::uri::PathAndQuery>()
+        .is_ok()
+        .then_some(target)
 }
 
 #[cfg(test)]

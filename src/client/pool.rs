@@ -19,6 +19,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 
 use super::attempt::ErrorKind;
+pub(crate) use super::h1::SendError;
 use super::h1::{io_failure, BodyReader, Conn, Head};
 
 /// Connections kept idle at most, and for how long: reqwest's settings, which this client had before.
@@ -26,9 +27,6 @@ const MAX_IDLE: usize = 1024;
 const IDLE_FOR: Duration = Duration::from_secs(30);
 /// A connect that takes longer fails (the request timeout around every attempt ends a sooner one).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why a request got no answer: its kind and a message (not yet redacted).
-pub(crate) type SendError = (ErrorKind, String);
 
 /// The pool of one endpoint (clones share it).
 #[derive(Clone)]
