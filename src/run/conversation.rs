@@ -184,7 +184,7 @@ mod tests {
     use crate::run::mutants_tests::request::{shared, state};
     use crate::run::traffic::TurnPlan;
 
-    /// A conversation task's future is allocated whole when it is spawned and lives as long as the conversation, so
+    /// A conversation's future is allocated whole (boxed) when it is spawned and lives as long as the conversation, so
     /// its size is memory per concurrent stream (issue 12, bench/RESULTS.md "Memory per SSE stream"). An async fn
     /// holds every future it awaits inline, the largest one deciding: the rare big ones (a Coze turn, the Coze
     /// create call, a webhook event, the fallback) are boxed, so that an OpenAI stream's task is the size of its
