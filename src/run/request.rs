@@ -46,8 +46,9 @@ where
         r.not_sent_reason = reason.to_string();
         (r, None, Instant::now())
     };
-    let reserve = worst_cost_nano(shared, state, &slot, cs);
-    let admission = match admit(shared, state, reserve) {
+    // The worst case is only worked out where a spend cap reserves it (it reads every character of the input).
+    let worst = || worst_cost_nano(shared, state, &slot, cs);
+    let admission = match admit(shared, state, worst) {
         Ok(a) => a,
         Err(reason) => return not_sent(reason),
     };
@@ -129,7 +130,7 @@ impl Drop for Admission<'_> {
 fn admit<'a>(
     shared: &Shared,
     state: &'a TargetState,
-    worst_nano: u64,
+    worst_nano: impl FnOnce() -> u64,
 ) -> Result<Admission<'a>, &'static str> {
     if shared.control.abort.is_cancelled() {
         return Err("interrupted");
@@ -139,6 +140,7 @@ fn admit<'a>(
     };
     let mut reserved_nano = 0;
     if let Some(cap) = shared.max_spend_nano.filter(|_| !state.target.is_mock) {
+        let worst_nano = worst_nano();
         state
             .spent_nano
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
@@ -415,7 +417,7 @@ mod tests {
     fn spend_is_reserved_at_admission_settled_to_the_real_cost_and_released_when_unsent() {
         // Worst case 10,000,000 nano-USD (1000 output tokens at $10/M); a cap of 25,000,000 admits two at once.
         let (shared, state) = shared_and_state(25_000_000);
-        let worst = 10_000_000;
+        let worst = || 10_000_000;
         let a = admit(&shared, &state, worst).unwrap();
         let b = admit(&shared, &state, worst).unwrap();
         assert_eq!(admit(&shared, &state, worst).err(), Some("max_spend"));
