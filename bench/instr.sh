@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Instructions per request of cutover's closed model (issue 12), for one or more builds, A/B style: valgrind
+# Instructions per request of cutover's closed (or open) model (issue 12), for one or more builds, A/B style: valgrind
 # callgrind counts instructions, not seconds, so the figure holds on a shared, noisy machine. Loopback only (nginx,
-# one worker, `return 200`, or the embedded zero-latency mock); every run is bounded by limits.max_requests.
+# one worker, `return 200`, or the embedded zero-latency mock); every run is bounded by limits.max_requests (closed)
+# or by its duration (open).
 #
-#   bench/instr.sh BIN [BIN ...] [--reps 3] [--requests 1000] [--users 8] [--server nginx|mock]
+#   bench/instr.sh BIN [BIN ...] [--reps 3] [--requests 1000] [--users 8] [--server nginx|mock] [--open RATE]
+#
+# --open RATE: the open model instead (a conversation task and a timer wake-up per arrival), arrivals paced at RATE/s
+# for N / RATE and 2 N / RATE seconds, slow enough for valgrind to keep up (200 is; compare.sh section 6 uses it).
 #
 # Per build and repetition: a closed run of --users virtual users capped at N and at 2N requests (each user stops
 # at its first max_requests refusal, so exactly N are sent), and `cutover report` of both run directories. Per
@@ -14,19 +18,20 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 PY=${PYTHON:-python3}
-REPS=3 N=1000 USERS=8 SERVER=nginx BINS=()
+REPS=3 N=1000 USERS=8 SERVER=nginx OPEN="" BINS=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --reps) REPS=$2; shift ;;
         --requests) N=$2; shift ;;
         --users) USERS=$2; shift ;;
         --server) SERVER=$2; shift ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        --open) OPEN=$2; shift ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) BINS+=("$(realpath "$1")") ;;
     esac
     shift
 done
-[[ ${#BINS[@]} -gt 0 ]] || { sed -n '2,11p' "$0"; exit 2; }
+[[ ${#BINS[@]} -gt 0 ]] || { sed -n '2,15p' "$0"; exit 2; }
 command -v valgrind >/dev/null || { echo "instr.sh: valgrind is needed (apt-get install valgrind)" >&2; exit 2; }
 
 TMP=$(mktemp -d)
@@ -37,8 +42,14 @@ trap cleanup EXIT
 start_server "${BINS[0]}"
 
 for n in "$N" "$((2 * N))"; do
-    f=$(cutover_scenario "closed-$n" 1000 "$((USERS * 2))" 0 "$PORT" "$USERS")
-    sed -i "s/^  duration_s: .*/  duration_s: 600/; s/^  max_requests: .*/  max_requests: $n/" "$f"
+    if [[ -n $OPEN ]]; then
+        # No in-flight cap to speak of, so every arrival is sent; the run lasts n / OPEN seconds.
+        f=$(cutover_scenario "closed-$n" "$OPEN" "$((4 * N))" 0 "$PORT")
+        sed -i "s/^  duration_s: .*/  duration_s: $(awk "BEGIN{print $n / $OPEN}")/" "$f"
+    else
+        f=$(cutover_scenario "closed-$n" 1000 "$((USERS * 2))" 0 "$PORT" "$USERS")
+        sed -i "s/^  duration_s: .*/  duration_s: 600/; s/^  max_requests: .*/  max_requests: $n/" "$f"
+    fi
 done
 
 refs() { grep -o 'refs: *[0-9,]*' "$1" | tr -d ', ' | cut -d: -f2; }
@@ -61,9 +72,10 @@ for ((r = 1; r <= REPS; r++)); do
         echo "[$(date +%T)] build $i rep $r done" >&2
     done
 done
-$PY - "$RES" "$N" "$SERVER" "$USERS" "${BINS[@]}" <<'PYEOF'
+$PY - "$RES" "$N" "$SERVER" "$USERS" "${OPEN:-0}" "${BINS[@]}" <<'PYEOF'
 import statistics, sys
-res, n, server, users, *bins = sys.argv[1:]
+res, n, server, users, open_rate, *bins = sys.argv[1:]
+open_rate = float(open_rate)
 n = int(n)
 per = {}
 for line in open(res):
@@ -71,7 +83,8 @@ for line in open(res):
     load = ((int(run2) - int(run1)) - (int(rep2) - int(rep1))) / n
     report = (int(rep2) - int(rep1)) / n
     per.setdefault(int(i), []).append((load, report))
-print(f"server: {server}; closed, {users} users; N = {n} and {2 * n} requests\n")
+model = f"open, {open_rate}/s" if open_rate else f"closed, {users} users"
+print(f"server: {server}; {model}; N = {n} and {2 * n} requests\n")
 print("| build | load instructions per request, median | every repetition | report per row, median |")
 print("|---|---:|---|---:|")
 for i, b in enumerate(bins):
