@@ -29,6 +29,8 @@ pub(crate) mod ranges {
     pub(crate) const MAX_USERS: u64 = 1_000_000_000;
     /// `traffic.max_tokens`: 1..=1,000,000.
     pub(crate) const MAX_TOKENS: u64 = 1_000_000;
+    /// `traffic.timer_slack_us`: 0..=10,000 (10 ms, ten of oha's and k6's millisecond timer ticks).
+    pub(crate) const MAX_TIMER_SLACK_US: u64 = 10_000;
     /// `limits.max_rps`: [1e-3, 1e7].
     pub(crate) const MIN_RPS: f64 = 1e-3;
     pub(crate) const MAX_RPS: f64 = 1e7;
@@ -387,7 +389,7 @@ fn check_traffic(at: At, tr: &Traffic, prices: &PriceTable) -> Result<(), Scenar
         "traffic.timer_slack_us",
         tr.timer_slack_us.into(),
         0,
-        10_000,
+        ranges::MAX_TIMER_SLACK_US,
     )?;
     if let Some(m) = tr.max_tokens {
         int(at, "traffic.max_tokens", m.into(), 1, ranges::MAX_TOKENS)?;
