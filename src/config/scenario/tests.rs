@@ -8,6 +8,14 @@ fn base() -> String {
     .unwrap()
 }
 
+/// The 1-based number of the first line of `text` that contains `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .expect("the needle is in the text")
+        + 1
+}
+
 fn load(text: &str) -> Result<(Scenario, PriceTable), ScenarioError> {
     Scenario::load_str(
         text,
@@ -28,11 +36,7 @@ fn bundled_scenario_loads() {
 fn misspelled_field_names_line_and_suggests() {
     let text = base().replace("stream_share:", "stream_shar:");
     let err = load(&text).unwrap_err().to_string();
-    let line = text
-        .lines()
-        .position(|l| l.contains("stream_shar:"))
-        .unwrap()
-        + 1;
+    let line = line_of(&text, "stream_shar:");
     assert!(err.starts_with(&format!("s.yaml:{line}:")), "{err}");
     assert!(
         err.contains("traffic: unknown field `stream_shar`"),
@@ -45,11 +49,7 @@ fn misspelled_field_names_line_and_suggests() {
 fn semantic_errors_name_line_and_field() {
     let text = base().replace("stream_share: 0.3", "stream_share: 1.5");
     let err = load(&text).unwrap_err().to_string();
-    let line = text
-        .lines()
-        .position(|l| l.contains("stream_share: 1.5"))
-        .unwrap()
-        + 1;
+    let line = line_of(&text, "stream_share: 1.5");
     assert!(
         err.starts_with(&format!("s.yaml:{line}:3: traffic.stream_share:")),
         "{err}"
@@ -135,11 +135,7 @@ fn timer_slack_defaults_to_50_us_and_is_bounded() {
     assert_eq!(s.traffic.timer_slack_us, 1000);
     let text = set("20000");
     let err = load(&text).unwrap_err().to_string();
-    let line = text
-        .lines()
-        .position(|l| l.contains("timer_slack_us"))
-        .unwrap()
-        + 1;
+    let line = line_of(&text, "timer_slack_us");
     assert!(
         err.starts_with(&format!("s.yaml:{line}:3: traffic.timer_slack_us:")),
         "{err}"
