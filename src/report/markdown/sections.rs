@@ -137,7 +137,7 @@ pub(super) fn latency_by_model(
     if traffic.timer_slack_us != crate::config::scenario::TIMER_SLACK_US {
         let _ = writeln!(
             o,
-            "Timer slack {} µs (`traffic.timer_slack_us`, default {}): arrivals that close together were sent in \
+            "Timer slack {} µs (`traffic.timer_slack_us`, default {}): arrivals close together were sent in \
              one wake-up of the generator, each up to that much late.\n",
             traffic.timer_slack_us,
             crate::config::scenario::TIMER_SLACK_US
