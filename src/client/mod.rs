@@ -7,6 +7,7 @@ pub(crate) mod coze;
 pub(crate) mod gaps;
 pub(crate) mod h1;
 pub mod http;
+pub(crate) mod json_scan;
 pub(crate) mod openai;
 pub(crate) mod pool;
 pub(crate) mod retry_hint;

@@ -491,6 +491,16 @@ pub fn classify_openai(ev: &SseEvent) -> StreamItem {
     if data == "[DONE]" && !named_error {
         return StreamItem::Done;
     }
+    // The usual chunk is read without a `Value` tree; an error, or any chunk the scanner declines, goes below.
+    if !named_error {
+        if let Some(s) = super::json_scan::scan(data.as_bytes(), b"delta").filter(|s| !s.error) {
+            return match (s.text, s.usage) {
+                (Some(text), _) if !text.is_empty() => StreamItem::Content(text.into_owned()),
+                (_, Some((input, output))) => StreamItem::Usage { input, output },
+                _ => StreamItem::Ignored,
+            };
+        }
+    }
     let v: Value = match serde_json::from_str(data) {
         Ok(v) => v,
         Err(_) if named_error => return StreamItem::Error(clip(data)),
