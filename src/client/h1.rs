@@ -41,7 +41,7 @@ pub(crate) struct Conn {
 /// An answer's status line and headers, and how its body is framed.
 pub(crate) struct Head {
     pub(crate) status: http::StatusCode,
-    pub(crate) headers: HeaderMap,
+    pub(crate) headers: Fields,
     framing: Framing,
     /// The connection may carry another request once this body has ended.
     keep_alive: bool,
@@ -188,9 +188,7 @@ fn field(w: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, SendError> {
     loop {
         let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
-        // Where each field's name and value are in `buf`, to take them from the head's own bytes once it is cut out.
-        let mut at = [[0u32; 4]; MAX_HEADERS];
-        let (n, code, version_11, count) = {
+        let (n, code, version_11, at) = {
             let mut r = httparse::Response::new(&mut []);
             let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
                 &mut r,
@@ -203,23 +201,23 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, SendError> {
                 Err(e) => return Err(no_answer(format!("invalid HTTP answer: {e}"))),
             };
             let base = buf.as_ptr() as usize;
-            // Offsets fit in u32: a head is at most MAX_HEAD bytes.
-            for (slot, h) in at.iter_mut().zip(r.headers.iter()) {
-                let name = (h.name.as_ptr() as usize - base) as u32;
-                let value = (h.value.as_ptr() as usize - base) as u32;
-                *slot = [
-                    name,
-                    name + h.name.len() as u32,
-                    value,
-                    value + h.value.len() as u32,
-                ];
-            }
-            (
-                n,
-                r.code.unwrap_or(0),
-                r.version == Some(1),
-                r.headers.len(),
-            )
+            // Where each field's name and value are in `buf`, to take them from the head's own bytes once it is
+            // cut out. Offsets fit in u32: a head is at most MAX_HEAD bytes.
+            let at: Vec<[u32; 4]> = r
+                .headers
+                .iter()
+                .map(|h| {
+                    let name = (h.name.as_ptr() as usize - base) as u32;
+                    let value = (h.value.as_ptr() as usize - base) as u32;
+                    [
+                        name,
+                        name + h.name.len() as u32,
+                        value,
+                        value + h.value.len() as u32,
+                    ]
+                })
+                .collect();
+            (n, r.code.unwrap_or(0), r.version == Some(1), at)
         };
         if (100..200).contains(&code) && code != 101 {
             buf.advance(n);
@@ -227,24 +225,25 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, SendError> {
         }
         let status = http::StatusCode::from_u16(code)
             .map_err(|_| no_answer(format!("invalid HTTP status {code}")))?;
-        // The field values share the head's bytes, as hyper's do.
         let raw = buf.split_to(n).freeze();
-        let mut headers = HeaderMap::with_capacity(count);
         let mut f = FramingFields::default();
-        for &[n0, n1, v0, v1] in &at[..count] {
-            let (n0, n1, v0, v1) = (n0 as usize, n1 as usize, v0 as usize, v1 as usize);
-            let name = HeaderName::from_bytes(&raw[n0..n1]).map_err(|_| {
-                no_answer(format!(
+        for &[n0, n1, v0, v1] in &at {
+            let name = &raw[n0 as usize..n1 as usize];
+            // httparse took only token characters in a name and only the bytes `HeaderValue` takes in a value;
+            // `HeaderName` also refuses a name longer than this, so such an answer is refused here as it was.
+            if name.len() > MAX_NAME {
+                return Err(no_answer(format!(
                     "invalid header name `{}`",
-                    String::from_utf8_lossy(&raw[n0..n1])
-                ))
-            })?;
-            let value = raw.slice(v0..v1);
-            f.see(&name, &value)?;
-            let value = HeaderValue::from_maybe_shared(value)
-                .map_err(|_| no_answer(format!("invalid value of header `{name}`")))?;
-            headers.append(name, value);
+                    String::from_utf8_lossy(name)
+                )));
+            }
+            f.see(name, &raw[v0 as usize..v1 as usize])?;
         }
+        let headers = Fields {
+            raw,
+            at: at.into_boxed_slice(),
+            map: std::sync::OnceLock::new(),
+        };
         let (framing, keep_alive) = f.decide(status, version_11)?;
         return Ok(Some(Head {
             status,
@@ -252,6 +251,61 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, SendError> {
             framing,
             keep_alive,
         }));
+    }
+}
+
+/// The longest header name `http::HeaderName` takes.
+const MAX_NAME: usize = (1 << 16) - 1;
+
+/// An answer's header fields: the head's bytes and where each field lies in them. The `http::HeaderMap` of
+/// [`Fields::map`] is built on first use (an error's `Retry-After`, a redirect's `Location`); an ordinary answer is
+/// read for its `Content-Type` and framing straight from the bytes, where building the map for every answer cost
+/// ~3,000 instructions (bench/RESULTS.md, "Session of 2026-12-07 (sixth)").
+pub(crate) struct Fields {
+    raw: Bytes,
+    /// Per field: name start and end, value start and end, in `raw`.
+    at: Box<[[u32; 4]]>,
+    /// Boxed: the fields live in every request's future until its body is read, so they are kept small.
+    map: std::sync::OnceLock<Box<HeaderMap>>,
+}
+
+impl Fields {
+    fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.at.iter().map(|&[n0, n1, v0, v1]| {
+            (
+                &self.raw[n0 as usize..n1 as usize],
+                &self.raw[v0 as usize..v1 as usize],
+            )
+        })
+    }
+
+    /// The first field named `name` (any case) as text, as `HeaderMap::get` and `HeaderValue::to_str` give it:
+    /// None when there is none or its value is not visible ASCII.
+    pub(crate) fn get_str(&self, name: &str) -> Option<&str> {
+        let (_, v) = self
+            .pairs()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))?;
+        if !v.iter().all(|&b| (32..127).contains(&b) || b == b'\t') {
+            return None;
+        }
+        std::str::from_utf8(v).ok()
+    }
+
+    /// Every field, in order, as a `HeaderMap` whose values share the head's bytes (as hyper's do).
+    pub(crate) fn map(&self) -> &HeaderMap {
+        self.map.get_or_init(|| {
+            let mut m = Box::new(HeaderMap::with_capacity(self.at.len()));
+            for &[n0, n1, v0, v1] in &self.at {
+                // Both were checked by httparse (and the name's length by `parse_head`), so neither fails.
+                let name = HeaderName::from_bytes(&self.raw[n0 as usize..n1 as usize]);
+                let value =
+                    HeaderValue::from_maybe_shared(self.raw.slice(v0 as usize..v1 as usize));
+                if let (Ok(name), Ok(value)) = (name, value) {
+                    m.append(name, value);
+                }
+            }
+            m
+        })
     }
 }
 
@@ -266,9 +320,9 @@ struct FramingFields {
 }
 
 impl FramingFields {
-    fn see(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), SendError> {
+    fn see(&mut self, name: &[u8], value: &[u8]) -> Result<(), SendError> {
         let text = || String::from_utf8_lossy(value);
-        if name == http::header::CONTENT_LENGTH {
+        if name.eq_ignore_ascii_case(b"content-length") {
             // A list of the same length is that length; anything else is not a length.
             for part in value.split(|b| *b == b',') {
                 let part = part.trim_ascii();
@@ -281,11 +335,11 @@ impl FramingFields {
                 }
                 self.length = Some(n);
             }
-        } else if name == http::header::TRANSFER_ENCODING {
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             if let Some(last) = value.rsplit(|b| *b == b',').map(<[u8]>::trim_ascii).next() {
                 self.last_coding = Some(String::from_utf8_lossy(last).to_ascii_lowercase());
             }
-        } else if name == http::header::CONNECTION {
+        } else if name.eq_ignore_ascii_case(b"connection") {
             for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
                 self.close |= token.eq_ignore_ascii_case(b"close");
                 self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");

@@ -96,7 +96,7 @@ fn a_content_length_body_is_read_to_its_length_and_the_rest_left() {
     )
     .unwrap();
     assert_eq!(head.status, 200);
-    assert_eq!(head.headers["content-type"], "application/json");
+    assert_eq!(head.headers.map()["content-type"], "application/json");
     assert_eq!(head.content_length(), Some(11));
     assert!(head.keep_alive);
     assert_eq!(body, b"{\"a\":\"bcd\"}");
@@ -120,7 +120,7 @@ fn informational_answers_are_skipped() {
                 HTTP/1.1 201 Created\r\ncontent-length: 2\r\n\r\nok";
     let (head, body, _) = read_all_ways(wire).unwrap();
     assert_eq!(head.status, 201);
-    assert!(!head.headers.contains_key("link"));
+    assert!(!head.headers.map().contains_key("link"));
     assert_eq!(body, b"ok");
 }
 
@@ -256,4 +256,62 @@ fn a_post_goes_out_as_reqwest_would_write_it() {
     assert_eq!(wire.matches("host: ").count(), 1);
     assert!(wire.contains("host: example.test\r\n"));
     assert!(wire.ends_with("accept: text/event-stream\r\ncontent-length: 0\r\n\r\n"));
+}
+
+/// A field read straight from the head's bytes is what the `HeaderMap` gives for it: any case of the name, the
+/// first of two, None for an absent one or for a value that is not visible ASCII; the map keeps every field.
+#[test]
+fn fields_read_from_the_bytes_match_the_header_map() {
+    let wire = b"HTTP/1.1 429 Too Many Requests\r\nCONTENT-type: text/plain; charset=utf-8\r\n\
+                 Retry-After: 7\r\nx-dup: first\r\nX-Dup: second\r\nx-obs: caf\xc3\xa9\r\nx-tab: a\tb\r\n\
+                 x-empty:\r\ncontent-length: 0\r\n\r\n";
+    let mut buf = BytesMut::from(&wire[..]);
+    let head = parse_head(&mut buf).unwrap().unwrap();
+    let map = head.headers.map();
+    assert_eq!(map.len(), 8);
+    assert_eq!(map.get_all("x-dup").iter().count(), 2);
+    for name in [
+        "content-type",
+        "Content-Type",
+        "retry-after",
+        "x-dup",
+        "x-obs",
+        "x-tab",
+        "x-empty",
+        "content-length",
+        "absent",
+    ] {
+        let by_map = map.get(name).and_then(|v| v.to_str().ok());
+        assert_eq!(head.headers.get_str(name), by_map, "{name}");
+    }
+    assert_eq!(head.headers.get_str("x-dup"), Some("first"));
+    assert_eq!(head.headers.get_str("x-obs"), None);
+    assert_eq!(
+        head.headers.get_str("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+}
+
+/// A name `HeaderName` would refuse (over 65,535 bytes) makes the answer invalid, as it did when every field went
+/// into the map at once; the longest it takes is kept.
+#[test]
+fn a_header_name_longer_than_the_map_takes_is_refused() {
+    for (len, ok) in [(65_535, true), (65_536, false)] {
+        let wire = format!(
+            "HTTP/1.1 200 OK\r\n{}: v\r\ncontent-length: 0\r\n\r\n",
+            "n".repeat(len)
+        );
+        let mut buf = BytesMut::from(wire.as_bytes());
+        match parse_head(&mut buf) {
+            Ok(Some(h)) => {
+                assert!(ok, "{len}");
+                assert_eq!(h.headers.map().len(), 2);
+            }
+            Err((_, msg)) => {
+                assert!(!ok, "{len}: {msg}");
+                assert!(msg.starts_with("invalid header name"), "{}", &msg[..40]);
+            }
+            Ok(None) => panic!("{len}: incomplete"),
+        }
+    }
 }

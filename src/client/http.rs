@@ -431,9 +431,7 @@ fn join(base: &reqwest::Url, path: &str, params: &[(&str, &str)]) -> reqwest::Ur
 }
 
 fn content_type(resp: &Response) -> String {
-    resp.headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+    resp.header_str(&CONTENT_TYPE)
         .unwrap_or("")
         .to_ascii_lowercase()
 }

@@ -105,7 +105,15 @@ impl Response {
     pub(crate) fn headers(&self) -> &HeaderMap {
         match self {
             Response::Reqwest(r) => r.headers(),
-            Response::Plain(a) => &a.head.headers,
+            Response::Plain(a) => a.head.headers.map(),
+        }
+    }
+
+    /// The first `name` field as text (None: absent, or not visible ASCII), without building our client's map.
+    pub(crate) fn header_str(&self, name: &http::HeaderName) -> Option<&str> {
+        match self {
+            Response::Reqwest(r) => r.headers().get(name).and_then(|v| v.to_str().ok()),
+            Response::Plain(a) => a.head.headers.get_str(name.as_str()),
         }
     }
 
