@@ -105,19 +105,21 @@ impl<'a> Scanner<'a> {
             self.ws();
             let b = self.b;
             field(self, &b[key.start..key.end])?;
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.more_or_end(b'}')? {
+                return Some(());
             }
         }
+    }
+
+    /// After a member or an element: `,` and whitespace (false: more follow) or `close` (true: the end).
+    fn more_or_end(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = self.peek()?;
+        self.i += 1;
+        if c == close {
+            return Some(true);
+        }
+        (c == b',').then(|| self.ws()).map(|()| false)
     }
 
     /// An array at the cursor, `item` called with the cursor on each element and its index.
@@ -131,17 +133,8 @@ impl<'a> Scanner<'a> {
         loop {
             item(self, n)?;
             n += 1;
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b']' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.more_or_end(b']')? {
+                return Some(());
             }
         }
     }
@@ -356,34 +349,21 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// Where in `s` a string's scan must stop and look: the first `"`, `\\`, control character or (while `ascii`, none
-/// seen yet) non-ASCII byte; None when there is none. Eight bytes at a time (the usual SWAR byte tests: a flagged
-/// byte can only follow a truly matching one, so the first flag is exact), the tail byte by byte.
+/// Where in `s` a string's scan must stop and look: the first `"`, `\`, control character or (while `ascii`, none
+/// seen yet) non-ASCII byte; None when there is none. Eight bytes at a time.
 fn special_at(s: &[u8], ascii: bool) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    use super::swar::{bytes_below, splat, zero_bytes, HIGHS};
     let non_ascii = if ascii { HIGHS } else { 0 };
-    let is = |c: u8| c == b'"' || c == b'\\' || c < 0x20 || (ascii && c >= 0x80);
-    let mut chunks = s.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let w = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?);
-        let eq = |x: u64| (x.wrapping_sub(ONES)) & !x & HIGHS;
-        let below_space = w.wrapping_sub(0x20 * ONES) & !w & HIGHS;
-        let flags = eq(w ^ (b'"' as u64 * ONES))
-            | eq(w ^ (b'\\' as u64 * ONES))
-            | below_space
-            | (w & non_ascii);
-        if flags != 0 {
-            return Some(at + (flags.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| is(c))
-        .map(|k| at + k)
+    super::swar::position(
+        s,
+        |w| {
+            zero_bytes(w ^ splat(b'"'))
+                | zero_bytes(w ^ splat(b'\\'))
+                | bytes_below(w, 0x20)
+                | (w & non_ascii)
+        },
+        |c| c == b'"' || c == b'\\' || c < 0x20 || (ascii && c >= 0x80),
+    )
 }
 
 /// A string's bytes between its quotes, and whether they hold an escape.

@@ -13,6 +13,7 @@ pub(crate) mod pool;
 pub(crate) mod retry_hint;
 pub mod secret;
 pub mod sse;
+mod swar;
 pub(crate) mod transport;
 pub(crate) mod webhook;
 

@@ -353,27 +353,12 @@ fn to_string(b: &[u8]) -> String {
 
 /// Index of the first CR or LF, a word (8 bytes) at a time.
 fn find_eol(s: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const CR: u64 = LO * b'\r' as u64;
-    const LF: u64 = LO * b'\n' as u64;
-    let mut chunks = s.chunks_exact(8);
-    let mut base = 0;
-    for c in &mut chunks {
-        let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        let (a, b) = (v ^ CR, v ^ LF);
-        // A flag is set at each zero byte of `a` or `b` (and possibly above one, never below the lowest).
-        let m = (a.wrapping_sub(LO) & !a & HI) | (b.wrapping_sub(LO) & !b & HI);
-        if m != 0 {
-            return Some(base + (m.trailing_zeros() / 8) as usize);
-        }
-        base += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == b'\r' || b == b'\n')
-        .map(|i| base + i)
+    use super::swar::{splat, zero_bytes};
+    super::swar::position(
+        s,
+        |v| zero_bytes(v ^ splat(b'\r')) | zero_bytes(v ^ splat(b'\n')),
+        |b| b == b'\r' || b == b'\n',
+    )
 }
 
 /// Timing of one streamed response, from explicit instants (it never reads the clock). The one stream timer: the
