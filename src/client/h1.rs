@@ -203,7 +203,7 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, SendError> {
             let base = buf.as_ptr() as usize;
             // Where each field's name and value are in `buf`, to take them from the head's own bytes once it is
             // cut out. Offsets fit in u32: a head is at most MAX_HEAD bytes.
-            let at: Vec<[u32; 4]> = r
+            let at: Box<[[u32; 4]]> = r
                 .headers
                 .iter()
                 .map(|h| {
@@ -241,7 +241,7 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, SendError> {
         }
         let headers = Fields {
             raw,
-            at: at.into_boxed_slice(),
+            at,
             map: std::sync::OnceLock::new(),
         };
         let (framing, keep_alive) = f.decide(status, version_11)?;

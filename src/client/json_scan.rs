@@ -209,7 +209,8 @@ impl<'a> Scanner<'a> {
         if self.literal(b"null").is_some() {
             return Some(None);
         }
-        let s = self.string()?;
+        // The UTF-8 check is the conversion's: `string` would make it a second time.
+        let s = self.unchecked_string()?;
         let raw = std::str::from_utf8(&self.b[s.start..s.end]).ok()?;
         if !s.escaped {
             return Some(Some(Cow::Borrowed(raw)));
@@ -228,6 +229,15 @@ impl<'a> Scanner<'a> {
 
     /// A string at the cursor, checked (escapes, no control characters, UTF-8) and stepped over.
     fn string(&mut self) -> Option<Str> {
+        let s = self.unchecked_string()?;
+        if !s.ascii {
+            std::str::from_utf8(&self.b[s.start..s.end]).ok()?;
+        }
+        Some(s)
+    }
+
+    /// [`Scanner::string`] but for the UTF-8 check, which is left to the caller.
+    fn unchecked_string(&mut self) -> Option<Str> {
         self.eat(b'"')?;
         let start = self.i;
         let mut escaped = false;
@@ -253,14 +263,11 @@ impl<'a> Scanner<'a> {
                 _ => return None, // a control character
             }
         }
-        let end = self.i - 1;
-        if !ascii {
-            std::str::from_utf8(&self.b[start..end]).ok()?;
-        }
         Some(Str {
             start,
-            end,
+            end: self.i - 1,
             escaped,
+            ascii,
         })
     }
 
@@ -366,11 +373,12 @@ fn special_at(s: &[u8], ascii: bool) -> Option<usize> {
     )
 }
 
-/// A string's bytes between its quotes, and whether they hold an escape.
+/// A string's bytes between its quotes, whether they hold an escape, and whether they are all ASCII.
 struct Str {
     start: usize,
     end: usize,
     escaped: bool,
+    ascii: bool,
 }
 
 /// A checked string's text with its escapes resolved (the scanner has already checked every escape).
